@@ -1,0 +1,205 @@
+"""Typed progress events: the closed set that flows from the run engine to the renderers.
+
+The agent runner maps SDK stream events onto these; `blocks/` renders a run's list of events;
+the run store persists them as JSON (``event_to_dict`` / ``event_from_dict``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from incidentfox.agents.rca import RootCauseAnalysis
+
+EventKind = Literal[
+    "started",
+    "thought",
+    "tool_start",
+    "tool_end",
+    "subagent_start",
+    "subagent_end",
+    "question",
+    "approval_request",
+    "interrupted",
+    "resumed",
+    "result",
+    "error",
+]
+
+
+def _now() -> float:
+    return time.time()
+
+
+@dataclass(frozen=True, slots=True)
+class Started:
+    """The run began; ``summary`` is the user's ask as the agent understood it."""
+
+    summary: str
+    kind: Literal["started"] = "started"
+    at: float = field(default_factory=_now)
+
+
+@dataclass(frozen=True, slots=True)
+class Thought:
+    """A short piece of the agent's visible reasoning (not raw tokens)."""
+
+    text: str
+    agent: str = "planner"
+    kind: Literal["thought"] = "thought"
+    at: float = field(default_factory=_now)
+
+
+@dataclass(frozen=True, slots=True)
+class ToolStart:
+    """A tool call began. ``call_id`` pairs it with its ``ToolEnd``."""
+
+    call_id: str
+    tool: str
+    args: dict[str, Any]
+    agent: str = "planner"
+    kind: Literal["tool_start"] = "tool_start"
+    at: float = field(default_factory=_now)
+
+
+@dataclass(frozen=True, slots=True)
+class ToolEnd:
+    """A tool call finished with a ``ToolResult`` status (ok, error, no_data, approval_required)."""
+
+    call_id: str
+    tool: str
+    status: str
+    summary: str = ""
+    agent: str = "planner"
+    kind: Literal["tool_end"] = "tool_end"
+    at: float = field(default_factory=_now)
+
+
+@dataclass(frozen=True, slots=True)
+class SubagentStart:
+    """The planner delegated to a sub-agent (kubernetes, logs, metrics, github, incident-history)."""
+
+    agent: str
+    task: str = ""
+    kind: Literal["subagent_start"] = "subagent_start"
+    at: float = field(default_factory=_now)
+
+
+@dataclass(frozen=True, slots=True)
+class SubagentEnd:
+    """A sub-agent returned to the planner."""
+
+    agent: str
+    summary: str = ""
+    kind: Literal["subagent_end"] = "subagent_end"
+    at: float = field(default_factory=_now)
+
+
+@dataclass(frozen=True, slots=True)
+class Question:
+    """The agent needs a human answer before it can go on."""
+
+    text: str
+    kind: Literal["question"] = "question"
+    at: float = field(default_factory=_now)
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalRequest:
+    """A write action (restart, scale, comment) waits for an authorized Approve in Slack."""
+
+    approval_id: str
+    action: str
+    target: str
+    reason: str = ""
+    kind: Literal["approval_request"] = "approval_request"
+    at: float = field(default_factory=_now)
+
+
+@dataclass(frozen=True, slots=True)
+class Interrupted:
+    """Someone pressed Interrupt; ``by`` is the Slack user id."""
+
+    by: str
+    kind: Literal["interrupted"] = "interrupted"
+    at: float = field(default_factory=_now)
+
+
+@dataclass(frozen=True, slots=True)
+class Resumed:
+    """Someone pressed Resume."""
+
+    by: str
+    kind: Literal["resumed"] = "resumed"
+    at: float = field(default_factory=_now)
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """The run ended with a root-cause analysis."""
+
+    rca: RootCauseAnalysis
+    kind: Literal["result"] = "result"
+    at: float = field(default_factory=_now)
+
+
+@dataclass(frozen=True, slots=True)
+class Error:
+    """The run ended in failure. ``message`` is plain words for humans; never a stack trace."""
+
+    message: str
+    kind: Literal["error"] = "error"
+    at: float = field(default_factory=_now)
+
+
+ProgressEvent = (
+    Started
+    | Thought
+    | ToolStart
+    | ToolEnd
+    | SubagentStart
+    | SubagentEnd
+    | Question
+    | ApprovalRequest
+    | Interrupted
+    | Resumed
+    | Result
+    | Error
+)
+
+_BY_KIND: dict[str, type[Any]] = {
+    "started": Started,
+    "thought": Thought,
+    "tool_start": ToolStart,
+    "tool_end": ToolEnd,
+    "subagent_start": SubagentStart,
+    "subagent_end": SubagentEnd,
+    "question": Question,
+    "approval_request": ApprovalRequest,
+    "interrupted": Interrupted,
+    "resumed": Resumed,
+    "result": Result,
+    "error": Error,
+}
+
+TERMINAL_KINDS: frozenset[str] = frozenset({"result", "error"})
+
+
+def event_to_dict(event: ProgressEvent) -> dict[str, Any]:
+    """A JSON-safe dict for persisting an event."""
+    return dataclasses.asdict(event)
+
+
+def event_from_dict(data: dict[str, Any]) -> ProgressEvent:
+    """Rebuild an event persisted with ``event_to_dict``; raises ``ValueError`` on an unknown kind."""
+    kind = data.get("kind")
+    cls = _BY_KIND.get(str(kind))
+    if cls is None:
+        raise ValueError(f"unknown progress event kind: {kind!r}")
+    fields = {k: v for k, v in data.items() if k != "kind"}
+    if cls is Result:
+        fields["rca"] = RootCauseAnalysis.from_dict(fields["rca"])
+    event: ProgressEvent = cls(**fields)
+    return event

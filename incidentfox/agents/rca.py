@@ -1,0 +1,56 @@
+"""The root-cause analysis: the shape every investigation ends with (design §7)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+ConfidenceLevel = Literal["high", "medium", "low"]
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """A quoted line and where it came from, e.g. ``pod prod/checkout-7d9 (previous logs)``."""
+
+    quote: str
+    source: str
+    url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Confidence:
+    level: ConfidenceLevel
+    why: str
+
+
+@dataclass(frozen=True, slots=True)
+class RootCauseAnalysis:
+    """Summary, root cause, evidence, confidence, recommended actions and caveats."""
+
+    summary: str
+    root_cause: str
+    evidence: tuple[Evidence, ...] = ()
+    confidence: Confidence = field(default_factory=lambda: Confidence("low", "no evidence gathered"))
+    immediate_actions: tuple[str, ...] = ()
+    follow_up_actions: tuple[str, ...] = ()
+    caveats: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RootCauseAnalysis:
+        confidence = data.get("confidence") or {}
+        return cls(
+            summary=str(data.get("summary", "")),
+            root_cause=str(data.get("root_cause", "")),
+            evidence=tuple(
+                Evidence(quote=str(e["quote"]), source=str(e["source"]), url=e.get("url"))
+                for e in data.get("evidence", ())
+            ),
+            confidence=Confidence(level=confidence.get("level", "low"), why=str(confidence.get("why", ""))),
+            immediate_actions=tuple(str(a) for a in data.get("immediate_actions", ())),
+            follow_up_actions=tuple(str(a) for a in data.get("follow_up_actions", ())),
+            caveats=tuple(str(c) for c in data.get("caveats", ())),
+        )
