@@ -1,0 +1,75 @@
+"""The ``incidentfox`` command: ``serve`` and ``migrate``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+from aiohttp import web
+
+from incidentfox.bot.runtime import build_runtime
+from incidentfox.bot.server import create_app
+from incidentfox.bot.settings import Settings
+from incidentfox.db.engine import create_engine
+from incidentfox.db.migrate import current_revision, upgrade_to_head
+
+log = logging.getLogger("incidentfox")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="incidentfox", description="Self-hosted, Slack-first AI SRE bot")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the HTTP server (and Socket Mode and workers)")
+    serve.add_argument("--role", choices=["all", "bot", "worker"], default="all")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    commands.add_parser("migrate", help="apply database migrations")
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s level=%(levelname)s logger=%(name)s %(message)s"
+    )
+    settings = Settings()
+    if args.command == "migrate":
+        asyncio.run(_migrate(settings))
+        return 0
+    if args.host:
+        settings.host = args.host
+    if args.port:
+        settings.port = args.port
+    asyncio.run(_serve(settings))
+    return 0
+
+
+async def _migrate(settings: Settings) -> None:
+    engine = create_engine(settings.database_url)
+    try:
+        await upgrade_to_head(engine)
+        log.info("database is at migration %s", await current_revision(engine))
+    finally:
+        await engine.dispose()
+
+
+async def _serve(settings: Settings) -> None:
+    runtime = await build_runtime(settings)
+    runner = web.AppRunner(create_app(runtime), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.host, settings.port)
+    try:
+        await site.start()
+    except OSError as exc:
+        log.error("cannot listen on %s:%s: %s", settings.host, settings.port, exc.strerror)
+        await runner.cleanup()
+        await runtime.close()
+        sys.exit(1)
+    log.info("IncidentFox listening on http://%s:%s (config API at /api/v1)", settings.host, settings.port)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()
+        await runtime.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

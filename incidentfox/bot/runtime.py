@@ -1,0 +1,52 @@
+"""The process's long-lived parts, built once from ``Settings`` and shared by every surface."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from incidentfox.bot.settings import Settings
+from incidentfox.config.routing import RoutingIndex
+from incidentfox.config.secrets import SecretBox, derive_key, load_or_create_key_material
+from incidentfox.config.service import ConfigService
+from incidentfox.config.token_service import TokenService
+from incidentfox.db.engine import create_engine, create_session_factory
+from incidentfox.db.migrate import upgrade_to_head
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class Runtime:
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    config: ConfigService
+    tokens: TokenService
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+async def build_runtime(settings: Settings, *, migrate: bool | None = None) -> Runtime:
+    """Connect to the database and assemble the services. SQLite is migrated on start by default."""
+    engine = create_engine(settings.database_url)
+    if migrate if migrate is not None else settings.is_sqlite:
+        await upgrade_to_head(engine)
+    sessions = create_session_factory(engine)
+    secret = settings.incidentfox_secret_key.get_secret_value() if settings.incidentfox_secret_key else None
+    material = load_or_create_key_material(secret, settings.data_dir)
+    admin = settings.admin_token.get_secret_value() if settings.admin_token else None
+    if not admin:
+        log.info("ADMIN_TOKEN is not set: the admin endpoints of the config API are disabled")
+    return Runtime(
+        settings=settings,
+        engine=engine,
+        sessions=sessions,
+        config=ConfigService(sessions, SecretBox(material), RoutingIndex(sessions)),
+        tokens=TokenService(
+            sessions, hash_key=derive_key(material, "incidentfox/token-hash"), admin_token=admin
+        ),
+    )

@@ -1,0 +1,89 @@
+"""The one aiohttp app (design §5): middleware for size limits, errors and metrics, and every route."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+from aiohttp.typedefs import Middleware
+
+from incidentfox.bot.health import RUNTIME, healthz, readyz
+from incidentfox.bot.http_json import json_response
+from incidentfox.bot.metrics import HttpMetrics
+from incidentfox.bot.runtime import Runtime
+from incidentfox.config import views as config_views
+from incidentfox.errors import PayloadTooLarge, UserFacingError
+
+log = logging.getLogger(__name__)
+MAX_BODY_BYTES = 1024 * 1024
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def body_limit(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Refuse a declared body over 1 MiB before reading it; aiohttp enforces the limit while reading too."""
+    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+        raise PayloadTooLarge("request body is larger than 1 MiB")
+    return await handler(request)
+
+
+@web.middleware
+async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """One error handler: user-facing errors keep their status and message; nothing else leaks."""
+    try:
+        return await handler(request)
+    except UserFacingError as exc:
+        return json_response(exc.to_json(), status=exc.status)
+    except web.HTTPRequestEntityTooLarge:
+        return json_response(PayloadTooLarge("request body is larger than 1 MiB").to_json(), status=413)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return json_response(
+            {"error": exc.reason.lower().replace(" ", "_"), "message": exc.reason},
+            status=exc.status,
+            headers={k: v for k, v in exc.headers.items() if k == "Allow"},
+        )
+    except Exception:
+        incident = secrets.token_hex(4)
+        log.exception("unhandled error id=%s method=%s path=%s", incident, request.method, request.path)
+        return json_response(
+            {"error": "internal_error", "message": f"something went wrong on our side (error id {incident})"},
+            status=500,
+        )
+
+
+def metrics_middleware(metrics: HttpMetrics) -> Middleware:
+    @web.middleware
+    async def record(request: web.Request, handler: Handler) -> web.StreamResponse:
+        started = time.perf_counter()
+        status = 500
+        try:
+            response = await handler(request)
+            status = response.status
+            return response
+        finally:
+            resource = request.match_info.route.resource
+            route = resource.canonical if resource is not None else "unmatched"
+            metrics.requests.labels(route, request.method, str(status)).inc()
+            metrics.latency.labels(route).observe(time.perf_counter() - started)
+
+    return record
+
+
+def create_app(runtime: Runtime) -> web.Application:
+    metrics = HttpMetrics()
+    app = web.Application(
+        client_max_size=MAX_BODY_BYTES, middlewares=[metrics_middleware(metrics), errors_as_json, body_limit]
+    )
+    app[RUNTIME] = runtime
+    app[config_views.CONFIG_SERVICE] = runtime.config
+    app[config_views.TOKEN_SERVICE] = runtime.tokens
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics.handler)
+    config_views.add_routes(app)
+    return app

@@ -1,0 +1,51 @@
+"""Installation settings (design §4), read from the environment and an optional ``.env`` file."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Installation-wide settings. Per-team ``integrations.*`` config overrides the integration ones."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = 3000
+    database_url: str = "sqlite+aiosqlite:///./data/incidentfox.db"
+    redis_url: str | None = None
+    admin_token: SecretStr | None = None
+    incidentfox_secret_key: SecretStr | None = None
+    data_dir: Path = Field(default=Path("./data"), validation_alias="INCIDENTFOX_DATA_DIR")
+    max_body_bytes: int = 1024 * 1024
+
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
+    slack_api_url: str = "https://slack.com/api/"
+
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str | None = None
+    incidentfox_model: str = "gpt-4.1"
+
+    anthropic_api_key: SecretStr | None = None
+    anthropic_base_url: str | None = None
+
+    github_webhook_secret: SecretStr | None = None
+    github_token: SecretStr | None = None
+    github_api_url: str = "https://api.github.com"
+
+    pagerduty_webhook_secret: SecretStr | None = None
+    pagerduty_api_key: SecretStr | None = None
+    pagerduty_api_url: str = "https://api.pagerduty.com"
+    pagerduty_from_email: str | None = None
+
+    kubeconfig: str | None = None
+
+    @cached_property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")

@@ -1,0 +1,70 @@
+"""Who may do what in the config service (design §6): admin, org admin, team token."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from incidentfox.errors import Forbidden
+
+AuthKind = Literal["admin", "org_admin", "team"]
+TEAM_WRITE_POLICY_KEY = ("access", "team_tokens_can_patch")
+"""Set ``{"access": {"team_tokens_can_patch": true}}`` in the org's own config to let team tokens PATCH."""
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    kind: AuthKind
+    org_id: str | None = None
+    team_node_id: str | None = None
+    token_id: str | None = None
+
+    @property
+    def actor(self) -> str:
+        if self.kind == "admin":
+            return "admin"
+        if self.kind == "org_admin":
+            return f"org_admin:{self.token_id}"
+        return f"team:{self.team_node_id}:{self.token_id}"
+
+    def whoami(self) -> dict[str, Any]:
+        return {"auth_kind": self.kind, "org_id": self.org_id, "team_node_id": self.team_node_id}
+
+
+def require_admin(principal: Principal) -> None:
+    if principal.kind != "admin":
+        raise Forbidden("this endpoint needs the global admin token")
+
+
+def require_org_admin(principal: Principal, org_id: str) -> None:
+    if principal.kind == "admin":
+        return
+    if principal.kind == "org_admin" and principal.org_id == org_id:
+        return
+    raise Forbidden(f"this token cannot administer org {org_id!r}")
+
+
+def require_node_read(principal: Principal, org_id: str, node_id: str) -> None:
+    if principal.kind == "team" and principal.org_id == org_id and principal.team_node_id == node_id:
+        return
+    if principal.kind == "team" and principal.org_id == org_id:
+        raise Forbidden("a team token can read only its own team")
+    require_org_admin(principal, org_id)
+
+
+def require_node_write(
+    principal: Principal, org_id: str, node_id: str, *, operation: str, org_policy: dict[str, Any]
+) -> None:
+    if principal.kind != "team":
+        require_org_admin(principal, org_id)
+        return
+    if principal.org_id != org_id or principal.team_node_id != node_id:
+        raise Forbidden("a team token can change only its own team")
+    if operation != "patch":
+        raise Forbidden("a team token can only PATCH its config; PUT needs an org admin token")
+    section = org_policy.get(TEAM_WRITE_POLICY_KEY[0])
+    if not (isinstance(section, dict) and section.get(TEAM_WRITE_POLICY_KEY[1]) is True):
+        raise Forbidden(
+            "this org does not let team tokens edit config; an org admin can allow it with "
+            '{"access": {"team_tokens_can_patch": true}} in the org config'
+        )

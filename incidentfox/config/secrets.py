@@ -1,0 +1,119 @@
+"""Secrets in config: detection by key name, encryption at rest, and redaction on every read.
+
+Stored documents keep secret strings as ``enc:v1:<fernet token>``. The run engine sees them decrypted
+(``open_secrets``); every API read sees ``••••last4`` (``redact_secrets``). A write that sends back the
+redacted form, or the same plaintext, keeps the stored ciphertext, so a GET-edit-PUT round trip never
+destroys a secret.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import secrets
+from pathlib import Path
+from typing import Any
+
+from cryptography.fernet import Fernet, InvalidToken
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+CIPHER_PREFIX = "enc:v1:"
+MASK = "••••"
+_SECRET_KEY_NAME = re.compile(
+    r"(^|[_\-.])(token|secret|password|passwd|passphrase|api[_-]?key|apikey|private[_-]?key|"
+    r"credentials?|authorization|auth[_-]?header|dsn|routing[_-]?key|integration[_-]?key)$",
+    re.IGNORECASE,
+)
+
+
+def is_secret_key(key: str) -> bool:
+    """``bot_token``, ``api_key``, ``webhook_secret``, ``password``… are secrets; ``max_tokens`` is not."""
+    return _SECRET_KEY_NAME.search(key) is not None
+
+
+def load_or_create_key_material(configured: str | None, data_dir: Path) -> bytes:
+    """The installation's secret key: ``INCIDENTFOX_SECRET_KEY`` or a key generated once into the data dir."""
+    if configured:
+        return configured.encode()
+    path = data_dir / "secret.key"
+    if path.exists():
+        return path.read_bytes().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    material = base64.urlsafe_b64encode(secrets.token_bytes(32))
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(material + b"\n")
+    return material
+
+
+def derive_key(material: bytes, purpose: str) -> bytes:
+    """A 32-byte key for one purpose, so the encryption and token-hash keys are independent."""
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose.encode()).derive(material)
+
+
+class SecretBox:
+    """Encrypts and decrypts config secret values with a key derived from the installation key."""
+
+    def __init__(self, material: bytes) -> None:
+        self._fernet = Fernet(base64.urlsafe_b64encode(derive_key(material, "incidentfox/config-secrets")))
+
+    def encrypt(self, plaintext: str) -> str:
+        return CIPHER_PREFIX + self._fernet.encrypt(plaintext.encode()).decode()
+
+    def decrypt(self, stored: str) -> str:
+        if not stored.startswith(CIPHER_PREFIX):
+            return stored
+        try:
+            return self._fernet.decrypt(stored[len(CIPHER_PREFIX) :].encode()).decode()
+        except InvalidToken as exc:
+            raise ValueError("a stored secret cannot be decrypted with this INCIDENTFOX_SECRET_KEY") from exc
+
+    def seal(self, document: Any, current: Any) -> Any:
+        """Encrypt the secrets of an incoming document, keeping ciphertexts whose value did not change."""
+        return self._walk_seal(document, current, inside_secret=False)
+
+    def open(self, document: Any) -> Any:
+        """The document with every secret decrypted: for the run engine only."""
+        return _map_ciphertexts(document, self.decrypt)
+
+    def redact(self, document: Any) -> Any:
+        """The document with every secret shown as ``••••last4``."""
+        return _map_ciphertexts(document, lambda stored: redacted_form(self.decrypt(stored)))
+
+    def _walk_seal(self, value: Any, current: Any, *, inside_secret: bool) -> Any:
+        if isinstance(value, dict):
+            current_map = current if isinstance(current, dict) else {}
+            return {
+                key: self._walk_seal(
+                    item, current_map.get(key), inside_secret=inside_secret or is_secret_key(key)
+                )
+                for key, item in value.items()
+            }
+        if isinstance(value, list):
+            return [self._walk_seal(item, None, inside_secret=inside_secret) for item in value]
+        if inside_secret and isinstance(value, str):
+            if value == current and value.startswith(CIPHER_PREFIX):
+                return current
+            if isinstance(current, str) and current.startswith(CIPHER_PREFIX):
+                plain = self.decrypt(current)
+                if value in (plain, redacted_form(plain)):
+                    return current
+            return self.encrypt(value)
+        return value
+
+
+def redacted_form(plaintext: str) -> str:
+    """``••••`` plus the last four characters, or only the mask for a short secret."""
+    return MASK + plaintext[-4:] if len(plaintext) >= 12 else MASK
+
+
+def _map_ciphertexts(value: Any, transform: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _map_ciphertexts(item, transform) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_map_ciphertexts(item, transform) for item in value]
+    if isinstance(value, str) and value.startswith(CIPHER_PREFIX):
+        return transform(value)
+    return value

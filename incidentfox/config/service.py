@@ -1,0 +1,394 @@
+"""The config service: the org → unit → team tree, config documents, effective configs and claims."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import jsonpatch
+from sqlalchemy import delete, select, tuple_
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from incidentfox.config import audit
+from incidentfox.config.cache import CachedEffective, EffectiveConfigCache
+from incidentfox.config.ids import validate_node_id
+from incidentfox.config.merge import effective_config, merge_patch
+from incidentfox.config.models import ConfigHistory, Node, NodeConfig, RoutingClaim
+from incidentfox.config.permissions import (
+    Principal,
+    require_node_read,
+    require_node_write,
+    require_org_admin,
+)
+from incidentfox.config.routing import Claim, RoutingIndex, claims_in
+from incidentfox.config.secrets import SecretBox
+from incidentfox.db.base import utcnow
+from incidentfox.errors import BadRequest, Conflict, NotFound, PreconditionFailed
+
+NodeKind = Literal["org", "unit", "team"]
+WriteOperation = Literal["put", "patch"]
+_CLAIM_LABELS = {
+    "slack_channel": "Slack channel",
+    "github_repo": "GitHub repo",
+    "pagerduty_service": "PagerDuty service",
+}
+
+
+class ConfigService:
+    """Reads and writes of the tree and its configs. Every write is one transaction."""
+
+    def __init__(
+        self,
+        session_factory: async_sessionmaker[AsyncSession],
+        box: SecretBox,
+        routing: RoutingIndex,
+        cache: EffectiveConfigCache | None = None,
+    ) -> None:
+        self.sessions = session_factory
+        self._box = box
+        self.routing = routing
+        self.cache = cache or EffectiveConfigCache()
+        self._generation = 0
+
+    async def create_org(self, session: AsyncSession, *, org_id: object, name: object, actor: str) -> Node:
+        """Create the org's root node in the caller's transaction (the caller also issues its token)."""
+        org_id = validate_node_id(org_id, field="org_id")
+        if await session.get(Node, (org_id, org_id)) is not None:
+            raise Conflict(f"org {org_id!r} already exists")
+        node = Node(
+            org_id=org_id, node_id=org_id, parent_id=None, kind="org", name=_name(name, org_id), path=org_id
+        )
+        session.add(node)
+        session.add(NodeConfig(org_id=org_id, node_id=org_id, document={}, version=0, updated_by=actor))
+        audit.record(session, org_id=org_id, actor=actor, action="org.create", target=org_id, name=node.name)
+        return node
+
+    async def create_node(self, principal: Principal, org_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        require_org_admin(principal, org_id)
+        node_id = validate_node_id(body.get("node_id"))
+        parent_id = validate_node_id(body.get("parent_id", org_id), field="parent_id")
+        kind = body.get("kind")
+        if kind not in ("unit", "team"):
+            raise BadRequest("kind must be 'unit' or 'team'", code="invalid_kind")
+        if node_id == parent_id:
+            raise BadRequest("a node cannot be its own parent", code="cycle")
+        async with self.sessions.begin() as session:
+            await self._org_root(session, org_id)
+            parent = await session.get(Node, (org_id, parent_id))
+            if parent is None:
+                raise BadRequest(
+                    f"parent {parent_id!r} does not exist in org {org_id!r}", code="unknown_parent"
+                )
+            if parent.kind == "team":
+                raise BadRequest(
+                    "a team cannot have children; put units and teams under the org or a unit",
+                    code="team_under_team",
+                )
+            if await session.get(Node, (org_id, node_id)) is not None:
+                raise Conflict(f"node {node_id!r} already exists in org {org_id!r}")
+            node = Node(
+                org_id=org_id,
+                node_id=node_id,
+                parent_id=parent_id,
+                kind=kind,
+                name=_name(body.get("name"), node_id),
+                path=f"{parent.path}/{node_id}",
+            )
+            session.add(node)
+            session.add(
+                NodeConfig(org_id=org_id, node_id=node_id, document={}, version=0, updated_by=principal.actor)
+            )
+            audit.record(
+                session,
+                org_id=org_id,
+                actor=principal.actor,
+                action="node.create",
+                target=node_id,
+                parent_id=parent_id,
+                kind=kind,
+            )
+        return _node_json(node)
+
+    async def move_node(
+        self, principal: Principal, org_id: str, node_id: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Rename a node or move it under another parent; a move may not create a cycle."""
+        require_org_admin(principal, org_id)
+        async with self.sessions.begin() as session:
+            node = await self._node(session, org_id, node_id)
+            if "name" in body:
+                node.name = _name(body["name"], node.name)
+            if "parent_id" in body and body["parent_id"] != node.parent_id:
+                if node.kind == "org":
+                    raise BadRequest("the org root cannot be moved", code="cycle")
+                parent_id = validate_node_id(body["parent_id"], field="parent_id")
+                parent = await session.get(Node, (org_id, parent_id))
+                if parent is None:
+                    raise BadRequest(
+                        f"parent {parent_id!r} does not exist in org {org_id!r}", code="unknown_parent"
+                    )
+                if parent.kind == "team":
+                    raise BadRequest("a team cannot have children", code="team_under_team")
+                if parent.path == node.path or parent.path.startswith(node.path + "/"):
+                    raise BadRequest(
+                        f"moving {node_id!r} under {parent_id!r} would create a cycle", code="cycle"
+                    )
+                await self._repath(session, node, parent)
+            audit.record(
+                session,
+                org_id=org_id,
+                actor=principal.actor,
+                action="node.update",
+                target=node_id,
+                parent_id=node.parent_id,
+                name=node.name,
+            )
+        self._invalidate(org_id, node_id)
+        return _node_json(node)
+
+    async def list_nodes(self, principal: Principal, org_id: str) -> list[dict[str, Any]]:
+        require_org_admin(principal, org_id)
+        async with self.sessions() as session:
+            await self._org_root(session, org_id)
+            rows = (
+                await session.scalars(select(Node).where(Node.org_id == org_id).order_by(Node.path))
+            ).all()
+        return [_node_json(row) for row in rows]
+
+    async def get_node(self, principal: Principal, org_id: str, node_id: str) -> dict[str, Any]:
+        require_node_read(principal, org_id, node_id)
+        async with self.sessions() as session:
+            return _node_json(await self._node(session, org_id, node_id))
+
+    async def get_config(self, principal: Principal, org_id: str, node_id: str) -> dict[str, Any]:
+        require_node_read(principal, org_id, node_id)
+        async with self.sessions() as session:
+            await self._node(session, org_id, node_id)
+            row = await session.get(NodeConfig, (org_id, node_id))
+            assert row is not None
+        return _config_json(org_id, node_id, self._box.redact(row.document), row.version)
+
+    async def write_config(
+        self,
+        principal: Principal,
+        org_id: str,
+        node_id: str,
+        body: Any,
+        *,
+        operation: WriteOperation,
+        if_match: int | None = None,
+    ) -> dict[str, Any]:
+        """PUT stores ``body`` as given (nulls included); PATCH merge-patches the node's own config."""
+        if not isinstance(body, dict):
+            raise BadRequest("the config must be a JSON object", code="invalid_config")
+        async with self.sessions.begin() as session:
+            node = await self._node(session, org_id, node_id)
+            org_policy = (await self._config_row(session, org_id, org_id, lock=False)).document
+            require_node_write(principal, org_id, node_id, operation=operation, org_policy=org_policy)
+            row = await self._config_row(session, org_id, node_id, lock=True)
+            if if_match is not None and if_match != row.version:
+                raise PreconditionFailed(
+                    f"config of {node_id!r} is at version {row.version}, not {if_match}; re-read and retry"
+                )
+            proposed = merge_patch(row.document, body) if operation == "patch" else body
+            document = self._box.seal(proposed, row.document)
+            changed_claims = await self._sync_claims(session, node, claims_in(document))
+            diff = [self._redact_op(op) for op in jsonpatch.make_patch(row.document, document).patch]
+            row.document = document
+            row.version += 1
+            row.updated_at = utcnow()
+            row.updated_by = principal.actor
+            session.add(
+                ConfigHistory(
+                    org_id=org_id,
+                    node_id=node_id,
+                    version=row.version,
+                    actor=principal.actor,
+                    operation=operation,
+                    diff=diff,
+                )
+            )
+            audit.record(
+                session,
+                org_id=org_id,
+                actor=principal.actor,
+                action="config.write",
+                target=node_id,
+                operation=operation,
+                version=row.version,
+                paths=[op["path"] for op in diff],
+            )
+            try:
+                await session.flush()
+            except IntegrityError as exc:
+                raise Conflict("one of the routing identifiers was claimed by another team just now") from exc
+            result = _config_json(org_id, node_id, self._box.redact(document), row.version)
+        self._invalidate(org_id, node_id)
+        self.routing.invalidate(changed_claims)
+        return result
+
+    async def history(
+        self, principal: Principal, org_id: str, node_id: str, *, limit: int = 50
+    ) -> list[dict[str, Any]]:
+        require_node_read(principal, org_id, node_id)
+        async with self.sessions() as session:
+            await self._node(session, org_id, node_id)
+            rows = (
+                await session.scalars(
+                    select(ConfigHistory)
+                    .where(ConfigHistory.org_id == org_id, ConfigHistory.node_id == node_id)
+                    .order_by(ConfigHistory.version.desc())
+                    .limit(limit)
+                )
+            ).all()
+        return [
+            {
+                "version": r.version,
+                "at": r.at.isoformat(),
+                "actor": r.actor,
+                "operation": r.operation,
+                "diff": r.diff,
+            }
+            for r in rows
+        ]
+
+    async def effective_config_view(self, principal: Principal, org_id: str, node_id: str) -> dict[str, Any]:
+        """The effective config as an API reader sees it: secrets redacted."""
+        require_node_read(principal, org_id, node_id)
+        entry = await self._effective(org_id, node_id)
+        return {
+            "org_id": org_id,
+            "node_id": node_id,
+            "chain": list(entry.chain),
+            "config": self._box.redact(entry.stored),
+        }
+
+    async def effective_config(self, org_id: str, node_id: str) -> dict[str, Any]:
+        """The effective config with secrets decrypted: for the run engine only, never for display."""
+        entry = await self._effective(org_id, node_id)
+        return copy.deepcopy(self._box.open(entry.stored))
+
+    async def _effective(self, org_id: str, node_id: str) -> CachedEffective:
+        hit = self.cache.get(org_id, node_id)
+        if hit is not None:
+            return hit
+        generation = self._generation
+        async with self.sessions() as session:
+            node = await self._node(session, org_id, node_id)
+            chain = tuple(node.path.split("/"))
+            rows = (
+                await session.scalars(
+                    select(NodeConfig).where(NodeConfig.org_id == org_id, NodeConfig.node_id.in_(chain))
+                )
+            ).all()
+        documents = {row.node_id: row.document for row in rows}
+        entry = CachedEffective(stored=effective_config(documents.get(n, {}) for n in chain), chain=chain)
+        if generation == self._generation:
+            self.cache.put(org_id, node_id, entry)
+        return entry
+
+    def _invalidate(self, org_id: str, node_id: str) -> None:
+        """Drop cached configs of the node and its subtree; the generation bump stops a racing reader
+        from re-caching what it read before this write committed."""
+        self._generation += 1
+        self.cache.invalidate(org_id, node_id)
+
+    async def _sync_claims(self, session: AsyncSession, node: Node, wanted: set[Claim]) -> set[Claim]:
+        if wanted and node.kind != "team":
+            raise BadRequest(
+                "only teams can claim routing identifiers; move `routing` to a team's config",
+                code="invalid_routing",
+            )
+        held_rows = (
+            await session.execute(
+                select(RoutingClaim.kind, RoutingClaim.identifier).where(
+                    RoutingClaim.org_id == node.org_id, RoutingClaim.team_node_id == node.node_id
+                )
+            )
+        ).all()
+        held: set[Claim] = {(r.kind, r.identifier) for r in held_rows}
+        to_add, to_remove = wanted - held, held - wanted
+        if to_add:
+            taken = (
+                await session.execute(
+                    select(RoutingClaim.kind, RoutingClaim.identifier).where(
+                        tuple_(RoutingClaim.kind, RoutingClaim.identifier).in_(sorted(to_add))
+                    )
+                )
+            ).all()
+            if taken:
+                names = ", ".join(f"{_CLAIM_LABELS[r.kind]} {r.identifier}" for r in taken)
+                raise Conflict(f"already claimed by another team: {names}", code="routing_conflict")
+        for kind, identifier in to_remove:
+            await session.execute(
+                delete(RoutingClaim).where(RoutingClaim.kind == kind, RoutingClaim.identifier == identifier)
+            )
+        session.add_all(
+            RoutingClaim(kind=k, identifier=i, org_id=node.org_id, team_node_id=node.node_id)
+            for k, i in to_add
+        )
+        return to_add | to_remove
+
+    def _redact_op(self, op: dict[str, Any]) -> dict[str, Any]:
+        return {key: (self._box.redact(value) if key == "value" else value) for key, value in op.items()}
+
+    async def _repath(self, session: AsyncSession, node: Node, parent: Node) -> None:
+        old_prefix, new_prefix = node.path, f"{parent.path}/{node.node_id}"
+        descendants: Sequence[Node] = (
+            await session.scalars(
+                select(Node).where(Node.org_id == node.org_id, Node.path.startswith(old_prefix + "/"))
+            )
+        ).all()
+        for descendant in descendants:
+            descendant.path = new_prefix + descendant.path[len(old_prefix) :]
+        node.parent_id = parent.node_id
+        node.path = new_prefix
+
+    async def _org_root(self, session: AsyncSession, org_id: str) -> Node:
+        root = await session.get(Node, (org_id, org_id))
+        if root is None or root.kind != "org":
+            raise NotFound(f"org {org_id!r} does not exist")
+        return root
+
+    async def _node(self, session: AsyncSession, org_id: str, node_id: str) -> Node:
+        node = await session.get(Node, (org_id, node_id))
+        if node is None:
+            await self._org_root(session, org_id)
+            raise NotFound(f"node {node_id!r} does not exist in org {org_id!r}")
+        return node
+
+    async def _config_row(
+        self, session: AsyncSession, org_id: str, node_id: str, *, lock: bool
+    ) -> NodeConfig:
+        query = select(NodeConfig).where(NodeConfig.org_id == org_id, NodeConfig.node_id == node_id)
+        if lock:
+            query = query.with_for_update()
+        row = (await session.scalars(query)).one_or_none()
+        if row is None:
+            raise NotFound(f"node {node_id!r} has no config row")
+        return row
+
+
+def _name(value: Any, default: str) -> str:
+    if value is None:
+        return default
+    if not isinstance(value, str) or not value.strip() or len(value) > 200:
+        raise BadRequest("name must be a non-empty string of at most 200 characters", code="invalid_name")
+    return value.strip()
+
+
+def _node_json(node: Node) -> dict[str, Any]:
+    return {
+        "org_id": node.org_id,
+        "node_id": node.node_id,
+        "parent_id": node.parent_id,
+        "kind": node.kind,
+        "name": node.name,
+        "path": node.path.split("/"),
+    }
+
+
+def _config_json(org_id: str, node_id: str, document: dict[str, Any], version: int) -> dict[str, Any]:
+    return {"org_id": org_id, "node_id": node_id, "version": version, "config": document}

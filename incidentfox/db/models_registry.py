@@ -1,0 +1,10 @@
+"""Imports every ORM model so that ``metadata`` is complete for migrations and tests."""
+
+from __future__ import annotations
+
+from incidentfox.config import models as config_models
+from incidentfox.db.base import Base
+
+metadata = Base.metadata
+
+__all__ = ["config_models", "metadata"]
