@@ -1,0 +1,28 @@
+"""The per-run context handed to every agent and tool (openai-agents passes it down to sub-agents)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from incidentfox.agents.events import ProgressEvent
+
+
+@dataclass(slots=True)
+class InvestigationContext:
+    """Everything a run needs that is not the conversation itself.
+
+    ``config`` is the team's effective config with secrets decrypted: it is for the run engine only
+    and must never be rendered, logged or put into a prompt. ``emit`` publishes a progress event to
+    the renderer; tools call it for their own start/end so that calls made inside sub-agents are
+    visible too. ``clients`` caches each toolset's connected client for the run.
+    """
+
+    run_id: str
+    org_id: str
+    team_node_id: str
+    config: Mapping[str, Any]
+    emit: Callable[[ProgressEvent], None]
+    clients: dict[str, Any] = field(default_factory=dict)
+    findings: list[Any] = field(default_factory=list)
