@@ -1,0 +1,185 @@
+"""Shared fixtures: real SQLite and PostgreSQL databases, the assembled runtime, and a loopback API client."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+from collections.abc import AsyncIterator, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import asyncpg
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from incidentfox.bot.runtime import Runtime, build_runtime
+from incidentfox.bot.server import create_app
+from incidentfox.bot.settings import Settings
+from incidentfox.db.engine import create_engine
+from incidentfox.db.migrate import upgrade_to_head
+from incidentfox.db.models_registry import metadata
+
+ADMIN_TOKEN = "test-admin-" + "a" * 40
+T = TypeVar("T")
+DEFAULT_PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+
+
+def run_in_fresh_loop(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to completion on a new event loop in its own thread (safe inside a running loop)."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
+@dataclass
+class PostgresServer:
+    url: str | None
+    reason: str = ""
+
+
+def _plain_dsn(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+async def _create_database(admin_url: str, name: str) -> str:
+    connection = await asyncpg.connect(_plain_dsn(admin_url), timeout=5)
+    try:
+        await connection.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await connection.close()
+    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    engine = create_engine(url)
+    await upgrade_to_head(engine)
+    await engine.dispose()
+    return url
+
+
+async def _drop_database(admin_url: str, name: str) -> None:
+    connection = await asyncpg.connect(_plain_dsn(admin_url), timeout=5)
+    try:
+        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await connection.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One migrated database per test session, dropped at the end. Tests truncate tables between them."""
+    admin_url = os.environ.get("TEST_DATABASE_URL", DEFAULT_PG)
+    name = "ifx_test_" + secrets.token_hex(4)
+    try:
+        url = run_in_fresh_loop(_create_database(admin_url, name))
+    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+        reason = f"PostgreSQL unreachable at {make_url(admin_url).host}: {type(exc).__name__}: {exc}"
+        if os.environ.get("INCIDENTFOX_REQUIRE_POSTGRES") == "1":
+            pytest.fail(reason + " (INCIDENTFOX_REQUIRE_POSTGRES=1)")
+        yield PostgresServer(url=None, reason=reason)
+        return
+    yield PostgresServer(url=url)
+    run_in_fresh_loop(_drop_database(admin_url, name))
+
+
+async def _truncate_all(url: str) -> None:
+    engine = create_engine(url)
+    tables = ", ".join(f'"{table.name}"' for table in metadata.sorted_tables)
+    async with engine.begin() as connection:
+        await connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    await engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path}/incidentfox.db"
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    if server.url is None:
+        pytest.skip(server.reason)
+    run_in_fresh_loop(_truncate_all(server.url))
+    return server.url
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite+aiosqlite:///{tmp_path}/incidentfox.db"
+
+
+def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "admin_token": ADMIN_TOKEN,
+        "incidentfox_secret_key": "test-secret-key-" + "k" * 32,
+        "INCIDENTFOX_DATA_DIR": data_dir,
+        **overrides,
+    }
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@pytest.fixture
+async def runtime(database_url: str, tmp_path: Path) -> AsyncIterator[Runtime]:
+    rt = await build_runtime(make_settings(database_url, tmp_path), migrate=True)
+    yield rt
+    await rt.close()
+
+
+class Api:
+    """A loopback HTTP client for the config API that remembers which token to send."""
+
+    def __init__(self, client: TestClient[Any, Any]) -> None:
+        self.client = client
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        token: str | None = ADMIN_TOKEN,
+        json: Any = None,
+        data: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, Any]:
+        all_headers = dict(headers or {})
+        if token is not None:
+            all_headers["Authorization"] = f"Bearer {token}"
+        response = await self.client.request(method, path, json=json, data=data, headers=all_headers)
+        body = await response.json() if response.content_type == "application/json" else await response.text()
+        return response.status, body
+
+    async def ok(self, method: str, path: str, *, expect: int = 200, **kwargs: Any) -> Any:
+        status, body = await self.call(method, path, **kwargs)
+        assert status == expect, (status, body)
+        return body
+
+    async def create_org(self, org_id: str = "acme") -> str:
+        body = await self.ok(
+            "POST", "/api/v1/orgs", json={"org_id": org_id, "name": org_id.title()}, expect=201
+        )
+        token: str = body["admin_token"]
+        return token
+
+    async def create_node(self, org: str, node_id: str, parent_id: str, kind: str, token: str) -> Any:
+        return await self.ok(
+            "POST",
+            f"/api/v1/orgs/{org}/nodes",
+            token=token,
+            expect=201,
+            json={"node_id": node_id, "parent_id": parent_id, "kind": kind, "name": node_id},
+        )
+
+    async def team_token(self, org: str, team: str, token: str, **body: Any) -> str:
+        result = await self.ok(
+            "POST", f"/api/v1/orgs/{org}/nodes/{team}/tokens", token=token, json=body, expect=201
+        )
+        value: str = result["token"]
+        return value
+
+
+@pytest.fixture
+async def api(runtime: Runtime) -> AsyncIterator[Api]:
+    client: TestClient[Any, Any] = TestClient(TestServer(create_app(runtime), host="127.0.0.1"))
+    await client.start_server()
+    yield Api(client)
+    await client.close()
