@@ -1,0 +1,476 @@
+"""The Web API side of the emulator: ``POST|GET /api/{method}`` answered like slack.com.
+
+Order of checks per call: unknown method -> token -> injected fault -> rate limit -> the method.
+Every call is recorded in the ``CallLog`` with its HTTP status and response, whatever the outcome.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from incidentfox.emulators.slack.directory import default_channel, default_user
+from incidentfox.emulators.slack.limits import FaultInjector, RateLimiter, Rejection
+from incidentfox.emulators.slack.socket_mode import SocketModeHub
+from incidentfox.emulators.slack.store import (
+    CallLog,
+    RecordedCall,
+    StoredEphemeral,
+    StoredMessage,
+    StoredView,
+    TsClock,
+    Workspace,
+)
+from incidentfox.emulators.slack.validation import Invalid, decode_json_field, validate_message, validate_view
+
+TRIGGER_TTL_SECONDS = 3.0
+_JSON_FIELDS = ("blocks", "attachments", "view", "metadata")
+
+
+@dataclass(frozen=True, slots=True)
+class SlackIdentity:
+    """The ids of the emulated workspace, app and bot user."""
+
+    team_id: str
+    team_name: str
+    app_id: str
+    bot_id: str
+    bot_user_id: str
+    bot_token: str
+    app_token: str
+
+
+class ApiError(Exception):
+    """A Slack ``{"ok": false, "error": ...}`` answer with HTTP 200."""
+
+    def __init__(self, error: str, messages: list[str] | None = None) -> None:
+        super().__init__(error)
+        self.error = error
+        self.messages = messages or []
+
+    @classmethod
+    def of(cls, invalid: Invalid) -> ApiError:
+        return cls(invalid.error, invalid.messages)
+
+
+Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
+class WebApi:
+    """Method handlers plus the request plumbing shared by all of them."""
+
+    def __init__(
+        self,
+        identity: SlackIdentity,
+        workspace: Workspace,
+        log: CallLog,
+        hub: SocketModeHub,
+        limiter: RateLimiter,
+        faults: FaultInjector,
+    ) -> None:
+        self.identity = identity
+        self.workspace = workspace
+        self.log = log
+        self.hub = hub
+        self.limiter = limiter
+        self.faults = faults
+        self.ts_clock = TsClock()
+        self.base_url = ""
+        self._triggers: dict[str, float] = {}
+        self._handlers: dict[str, Handler] = {
+            "api.test": self._api_test,
+            "auth.test": self._auth_test,
+            "apps.connections.open": self._connections_open,
+            "chat.postMessage": self._post_message,
+            "chat.update": self._update,
+            "chat.delete": self._delete,
+            "chat.postEphemeral": self._post_ephemeral,
+            "chat.getPermalink": self._permalink,
+            "conversations.replies": self._replies,
+            "conversations.history": self._history,
+            "conversations.info": self._conversation_info,
+            "users.info": self._user_info,
+            "reactions.add": self._reaction_add,
+            "reactions.remove": self._reaction_remove,
+            "views.open": self._views_open,
+            "views.push": self._views_push,
+            "views.update": self._views_update,
+            "views.publish": self._views_publish,
+        }
+
+    def issue_trigger_id(self) -> str:
+        """A trigger_id valid for ``views.open``/``views.push`` during the next 3 seconds."""
+        trigger_id = f"{int(time.time())}.{uuid.uuid4().int % 10**12}.{uuid.uuid4().hex[:32]}"
+        self._triggers[trigger_id] = time.monotonic()
+        return trigger_id
+
+    async def handle(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        at = time.monotonic()
+        token = _bearer(request)
+        status: int
+        body: dict[str, Any]
+        headers: dict[str, str]
+        try:
+            args = await _parse_args(request)
+        except ValueError:
+            args = {}
+            status, body, headers = 200, {"ok": False, "error": "invalid_json"}, {}
+        else:
+            if token is None and isinstance(args.get("token"), str):
+                token = args.pop("token")
+            status, body, headers = await self._answer(method, args, token)
+        self.log.record(
+            RecordedCall(method=method, args=args, token=token, at=at, status=status, response=body)
+        )
+        return web.json_response(body, status=status, headers=headers)
+
+    async def handle_response_url(self, request: web.Request) -> web.Response:
+        """``response_url`` webhooks (bolt's ``respond()``): recorded as method ``"response_url"``."""
+        try:
+            args = await _parse_args(request)
+        except ValueError:
+            return web.Response(status=400, text="invalid_payload")
+        args["response_url_id"] = request.match_info["hook_id"]
+        body = {"ok": True}
+        self.log.record(
+            RecordedCall(
+                method="response_url", args=args, token=None, at=time.monotonic(), status=200, response=body
+            )
+        )
+        return web.Response(text="ok")
+
+    async def _answer(
+        self, method: str, args: dict[str, Any], token: str | None
+    ) -> tuple[int, dict[str, Any], dict[str, str]]:
+        handler = self._handlers.get(method)
+        if handler is None:
+            return 200, {"ok": False, "error": "unknown_method"}, {}
+        auth_error = self._auth_error(method, token)
+        if auth_error is not None:
+            return 200, {"ok": False, "error": auth_error}, {}
+        channel = args.get("channel")
+        rejection = self.faults.take(method) or self.limiter.check(
+            method, channel if isinstance(channel, str) else None
+        )
+        if rejection is not None:
+            return _rejected(rejection)
+        try:
+            result = await handler(args)
+        except ApiError as exc:
+            body: dict[str, Any] = {"ok": False, "error": exc.error}
+            if exc.messages:
+                body["response_metadata"] = {"messages": exc.messages}
+            return 200, body, {}
+        return 200, {"ok": True, **result}, {}
+
+    def _auth_error(self, method: str, token: str | None) -> str | None:
+        if not token:
+            return "not_authed"
+        if token not in (self.identity.bot_token, self.identity.app_token):
+            return "invalid_auth"
+        wants_app_token = method == "apps.connections.open"
+        if (token == self.identity.app_token) != wants_app_token:
+            return "not_allowed_token_type"
+        return None
+
+    # -- auth / socket mode -------------------------------------------------------------------------
+
+    async def _api_test(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {"args": args}
+
+    async def _auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
+        ident = self.identity
+        return {
+            "url": "https://incidentfox-test.slack.com/",
+            "team": ident.team_name,
+            "user": "incidentfox",
+            "team_id": ident.team_id,
+            "user_id": ident.bot_user_id,
+            "bot_id": ident.bot_id,
+            "app_id": ident.app_id,
+            "is_enterprise_install": False,
+        }
+
+    async def _connections_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        ws_base = self.base_url.replace("http://", "ws://", 1)
+        return {"url": f"{ws_base}link/?ticket={self.hub.issue_ticket()}&app_id={self.identity.app_id}"}
+
+    # -- messages -----------------------------------------------------------------------------------
+
+    async def _post_message(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = _required(args, "channel", "channel_not_found")
+        text, blocks = args.get("text"), args.get("blocks")
+        _check(validate_message(text, blocks))
+        thread_ts = args.get("thread_ts") or None
+        message = self.workspace.add_message(
+            StoredMessage(
+                channel=channel,
+                ts=self.ts_clock.next(),
+                text=text or "",
+                user=self.identity.bot_user_id,
+                blocks=list(blocks or []),
+                thread_ts=str(thread_ts) if thread_ts else None,
+                bot_id=self.identity.bot_id,
+                metadata=args.get("metadata") if isinstance(args.get("metadata"), dict) else None,
+            )
+        )
+        return {"channel": channel, "ts": message.ts, "message": self._message_body(message)}
+
+    async def _update(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = _required(args, "channel", "channel_not_found")
+        message = self._own_message(channel, _required(args, "ts", "message_not_found"))
+        text = args.get("text")
+        blocks = args.get("blocks") if "blocks" in args else message.blocks
+        _check(validate_message(text if text is not None else message.text, blocks))
+        if text is not None:
+            message.text = text
+        if "blocks" in args:
+            message.blocks = list(args["blocks"] or [])
+        message.edits += 1
+        return {
+            "channel": channel,
+            "ts": message.ts,
+            "text": message.text,
+            "message": self._message_body(message),
+        }
+
+    async def _delete(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = _required(args, "channel", "channel_not_found")
+        message = self._own_message(channel, _required(args, "ts", "message_not_found"))
+        self.workspace.delete(channel, message.ts)
+        return {"channel": channel, "ts": message.ts}
+
+    async def _post_ephemeral(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = _required(args, "channel", "channel_not_found")
+        user = _required(args, "user", "user_not_found")
+        text, blocks = args.get("text"), args.get("blocks")
+        _check(validate_message(text, blocks))
+        ts = self.ts_clock.next()
+        self.workspace.ephemerals.append(
+            StoredEphemeral(
+                channel=channel,
+                user=user,
+                message_ts=ts,
+                text=text or "",
+                blocks=list(blocks or []),
+                thread_ts=args.get("thread_ts") or None,
+            )
+        )
+        return {"message_ts": ts}
+
+    async def _permalink(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = _required(args, "channel", "channel_not_found")
+        ts = _required(args, "message_ts", "message_not_found")
+        if self.workspace.find(channel, ts) is None:
+            raise ApiError("message_not_found")
+        permalink = f"https://incidentfox-test.slack.com/archives/{channel}/p{ts.replace('.', '')}"
+        return {"channel": channel, "permalink": permalink}
+
+    async def _replies(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = _required(args, "channel", "channel_not_found")
+        ts = _required(args, "ts", "thread_not_found")
+        thread = self.workspace.channel_messages(channel, thread_ts=ts)
+        if not thread:
+            raise ApiError("thread_not_found")
+        limit = int(args.get("limit") or 1000)
+        return {
+            "messages": [m.to_api(self.identity.team_id) for m in thread[:limit]],
+            "has_more": len(thread) > limit,
+            "response_metadata": {"next_cursor": ""},
+        }
+
+    async def _history(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = _required(args, "channel", "channel_not_found")
+        top = [m for m in self.workspace.channel_messages(channel) if m.thread_ts in (None, m.ts)]
+        limit = int(args.get("limit") or 100)
+        newest_first = list(reversed(top))
+        return {
+            "messages": [m.to_api(self.identity.team_id) for m in newest_first[:limit]],
+            "has_more": len(newest_first) > limit,
+            "response_metadata": {"next_cursor": ""},
+        }
+
+    async def _reaction_add(self, args: dict[str, Any]) -> dict[str, Any]:
+        names = self._reactions(args)
+        name = _required(args, "name", "invalid_name")
+        if name in names:
+            raise ApiError("already_reacted")
+        names.append(name)
+        return {}
+
+    async def _reaction_remove(self, args: dict[str, Any]) -> dict[str, Any]:
+        names = self._reactions(args)
+        name = _required(args, "name", "invalid_name")
+        if name not in names:
+            raise ApiError("no_reaction")
+        names.remove(name)
+        return {}
+
+    def _reactions(self, args: dict[str, Any]) -> list[str]:
+        channel = _required(args, "channel", "channel_not_found")
+        ts = _required(args, "timestamp", "message_not_found")
+        if self.workspace.find(channel, ts) is None:
+            raise ApiError("message_not_found")
+        return self.workspace.reactions.setdefault((channel, ts), [])
+
+    def _own_message(self, channel: str, ts: str) -> StoredMessage:
+        message = self.workspace.find(channel, ts)
+        if message is None:
+            raise ApiError("message_not_found")
+        if message.user != self.identity.bot_user_id:
+            raise ApiError("cant_update_message")
+        return message
+
+    def _message_body(self, message: StoredMessage) -> dict[str, Any]:
+        body = message.to_api(self.identity.team_id)
+        body["app_id"] = self.identity.app_id
+        body["bot_profile"] = {
+            "id": self.identity.bot_id,
+            "app_id": self.identity.app_id,
+            "name": "IncidentFox",
+        }
+        return body
+
+    # -- directory ----------------------------------------------------------------------------------
+
+    async def _conversation_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = _required(args, "channel", "channel_not_found")
+        known = self.workspace.channels.get(channel)
+        if known is None and channel[:1] not in ("C", "G", "D"):
+            raise ApiError("channel_not_found")
+        return {"channel": known or default_channel(channel)}
+
+    async def _user_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        user = _required(args, "user", "user_not_found")
+        known = self.workspace.users.get(user)
+        if known is None and user[:1] not in ("U", "W"):
+            raise ApiError("user_not_found")
+        return {
+            "user": known
+            or default_user(user, self.identity.team_id, is_bot=user == self.identity.bot_user_id)
+        }
+
+    # -- views --------------------------------------------------------------------------------------
+
+    async def _views_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        self._use_trigger(args)
+        return {"view": self._store_view(args.get("view"), user_id=None)}
+
+    async def _views_push(self, args: dict[str, Any]) -> dict[str, Any]:
+        self._use_trigger(args)
+        return {"view": self._store_view(args.get("view"), user_id=None)}
+
+    async def _views_update(self, args: dict[str, Any]) -> dict[str, Any]:
+        existing = self._find_view(args)
+        view = _valid_view(args.get("view"), {"modal"})
+        if args.get("hash") and args["hash"] != existing.hash:
+            raise ApiError("hash_conflict")
+        existing.view = view
+        existing.hash = _view_hash()
+        return {"view": self._view_body(existing)}
+
+    async def _views_publish(self, args: dict[str, Any]) -> dict[str, Any]:
+        user_id = _required(args, "user_id", "user_not_found")
+        view = _valid_view(args.get("view"), {"home"})
+        for stored in self.workspace.views.values():
+            if stored.type == "home" and stored.user_id == user_id:
+                if args.get("hash") and args["hash"] != stored.hash:
+                    raise ApiError("hash_conflict")
+                stored.view = view
+                stored.hash = _view_hash()
+                return {"view": self._view_body(stored)}
+        return {"view": self._store_view(view, user_id=user_id, allowed={"home"})}
+
+    def _use_trigger(self, args: dict[str, Any]) -> None:
+        trigger_id = args.get("trigger_id")
+        if not trigger_id:
+            raise ApiError("invalid_arguments", ["[ERROR] missing required field: trigger_id"])
+        issued = self._triggers.get(str(trigger_id))
+        if issued is None:
+            raise ApiError("invalid_trigger_id")
+        if time.monotonic() - issued > TRIGGER_TTL_SECONDS:
+            raise ApiError("expired_trigger_id")
+
+    def _store_view(
+        self, view: Any, *, user_id: str | None, allowed: set[str] | None = None
+    ) -> dict[str, Any]:
+        view = _valid_view(view, allowed or {"modal"})
+        view_id = "V" + uuid.uuid4().hex[:10].upper()
+        stored = StoredView(
+            id=view_id, type=view["type"], user_id=user_id, view=view, hash=_view_hash(), root_view_id=view_id
+        )
+        self.workspace.views[view_id] = stored
+        return self._view_body(stored)
+
+    def _find_view(self, args: dict[str, Any]) -> StoredView:
+        view_id, external_id = args.get("view_id"), args.get("external_id")
+        for stored in self.workspace.views.values():
+            if stored.id == view_id or (external_id and stored.view.get("external_id") == external_id):
+                return stored
+        raise ApiError("not_found")
+
+    def _view_body(self, stored: StoredView) -> dict[str, Any]:
+        return stored.to_api(self.identity.team_id, self.identity.app_id, self.identity.bot_id)
+
+
+def _rejected(rejection: Rejection) -> tuple[int, dict[str, Any], dict[str, str]]:
+    headers = {"Retry-After": str(rejection.retry_after)} if rejection.retry_after is not None else {}
+    return rejection.status, {"ok": False, "error": rejection.error}, headers
+
+
+def _check(invalid: Invalid | None) -> None:
+    if invalid is not None:
+        raise ApiError.of(invalid)
+
+
+def _valid_view(view: Any, allowed: set[str]) -> dict[str, Any]:
+    _check(validate_view(view, allowed_types=allowed))
+    if not isinstance(view, dict):
+        raise ApiError("invalid_arguments")
+    return view
+
+
+def _required(args: dict[str, Any], key: str, error: str) -> str:
+    value = args.get(key)
+    if value is None or value == "":
+        raise ApiError(error)
+    return str(value)
+
+
+def _view_hash() -> str:
+    return f"{time.time():.6f}.{uuid.uuid4().hex[:8]}"
+
+
+def _bearer(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    if header.lower().startswith("bearer "):
+        return header[7:].strip() or None
+    return None
+
+
+async def _parse_args(request: web.Request) -> dict[str, Any]:
+    """Merge query string and body (JSON or form); decode JSON-string fields. ``ValueError`` on bad JSON."""
+    args: dict[str, Any] = dict(request.query)
+    if request.can_read_body:
+        if request.content_type == "application/json":
+            body = json.loads(await request.text() or "{}")
+            if not isinstance(body, dict):
+                raise ValueError("JSON body must be an object")
+            args.update(body)
+        else:
+            form = await request.post()
+            args.update({k: v for k, v in form.items() if isinstance(v, str)})
+    for key in _JSON_FIELDS:
+        if key in args:
+            # An undecodable string stays as is; validation then answers invalid_blocks / invalid_arguments.
+            with contextlib.suppress(ValueError):
+                args[key] = decode_json_field(args[key])
+    return args
