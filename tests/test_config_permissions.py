@@ -38,7 +38,7 @@ PATCH = ("PATCH", "/api/v1/orgs/acme/nodes/checkout/config", {"labels": {"tier":
 PUT = ("PUT", "/api/v1/orgs/acme/nodes/checkout/config", {"labels": {"tier": "2"}})
 CREATE_NODE = ("POST", "/api/v1/orgs/acme/nodes", {"node_id": "web", "parent_id": "acme", "kind": "team"})
 AUDIT = ("GET", "/api/v1/orgs/acme/audit", None)
-ISSUE_TOKEN = ("POST", "/api/v1/orgs/acme/nodes/checkout/tokens", {})
+ISSUE_TOKEN: tuple[str, str, object] = ("POST", "/api/v1/orgs/acme/nodes/checkout/tokens", {})
 CREATE_ORG = ("POST", "/api/v1/orgs", {"org_id": "initech"})
 LOOKUP = ("GET", "/api/v1/routing/lookup?slack_channel_id=C0001", None)
 

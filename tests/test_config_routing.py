@@ -17,7 +17,7 @@ async def _teams(api: Api) -> str:
     return token
 
 
-def _routing(**claims: list[str]) -> dict[str, Any]:
+def _routing(**claims: Any) -> dict[str, Any]:
     return {"routing": claims}
 
 

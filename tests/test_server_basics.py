@@ -49,7 +49,7 @@ async def test_openapi_document_lists_every_config_route(api: Api) -> None:
     assert document["openapi"].startswith("3.")
     routes = {
         resource.canonical
-        for resource in api.client.app.router.resources()  # type: ignore[union-attr]
+        for resource in api.client.app.router.resources()
         if resource.canonical.startswith("/api/v1/") and resource.canonical != "/api/v1/openapi.json"
     }
     assert routes == set(document["paths"])
