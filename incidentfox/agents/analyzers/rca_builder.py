@@ -1,0 +1,86 @@
+"""Findings -> ``RootCauseAnalysis``: the no-LLM answer, and the grounding given to a model."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from incidentfox.agents.analyzers.findings import Finding, mentions, rank_findings
+from incidentfox.agents.rca import Confidence, Evidence, RootCauseAnalysis
+
+MAX_EVIDENCE = 8
+_SCOPE_CAVEAT = (
+    "Based on the Kubernetes API only; application metrics and external dependencies were not checked."
+)
+
+
+def _unreachable(finding: Finding) -> RootCauseAnalysis:
+    return RootCauseAnalysis(
+        summary="Could not investigate: the Kubernetes API could not be read.",
+        root_cause=f"Undetermined. {finding.root_cause}",
+        confidence=Confidence("low", "Nothing in the cluster could be checked, so no cause can be named."),
+        immediate_actions=finding.immediate_actions,
+        caveats=("The cluster may be healthy or broken; this run could not tell.",),
+    )
+
+
+def _all_clear(finding: Finding | None, question: str) -> RootCauseAnalysis:
+    checked = finding.summary if finding else "No Kubernetes objects were checked."
+    return RootCauseAnalysis(
+        summary="No problems found in Kubernetes.",
+        root_cause=f"No Kubernetes problems found. {checked}",
+        confidence=Confidence(
+            "medium",
+            "Every pod, node, service and volume claim checked looks healthy; the cause may lie elsewhere.",
+        ),
+        follow_up_actions=(
+            "Look at application logs, metrics and recent deploys of the affected service.",
+            "Check external dependencies (databases, third-party APIs) the service calls.",
+        ),
+        caveats=(_SCOPE_CAVEAT,) + ((f'Question asked: "{question}"',) if question else ()),
+    )
+
+
+def _confidence(primary: Finding, question: str, matched: bool) -> Confidence:
+    if question and not matched and any(ch.isalpha() for ch in question):
+        return Confidence(
+            "low" if not primary.decisive else "medium",
+            "No finding names what the question asks about; "
+            f"the strongest problem found is {primary.resource}.",
+        )
+    if primary.decisive:
+        quote = primary.evidence[0].quote if primary.evidence else primary.summary
+        return Confidence(
+            "high", f'The decisive evidence was found: "{quote}" ({primary.evidence[0].source}).'
+        )
+    return Confidence(
+        "medium", f"The symptom is clear ({primary.summary}) but no line states its cause outright."
+    )
+
+
+def build_rca(findings: Sequence[Finding], *, question: str = "") -> RootCauseAnalysis:
+    """The RCA for a set of findings: the best-ranked problem is the root cause, the others are
+    listed as related evidence. High confidence only when the cause is stated outright (a fatal log
+    line, OOMKilled, a scheduler message)."""
+    api_errors = [f for f in findings if f.kind == "api_error"]
+    if api_errors:
+        return _unreachable(api_errors[0])
+    problems = rank_findings([f for f in findings if f.is_problem], question)
+    if not problems:
+        return _all_clear(next((f for f in findings if f.kind == "healthy"), None), question)
+    primary, others = problems[0], problems[1:]
+    evidence: list[Evidence] = list(primary.evidence)
+    for other in others:
+        if other.evidence and len(evidence) < MAX_EVIDENCE:
+            evidence.append(other.evidence[0])
+    summary = primary.summary
+    if others:
+        summary += f" {len(others)} related problem{'s' if len(others) != 1 else ''} also found."
+    return RootCauseAnalysis(
+        summary=summary,
+        root_cause=primary.root_cause,
+        evidence=tuple(evidence[:MAX_EVIDENCE]),
+        confidence=_confidence(primary, question, any(mentions(question, f) for f in problems)),
+        immediate_actions=primary.immediate_actions,
+        follow_up_actions=primary.follow_up_actions + tuple(f"Also: {o.summary}" for o in others[:4]),
+        caveats=(_SCOPE_CAVEAT,),
+    )

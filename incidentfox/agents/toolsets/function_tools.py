@@ -1,0 +1,193 @@
+"""The adapter from a declarative ``Toolset`` to openai-agents ``FunctionTool`` objects.
+
+This is where tool policy is applied, once for every toolset:
+
+1. arguments are validated against the tool's params model; bad arguments become an error result
+   the model can read and correct, never an exception;
+2. ``ToolStart``/``ToolEnd`` progress events are emitted through the run's ``InvestigationContext``
+   (calls made inside sub-agents are visible too);
+3. write tools return ``approval_required`` without running;
+4. the toolset's client is connected once per run and cached in ``context.clients``;
+5. the result is scrubbed of secrets (patterns plus the team's own secret values) and then fitted to
+   the output budget.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from agents import FunctionTool, RunContextWrapper
+from agents.strict_schema import ensure_strict_json_schema
+from agents.tool_context import ToolContext
+from pydantic import BaseModel, ValidationError
+
+from incidentfox.agents.context import InvestigationContext
+from incidentfox.agents.events import ToolEnd, ToolStart
+from incidentfox.agents.output_budget import OutputBudget, apply_budget, serialize_result
+from incidentfox.agents.redaction import scrub_json, scrub_text, secret_values
+from incidentfox.agents.toolsets.base import Tool, ToolResult, Toolset
+
+log = logging.getLogger(__name__)
+_SUMMARY_CHARS = 140
+
+
+def scrub_result(result: ToolResult, known_values: list[str]) -> ToolResult:
+    """A copy of ``result`` with secrets removed from every field a model or a human will read."""
+    return ToolResult(
+        status=result.status,
+        data=scrub_json(result.data, known_values),
+        error=scrub_text(result.error, known_values) if result.error else None,
+        url=scrub_text(result.url, known_values) if result.url else None,
+        invocation=scrub_text(result.invocation, known_values),
+    )
+
+
+def summarize(result: ToolResult) -> str:
+    """A short line for the live progress message: ``3 items``, ``42 log lines``, or the error."""
+    if result.status == "error":
+        text = result.error or "failed"
+    elif result.status == "no_data":
+        text = str(result.data or "no data")
+    elif result.status == "approval_required":
+        text = "waiting for approval"
+    elif isinstance(result.data, list):
+        text = f"{len(result.data)} item{'s' if len(result.data) != 1 else ''}"
+    elif isinstance(result.data, Mapping) and isinstance(result.data.get("lines"), int):
+        text = f"{result.data['lines']} log lines"
+    else:
+        text = "ok"
+    return text if len(text) <= _SUMMARY_CHARS else text[: _SUMMARY_CHARS - 1] + "…"
+
+
+def _validation_message(tool: Tool, exc: ValidationError | ValueError) -> str:
+    if isinstance(exc, ValidationError):
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'arguments'}: {e['msg']}" for e in exc.errors()[:5]
+        )
+    else:
+        problems = f"arguments are not valid JSON ({exc})"
+    fields = ", ".join(tool.params.model_fields)
+    return f"Invalid arguments for {tool.name}: {problems}. Expected fields: {fields}."
+
+
+def _parse(tool: Tool, raw_args: str) -> tuple[dict[str, Any], BaseModel | None, str | None]:
+    try:
+        loaded = json.loads(raw_args or "{}")
+        if not isinstance(loaded, dict):
+            raise ValueError("expected a JSON object")
+        return loaded, tool.params.model_validate(loaded), None
+    except ValidationError as exc:
+        return loaded, None, _validation_message(tool, exc)
+    except ValueError as exc:
+        return {"raw": raw_args[:200]}, None, _validation_message(tool, exc)
+
+
+async def _client(ctx: InvestigationContext, toolset: Toolset) -> tuple[Any, str | None]:
+    """The toolset's client for this run (connected once), or a plain-words reason it is unavailable."""
+    if toolset.name in ctx.clients:
+        return ctx.clients[toolset.name], None
+    try:
+        client = await toolset.connect(ctx.config)
+    except Exception as exc:
+        log.warning(
+            "toolset_connect_failed run_id=%s toolset=%s error=%s",
+            ctx.run_id,
+            toolset.name,
+            type(exc).__name__,
+        )
+        return None, f"The {toolset.name} integration is not available: {exc}"
+    ctx.clients[toolset.name] = client
+    return client, None
+
+
+async def invoke_tool(
+    ctx: InvestigationContext,
+    toolset: Toolset,
+    tool: Tool,
+    raw_args: str,
+    *,
+    call_id: str,
+    agent: str,
+    budget: OutputBudget | None = None,
+) -> str:
+    """Run one tool call end to end and return exactly the text the model will see."""
+    secrets = secret_values(ctx.config)
+    args, params, invalid = _parse(tool, raw_args)
+    ctx.emit(ToolStart(call_id=call_id, tool=tool.name, args=scrub_json(args, secrets), agent=agent))
+    if params is None:
+        result = ToolResult.failed(invalid or "invalid arguments")
+    elif tool.writes:
+        result = ToolResult(
+            status="approval_required",
+            data={
+                "action": tool.name,
+                "args": params.model_dump(),
+                "note": "Not run: an authorized user must approve it.",
+            },
+            invocation=f"{toolset.name}.{tool.name}",
+        )
+    else:
+        result = await _run(ctx, toolset, tool, params)
+    result = scrub_result(result, secrets)
+    ctx.emit(
+        ToolEnd(call_id=call_id, tool=tool.name, status=result.status, summary=summarize(result), agent=agent)
+    )
+    budget = budget or OutputBudget.from_config(ctx.config)
+    return apply_budget(serialize_result(result), budget.limit_for(tool.name), tool=tool.name)
+
+
+async def _run(ctx: InvestigationContext, toolset: Toolset, tool: Tool, params: BaseModel) -> ToolResult:
+    client, unavailable = await _client(ctx, toolset)
+    if unavailable:
+        return ToolResult.failed(unavailable)
+    try:
+        return await tool.run(client, params)
+    except Exception as exc:
+        log.exception("tool_crashed run_id=%s tool=%s", ctx.run_id, tool.name)
+        return ToolResult.failed(
+            f"{tool.name} failed unexpectedly ({type(exc).__name__}); try again or another tool."
+        )
+
+
+def _context_of(wrapper: RunContextWrapper[Any]) -> InvestigationContext:
+    ctx = wrapper.context
+    if not isinstance(ctx, InvestigationContext):
+        raise TypeError("toolset function tools need an InvestigationContext as the run context")
+    return ctx
+
+
+def function_tool_for(
+    toolset: Toolset, tool: Tool, *, agent: str, budget: OutputBudget | None = None, prefix: str = ""
+) -> FunctionTool:
+    """One openai-agents ``FunctionTool`` with a strict JSON schema from the tool's params model."""
+
+    async def on_invoke(wrapper: ToolContext[Any], raw_args: str) -> str:
+        return await invoke_tool(
+            _context_of(wrapper),
+            toolset,
+            tool,
+            raw_args,
+            call_id=wrapper.tool_call_id,
+            agent=agent,
+            budget=budget,
+        )
+
+    return FunctionTool(
+        name=f"{prefix}{tool.name}",
+        description=tool.description,
+        params_json_schema=ensure_strict_json_schema(tool.params.model_json_schema()),
+        on_invoke_tool=on_invoke,
+        strict_json_schema=True,
+    )
+
+
+def toolset_function_tools(
+    toolset: Toolset, *, agent: str, budget: OutputBudget | None = None, prefix: str = ""
+) -> list[FunctionTool]:
+    """Every tool of ``toolset`` as a ``FunctionTool`` for the agent named ``agent``."""
+    return [
+        function_tool_for(toolset, tool, agent=agent, budget=budget, prefix=prefix) for tool in toolset.tools
+    ]

@@ -1,0 +1,349 @@
+"""An offline Kubernetes API server: real HTTP on 127.0.0.1, serving a scenario's objects.
+
+The real ``kubernetes`` client talks to it unchanged: discovery, namespaces,
+pods with logs, core/v1 events, apps/v1 deployments and replica sets, services, endpoints, nodes and
+persistent volume claims. Missing objects answer with a 404 ``Status``; a wrong bearer token with
+401. Setting ``unreachable`` drops every connection, which is how tests simulate an API outage.
+
+    async with KubernetesEmulator("crashloop") as k8s:
+        api = kubernetes.config.new_client_from_config(str(k8s.write_kubeconfig(tmp / "kubeconfig")))
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import yaml
+from aiohttp import web
+
+from incidentfox.emulators.kubernetes_objects import Cluster, Obj, build_cluster
+
+SCENARIO_DIR = Path(__file__).parent / "scenarios"
+DEFAULT_TOKEN = "k8s-emulator-token"
+
+_CORE, _APPS = "api/v1", "apis/apps/v1"
+# (group path, plural) -> (kind, apiVersion, namespaced, Cluster attribute)
+_RESOURCES: dict[tuple[str, str], tuple[str, str, bool, str]] = {
+    (_CORE, "namespaces"): ("Namespace", "v1", False, "namespaces"),
+    (_CORE, "nodes"): ("Node", "v1", False, "nodes"),
+    (_CORE, "pods"): ("Pod", "v1", True, "pods"),
+    (_CORE, "events"): ("Event", "v1", True, "events"),
+    (_CORE, "services"): ("Service", "v1", True, "services"),
+    (_CORE, "endpoints"): ("Endpoints", "v1", True, "endpoints"),
+    (_CORE, "persistentvolumeclaims"): ("PersistentVolumeClaim", "v1", True, "persistentvolumeclaims"),
+    (_APPS, "deployments"): ("Deployment", "apps/v1", True, "deployments"),
+    (_APPS, "replicasets"): ("ReplicaSet", "apps/v1", True, "replicasets"),
+}
+_VERSION = {
+    "major": "1",
+    "minor": "33",
+    "gitVersion": "v1.33.0-incidentfox-emulator",
+    "gitCommit": "0000000000000000000000000000000000000000",
+    "gitTreeState": "clean",
+    "buildDate": "2025-04-23T00:00:00Z",
+    "goVersion": "go1.24.2",
+    "compiler": "gc",
+    "platform": "linux/amd64",
+}
+_WAITING_WORDS = {
+    "ErrImagePull": "image can't be pulled",
+    "ImagePullBackOff": "trying and failing to pull image",
+}
+_SELECTOR_TERM = re.compile(r"([^,()]+?\((?:[^)]*)\)|[^,]+)")
+
+
+def scenario_names() -> list[str]:
+    """The bundled scenarios, e.g. ``["crashloop", "healthy", ...]``."""
+    return sorted(p.stem for p in SCENARIO_DIR.glob("*.yaml"))
+
+
+def load_scenario(scenario: str | Path | Mapping[str, Any]) -> dict[str, Any]:
+    """A scenario document from a bundled name, a YAML path, or a mapping given directly."""
+    if isinstance(scenario, Mapping):
+        return dict(scenario)
+    path = Path(scenario)
+    if not path.suffix:
+        path = SCENARIO_DIR / f"{scenario}.yaml"
+    doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if not isinstance(doc, dict):
+        raise ValueError(f"scenario {path} is not a YAML mapping")
+    return doc
+
+
+def _status(code: int, reason: str, message: str, details: Mapping[str, str] | None = None) -> web.Response:
+    body: Obj = {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": message,
+        "reason": reason,
+        "code": code,
+    }
+    if details:
+        body["details"] = dict(details)
+    return web.json_response(body, status=code)
+
+
+def _not_found(plural: str, name: str) -> web.Response:
+    return _status(404, "NotFound", f'{plural} "{name}" not found', {"name": name, "kind": plural})
+
+
+def label_selector_matches(selector: str, labels: Mapping[str, str]) -> bool:
+    """Kubernetes label-selector semantics: ``a=b``, ``a==b``, ``a!=b``, ``a in (x,y)``, ``a notin (x)``,
+    ``a`` (exists) and ``!a`` (does not exist), comma-separated and all required."""
+    for raw in _SELECTOR_TERM.findall(selector):
+        term = raw.strip()
+        if not term:
+            continue
+        set_match = re.fullmatch(r"(\S+)\s+(in|notin)\s+\((.*)\)", term)
+        if set_match:
+            key, op, values = set_match.groups()
+            wanted = {v.strip() for v in values.split(",")}
+            if (labels.get(key) in wanted) != (op == "in"):
+                return False
+        elif "!=" in term:
+            key, value = (s.strip() for s in term.split("!=", 1))
+            if labels.get(key) == value:
+                return False
+        elif "=" in term:
+            key, value = (s.strip() for s in term.replace("==", "=").split("=", 1))
+            if labels.get(key) != value:
+                return False
+        elif term.startswith("!"):
+            if term[1:].strip() in labels:
+                return False
+        elif term not in labels:
+            return False
+    return True
+
+
+def _field_selector_matches(selector: str, obj: Obj) -> bool:
+    """Equality field selectors over dotted paths (``involvedObject.name=checkout``, ``a!=b``)."""
+    for term in filter(None, (t.strip() for t in selector.split(","))):
+        negate = "!=" in term
+        path, value = term.replace("!=", "=").replace("==", "=").split("=", 1)
+        node: Any = obj
+        for part in path.strip().split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        if (str(node) == value.strip() if node is not None else value.strip() == "") == negate:
+            return False
+    return True
+
+
+def _log_source(pod: Obj, container: str, previous: bool) -> tuple[str | None, str]:
+    """(error, log key) following kubelet: a waiting container that ran before serves its last run."""
+    name = pod["metadata"]["name"]
+    status: Obj = next((s for s in pod["status"].get("containerStatuses", []) if s["name"] == container), {})
+    state, last = status.get("state", {}), status.get("lastState", {})
+    if previous:
+        if not last.get("terminated"):
+            return f'previous terminated container "{container}" in pod "{name}" not found', ""
+        return None, f"previous:{container}"
+    if "running" in state or "terminated" in state:
+        return None, container
+    if last.get("terminated"):
+        return None, f"previous:{container}"
+    reason = (state.get("waiting") or {}).get("reason", "ContainerCreating")
+    reason = _WAITING_WORDS.get(reason, reason)
+    return f'container "{container}" in pod "{name}" is waiting to start: {reason}', ""
+
+
+class KubernetesEmulator:
+    """A Kubernetes API server for one scenario. Start with ``await start()`` or ``async with``."""
+
+    def __init__(
+        self,
+        scenario: str | Path | Mapping[str, Any] = "healthy",
+        *,
+        token: str = DEFAULT_TOKEN,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        self.token = token
+        self.host = host
+        self.port = port
+        self.unreachable = False
+        """When true, every request's connection is dropped without an answer."""
+        self.requests: list[tuple[str, str]] = []
+        """(method, path with query) of every request received, for tests."""
+        self.scenario: dict[str, Any] = {}
+        self.cluster = Cluster()
+        self._runner: web.AppRunner | None = None
+        self.load(scenario)
+
+    def load(self, scenario: str | Path | Mapping[str, Any]) -> None:
+        """Replace the served objects with another scenario (safe while running)."""
+        self.scenario = load_scenario(scenario)
+        self.cluster = build_cluster(self.scenario)
+
+    @property
+    def api_url(self) -> str:
+        if self.port == 0:
+            raise RuntimeError("the Kubernetes emulator has not been started")
+        return f"http://{self.host}:{self.port}"
+
+    async def start(self) -> KubernetesEmulator:
+        app = web.Application(middlewares=[self._gate])
+        app.router.add_route("GET", "/{tail:.*}", self._dispatch)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        if self.port == 0:
+            self.port = int(self._runner.addresses[0][1])
+        return self
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+        self._runner = None
+
+    async def __aenter__(self) -> KubernetesEmulator:
+        return await self.start()
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()
+
+    def write_kubeconfig(
+        self, path: str | Path, *, namespace: str | None = None, token: str | None = None
+    ) -> Path:
+        """Write a kubeconfig whose current context points at this server; returns the path."""
+        context: Obj = {"cluster": "emulator", "user": "emulator"}
+        if namespace:
+            context["namespace"] = namespace
+        doc = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": "emulator", "cluster": {"server": self.api_url}}],
+            "users": [{"name": "emulator", "user": {"token": token or self.token}}],
+            "contexts": [{"name": "emulator", "context": context}],
+            "current-context": "emulator",
+        }
+        target = Path(path)
+        target.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+        return target
+
+    @web.middleware
+    async def _gate(self, request: web.Request, handler: Callable[[web.Request], Any]) -> web.StreamResponse:
+        self.requests.append((request.method, request.path_qs))
+        if self.unreachable:
+            if request.transport is not None:
+                request.transport.abort()
+            return web.Response(status=503)
+        if request.headers.get("Authorization") != f"Bearer {self.token}":
+            return _status(401, "Unauthorized", "Unauthorized")
+        response: web.StreamResponse = await handler(request)
+        return response
+
+    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+        path = request.path.strip("/")
+        if path == "version":
+            return web.json_response(_VERSION)
+        if path in ("api", "apis", _CORE, _APPS):
+            return web.json_response(self._discovery(path))
+        for group in (_CORE, _APPS):
+            if path.startswith(group + "/"):
+                return self._resource(request, group, path[len(group) + 1 :].split("/"))
+        return _status(404, "NotFound", "the server could not find the requested resource")
+
+    def _discovery(self, path: str) -> Obj:
+        if path == "api":
+            cidr = [{"clientCIDR": "0.0.0.0/0", "serverAddress": f"{self.host}:{self.port}"}]
+            return {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": cidr}
+        if path == "apis":
+            version = {"groupVersion": "apps/v1", "version": "v1"}
+            groups = [{"name": "apps", "versions": [version], "preferredVersion": version}]
+            return {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}
+        resources = []
+        for (group, plural), (kind, _, namespaced, _) in _RESOURCES.items():
+            if group == path:
+                verbs = ["get", "list", "watch"]
+                resources.append(
+                    {
+                        "name": plural,
+                        "singularName": kind.lower(),
+                        "namespaced": namespaced,
+                        "kind": kind,
+                        "verbs": verbs,
+                    }
+                )
+        if path == _CORE:
+            resources.append(
+                {"name": "pods/log", "singularName": "", "namespaced": True, "kind": "Pod", "verbs": ["get"]}
+            )
+        return {"kind": "APIResourceList", "groupVersion": path.removeprefix("apis/"), "resources": resources}
+
+    def _resource(self, request: web.Request, group: str, parts: list[str]) -> web.StreamResponse:
+        namespace: str | None = None
+        if len(parts) >= 3 and parts[0] == "namespaces":
+            namespace, parts = parts[1], parts[2:]
+        spec = _RESOURCES.get((group, parts[0]))
+        if spec is None or len(parts) > 3 or (namespace is not None and not spec[2]):
+            return _status(404, "NotFound", "the server could not find the requested resource")
+        kind, api_version, namespaced, attr = spec
+        objects: list[Obj] = getattr(self.cluster, attr)
+        if namespace is not None:
+            objects = [o for o in objects if o["metadata"].get("namespace") == namespace]
+        if len(parts) == 1:
+            return self._list(request, kind, api_version, objects)
+        if namespaced and namespace is None:
+            return _status(404, "NotFound", "the server could not find the requested resource")
+        name = parts[1]
+        found = next((o for o in objects if o["metadata"]["name"] == name), None)
+        if found is None:
+            return _not_found(parts[0], name)
+        if len(parts) == 3:
+            if (kind, parts[2]) != ("Pod", "log"):
+                return _status(404, "NotFound", "the server could not find the requested resource")
+            return self._log(request, found)
+        return web.json_response({"kind": kind, "apiVersion": api_version, **found})
+
+    def _list(self, request: web.Request, kind: str, api_version: str, objects: list[Obj]) -> web.Response:
+        labels = request.query.get("labelSelector")
+        fields = request.query.get("fieldSelector")
+        items = [
+            {"kind": kind, "apiVersion": api_version, **o}
+            for o in objects
+            if (not labels or label_selector_matches(labels, o["metadata"].get("labels") or {}))
+            and (not fields or _field_selector_matches(fields, o))
+        ]
+        meta = {"resourceVersion": str(len(self.requests) + 1000)}
+        return web.json_response(
+            {"kind": f"{kind}List", "apiVersion": api_version, "metadata": meta, "items": items}
+        )
+
+    def _log(self, request: web.Request, pod: Obj) -> web.Response:
+        name, ns = pod["metadata"]["name"], pod["metadata"]["namespace"]
+        names = [c["name"] for c in pod["spec"]["containers"]]
+        container = request.query.get("container")
+        if container is None:
+            if len(names) != 1:
+                choices = " ".join(names)
+                return _status(
+                    400,
+                    "BadRequest",
+                    f"a container name must be specified for pod {name}, choose one of: [{choices}]",
+                )
+            container = names[0]
+        if container not in names:
+            return _status(400, "BadRequest", f"container {container} is not valid for pod {name}")
+        if not pod["spec"].get("nodeName"):
+            return _status(400, "BadRequest", f"pod {name} does not have a host assigned")
+        previous = request.query.get("previous", "false").lower() == "true"
+        problem, key = _log_source(pod, container, previous)
+        if problem:
+            return _status(400, "BadRequest", problem)
+        text = self.cluster.logs.get((ns, name, key), "")
+        lines = (text or "").splitlines()
+        tail = request.query.get("tailLines")
+        if tail is not None and tail.isdigit():
+            lines = lines[-int(tail) :] if int(tail) > 0 else []
+        body = "".join(line + "\n" for line in lines)
+        return web.Response(text=body, content_type="text/plain")
