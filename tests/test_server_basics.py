@@ -8,13 +8,14 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from incidentfox.bot.runtime import build_runtime
 from incidentfox.bot.server import create_app
+from incidentfox.db.migrate import head_revision
 from tests.conftest import Api, make_settings
 
 
 async def test_healthz_readyz_and_metrics(api: Api) -> None:
     assert await api.ok("GET", "/healthz", token=None) == {"status": "ok"}
     ready = await api.ok("GET", "/readyz", token=None)
-    assert ready == {"status": "ready", "migration": "0001"}
+    assert ready == {"status": "ready", "migration": head_revision()}
     await api.ok("GET", "/api/v1/auth/whoami")
     status, text = await api.call("GET", "/metrics", token=None)
     assert status == 200

@@ -7,10 +7,7 @@ import asyncio
 import logging
 import sys
 
-from aiohttp import web
-
-from incidentfox.bot.runtime import build_runtime
-from incidentfox.bot.server import create_app
+from incidentfox.bot.assembly import IncidentFox, Role
 from incidentfox.bot.settings import Settings
 from incidentfox.db.engine import create_engine
 from incidentfox.db.migrate import current_revision, upgrade_to_head
@@ -38,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
         settings.host = args.host
     if args.port:
         settings.port = args.port
-    asyncio.run(_serve(settings))
+    asyncio.run(_serve(settings, args.role))
     return 0
 
 
@@ -51,24 +48,21 @@ async def _migrate(settings: Settings) -> None:
         await engine.dispose()
 
 
-async def _serve(settings: Settings) -> None:
-    runtime = await build_runtime(settings)
-    runner = web.AppRunner(create_app(runtime), access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, settings.host, settings.port)
+async def _serve(settings: Settings, role: Role) -> None:
+    if role != "all" and not settings.redis_url:
+        log.error("--role %s needs REDIS_URL: bot and worker processes share runs through Redis", role)
+        sys.exit(2)
+    app = IncidentFox(settings, role=role)
     try:
-        await site.start()
+        await app.start()
     except OSError as exc:
         log.error("cannot listen on %s:%s: %s", settings.host, settings.port, exc.strerror)
-        await runner.cleanup()
-        await runtime.close()
+        await app.stop()
         sys.exit(1)
-    log.info("IncidentFox listening on http://%s:%s (config API at /api/v1)", settings.host, settings.port)
     try:
         await asyncio.Event().wait()
     finally:
-        await runner.cleanup()
-        await runtime.close()
+        await app.stop()
 
 
 if __name__ == "__main__":

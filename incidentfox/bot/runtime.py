@@ -7,6 +7,9 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from incidentfox.agents.investigation import config_problems
+from incidentfox.agents.queue import InProcessRunQueue
+from incidentfox.agents.runs.service import RunStore
 from incidentfox.bot.settings import Settings
 from incidentfox.config.routing import RoutingIndex
 from incidentfox.config.secrets import SecretBox, derive_key, load_or_create_key_material
@@ -14,6 +17,7 @@ from incidentfox.config.service import ConfigService
 from incidentfox.config.token_service import TokenService
 from incidentfox.db.engine import create_engine, create_session_factory
 from incidentfox.db.migrate import upgrade_to_head
+from incidentfox.handlers.pipeline import TriggerPipeline
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +29,9 @@ class Runtime:
     sessions: async_sessionmaker[AsyncSession]
     config: ConfigService
     tokens: TokenService
+    runs: RunStore
+    queue: InProcessRunQueue
+    pipeline: TriggerPipeline
 
     async def close(self) -> None:
         await self.engine.dispose()
@@ -41,12 +48,20 @@ async def build_runtime(settings: Settings, *, migrate: bool | None = None) -> R
     admin = settings.admin_token.get_secret_value() if settings.admin_token else None
     if not admin:
         log.info("ADMIN_TOKEN is not set: the admin endpoints of the config API are disabled")
+    config = ConfigService(sessions, SecretBox(material), RoutingIndex(sessions))
+    runs = RunStore(sessions)
+    queue = InProcessRunQueue()
     return Runtime(
         settings=settings,
         engine=engine,
         sessions=sessions,
-        config=ConfigService(sessions, SecretBox(material), RoutingIndex(sessions)),
+        config=config,
         tokens=TokenService(
             sessions, hash_key=derive_key(material, "incidentfox/token-hash"), admin_token=admin
+        ),
+        runs=runs,
+        queue=queue,
+        pipeline=TriggerPipeline(
+            routing=config.routing, config=config, runs=runs, queue=queue, check_config=config_problems
         ),
     )

@@ -14,6 +14,7 @@ from incidentfox.bot.health import RUNTIME, healthz, readyz
 from incidentfox.bot.http_json import json_response
 from incidentfox.bot.metrics import HttpMetrics
 from incidentfox.bot.runtime import Runtime
+from incidentfox.bot.slack_app import SLACK, SlackSurface, slack_events
 from incidentfox.config import views as config_views
 from incidentfox.errors import PayloadTooLarge, UserFacingError
 
@@ -74,7 +75,7 @@ def metrics_middleware(metrics: HttpMetrics) -> Middleware:
     return record
 
 
-def create_app(runtime: Runtime) -> web.Application:
+def create_app(runtime: Runtime, slack: SlackSurface | None = None) -> web.Application:
     metrics = HttpMetrics()
     app = web.Application(
         client_max_size=MAX_BODY_BYTES, middlewares=[metrics_middleware(metrics), errors_as_json, body_limit]
@@ -86,4 +87,7 @@ def create_app(runtime: Runtime) -> web.Application:
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics.handler)
     config_views.add_routes(app)
+    if slack is not None:
+        app[SLACK] = slack
+        app.router.add_post("/slack/events", slack_events)
     return app

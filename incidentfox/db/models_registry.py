@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from incidentfox.agents.runs import models as run_models
 from incidentfox.config import models as config_models
 from incidentfox.db.base import Base
 
 metadata = Base.metadata
 
-__all__ = ["config_models", "metadata"]
+__all__ = ["config_models", "metadata", "run_models"]

@@ -1,0 +1,133 @@
+"""The investigators the worker runs: the no-LLM analyzers, and the LLM planner grounded by them.
+
+``TeamInvestigator`` picks per run: when the team (or the installation) has a model configured, the
+planner investigates with the analyzers' findings as grounding; otherwise the analyzers alone
+produce the RCA (design §7, no-LLM mode).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from incidentfox.agents.analyzers.findings import Finding
+from incidentfox.agents.analyzers.kubernetes import analyze_kubernetes
+from incidentfox.agents.analyzers.rca_builder import build_rca
+from incidentfox.agents.context import InvestigationContext
+from incidentfox.agents.events import Error, Result, Started, SubagentEnd, SubagentStart, Thought
+from incidentfox.agents.investigator import InvestigationOutcome
+from incidentfox.agents.model_provider import ModelConfigError, TeamModelProvider
+from incidentfox.agents.planner import SubagentSpec, build_planner
+from incidentfox.agents.redaction import scrub_text, secret_values
+from incidentfox.agents.runner import run_investigation
+from incidentfox.agents.toolsets.base import lookup_dotted
+from incidentfox.agents.toolsets.function_tools import toolset_function_tools
+from incidentfox.agents.toolsets.kubernetes import KUBERNETES
+from incidentfox.agents.toolsets.kubernetes_api import kubernetes_configured
+
+log = logging.getLogger(__name__)
+DEFAULT_TIMEOUT_S = 600.0
+DEFAULT_MAX_TURNS = 30
+
+
+def config_problems(config: Mapping[str, Any]) -> list[str]:
+    """Why a team cannot be investigated for, in words that name the config keys to set."""
+    if config.get("enabled") is False:
+        return ["IncidentFox is turned off for this team (`enabled: false` in its config)."]
+    if not kubernetes_configured(config):
+        return [
+            "No integration is configured: set `integrations.kubernetes.kubeconfig` (a path) or "
+            "`integrations.kubernetes.api_url` and `integrations.kubernetes.token` in the team's config, "
+            "or KUBECONFIG for the installation."
+        ]
+    return []
+
+
+def findings_as_grounding(findings: Sequence[Finding]) -> str:
+    """The analyzers' findings as plain text for the planner's instructions."""
+    lines = []
+    for finding in findings:
+        lines.append(f"- [{finding.severity}] {finding.resource}: {finding.summary}")
+        lines.extend(f'    evidence ({e.source}): "{e.quote}"' for e in finding.evidence[:3])
+    return "\n".join(lines)
+
+
+async def run_analyzers(context: InvestigationContext, question: str) -> list[Finding] | str:
+    """Run the kubernetes analyzers, showing them as a sub-agent; a plain-words error if unavailable."""
+    context.emit(
+        SubagentStart(agent="kubernetes", task="deterministic checks of pods, nodes, services, volumes")
+    )
+    try:
+        client = context.clients.get(KUBERNETES.name) or await KUBERNETES.connect(context.config)
+    except Exception as exc:
+        reason = f"The Kubernetes integration is not available: {exc}"
+        context.emit(SubagentEnd(agent="kubernetes", summary=reason))
+        return reason
+    context.clients[KUBERNETES.name] = client
+    namespace = lookup_dotted(context.config, "integrations.kubernetes.namespace")
+    findings = await analyze_kubernetes(client, namespace=namespace, question=question)
+    for finding in findings[:5]:
+        context.emit(Thought(text=f"{finding.resource}: {finding.summary}", agent="kubernetes"))
+    problems = sum(1 for f in findings if f.is_problem)
+    context.emit(SubagentEnd(agent="kubernetes", summary=f"{problems} problem(s) found"))
+    return findings
+
+
+class AnalyzerInvestigator:
+    """No-LLM mode: the deterministic analyzers produce the RCA."""
+
+    async def investigate(
+        self, context: InvestigationContext, question: str, history: list[dict[str, Any]]
+    ) -> InvestigationOutcome:
+        context.emit(Started(summary=question))
+        findings = await run_analyzers(context, question)
+        if isinstance(findings, str):
+            context.emit(Error(message=findings))
+            return InvestigationOutcome(rca=None, error=findings, history=history)
+        rca = build_rca(findings, question=question)
+        context.emit(Result(rca=rca))
+        turn = [{"role": "user", "content": question}, {"role": "assistant", "content": rca.summary}]
+        return InvestigationOutcome(rca=rca, history=[*history, *turn])
+
+
+class PlannerInvestigator:
+    """LLM mode: the planner delegates to sub-agents with the team's toolsets, grounded by the analyzers."""
+
+    def __init__(self, provider: TeamModelProvider) -> None:
+        self._provider = provider
+
+    async def investigate(
+        self, context: InvestigationContext, question: str, history: list[dict[str, Any]]
+    ) -> InvestigationOutcome:
+        try:
+            model = self._provider.model_for(context.config)
+        except ModelConfigError as exc:
+            context.emit(Started(summary=question))
+            context.emit(Error(message=str(exc)))
+            return InvestigationOutcome(rca=None, error=str(exc), history=history)
+        if model is None:
+            return await AnalyzerInvestigator().investigate(context, question, history)
+        findings = await run_analyzers(context, question)
+        grounding = findings_as_grounding(findings) if isinstance(findings, list) else findings
+        grounding = scrub_text(grounding, secret_values(context.config))
+        kubernetes = SubagentSpec(
+            name="kubernetes",
+            description="Investigates the team's Kubernetes cluster: pods, logs, events, rollouts, "
+            "services, nodes and volumes. Give it a specific task.",
+            instructions=KUBERNETES.instructions,
+            tools=toolset_function_tools(KUBERNETES, agent="kubernetes"),
+        )
+        planner = build_planner(model=model, subagents=[kubernetes], grounding=grounding)
+        agent_config = context.config.get("agent")
+        agent_settings: Mapping[str, Any] = agent_config if isinstance(agent_config, Mapping) else {}
+        outcome = await run_investigation(
+            planner=planner,
+            context=context,
+            question=question,
+            history=history,
+            timeout_s=float(agent_settings.get("timeout_s", DEFAULT_TIMEOUT_S)),
+            max_turns=int(agent_settings.get("max_turns", DEFAULT_MAX_TURNS)),
+        )
+        history_out = [dict(item) for item in outcome.history]
+        return InvestigationOutcome(rca=outcome.rca, error=outcome.error, history=history_out)

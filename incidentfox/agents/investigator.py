@@ -1,0 +1,26 @@
+"""The interface between the worker and whatever investigates: an LLM planner or the no-LLM analyzers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from incidentfox.agents.context import InvestigationContext
+from incidentfox.agents.rca import RootCauseAnalysis
+
+
+@dataclass(frozen=True, slots=True)
+class InvestigationOutcome:
+    """Exactly one of ``rca`` and ``error`` is set. ``history`` is the thread's conversation to persist."""
+
+    rca: RootCauseAnalysis | None
+    error: str | None = None
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+class Investigator(Protocol):
+    async def investigate(
+        self, context: InvestigationContext, question: str, history: list[dict[str, Any]]
+    ) -> InvestigationOutcome:
+        """Investigate, emitting progress through ``context.emit``; never raise for expected failures."""
+        ...

@@ -1,0 +1,70 @@
+"""ORM models of the run engine: runs, deliveries seen (for dedupe) and thread sessions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from incidentfox.config.models import ID_LENGTH
+from incidentfox.db.base import Base, UTCDateTime, utcnow
+
+RUN_STATUSES = ("queued", "running", "succeeded", "failed", "interrupted")
+
+
+class Run(Base):
+    """One investigation. Persisted before the trigger is acknowledged."""
+
+    __tablename__ = "runs"
+
+    run_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    org_id: Mapped[str] = mapped_column(String(ID_LENGTH))
+    team_node_id: Mapped[str] = mapped_column(String(ID_LENGTH))
+    source: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(32))
+    delivery_id: Mapped[str] = mapped_column(String(200))
+    thread_key: Mapped[str | None] = mapped_column(String(255))
+    channel_id: Mapped[str | None] = mapped_column(String(64))
+    thread_ts: Mapped[str | None] = mapped_column(String(64))
+    requester: Mapped[str] = mapped_column(String(200), default="")
+    question: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    message_ts: Mapped[str | None] = mapped_column(String(64))
+    events: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    rca: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(Text)
+    timings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        Index("ix_runs_thread", "thread_key", "created_at"),
+        Index("ix_runs_team", "org_id", "team_node_id", "created_at"),
+        Index("ix_runs_status", "status"),
+    )
+
+
+class Delivery(Base):
+    """A trigger delivery already accepted; a retry with the same id never makes a second run."""
+
+    __tablename__ = "deliveries"
+
+    delivery_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    outcome: Mapped[str] = mapped_column(String(32))
+    run_id: Mapped[str | None] = mapped_column(String(40))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ThreadSession(Base):
+    """The conversation of a Slack thread (or incident / PR), continued by follow-ups."""
+
+    __tablename__ = "thread_sessions"
+
+    thread_key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    org_id: Mapped[str] = mapped_column(String(ID_LENGTH))
+    team_node_id: Mapped[str] = mapped_column(String(ID_LENGTH))
+    history: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

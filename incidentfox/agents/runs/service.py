@@ -1,0 +1,145 @@
+"""Reads and writes of runs, deliveries and thread sessions."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from incidentfox.agents.events import ProgressEvent, event_to_dict
+from incidentfox.agents.rca import RootCauseAnalysis
+from incidentfox.agents.runs.models import Delivery, Run, ThreadSession
+from incidentfox.db.base import utcnow
+from incidentfox.handlers.trigger import Trigger
+
+
+class DuplicateDelivery(Exception):
+    """The delivery id was already accepted: a retry, not a new trigger."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunFinish:
+    status: str
+    events: Sequence[ProgressEvent]
+    rca: RootCauseAnalysis | None = None
+    error: str | None = None
+    history: list[dict[str, Any]] | None = None
+    timings: dict[str, Any] | None = None
+
+
+def new_run_id() -> str:
+    return "run_" + secrets.token_hex(8)
+
+
+class RunStore:
+    def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
+        self.sessions = session_factory
+
+    async def seen(self, delivery_id: str) -> bool:
+        async with self.sessions() as session:
+            return await session.get(Delivery, delivery_id) is not None
+
+    async def record_delivery(self, delivery_id: str, outcome: str) -> None:
+        """Remember a delivery that made no run (unrouted, misconfigured): a retry is not answered twice."""
+        try:
+            async with self.sessions.begin() as session:
+                session.add(Delivery(delivery_id=delivery_id, outcome=outcome))
+        except IntegrityError as exc:
+            raise DuplicateDelivery(delivery_id) from exc
+
+    async def create(self, trigger: Trigger, *, org_id: str, team_node_id: str) -> Run:
+        """Persist the delivery and its run in one transaction; a racing retry gets ``DuplicateDelivery``."""
+        thread = trigger.thread_ref
+        run = Run(
+            run_id=new_run_id(),
+            org_id=org_id,
+            team_node_id=team_node_id,
+            source=trigger.source,
+            kind=trigger.kind,
+            delivery_id=trigger.delivery_id,
+            thread_key=thread.key if thread else None,
+            channel_id=thread.channel_id if thread else None,
+            thread_ts=thread.thread_ts if thread else None,
+            requester=trigger.requester,
+            question=trigger.text,
+            status="queued",
+            events=[],
+            timings={},
+        )
+        try:
+            async with self.sessions.begin() as session:
+                session.add(Delivery(delivery_id=trigger.delivery_id, outcome="queued", run_id=run.run_id))
+                await session.flush()
+                session.add(run)
+        except IntegrityError as exc:
+            raise DuplicateDelivery(trigger.delivery_id) from exc
+        return run
+
+    async def get(self, run_id: str) -> Run | None:
+        async with self.sessions() as session:
+            return await session.get(Run, run_id)
+
+    async def mark_running(self, run_id: str, *, message_ts: str | None) -> None:
+        async with self.sessions.begin() as session:
+            await session.execute(
+                update(Run)
+                .where(Run.run_id == run_id)
+                .values(status="running", started_at=utcnow(), message_ts=message_ts)
+            )
+
+    async def finish(self, run_id: str, result: RunFinish) -> None:
+        async with self.sessions.begin() as session:
+            run = await session.get(Run, run_id)
+            if run is None:
+                return
+            run.status = result.status
+            run.finished_at = utcnow()
+            run.events = [event_to_dict(event) for event in result.events]
+            run.rca = result.rca.to_dict() if result.rca else None
+            run.error = result.error
+            run.timings = result.timings or {}
+            if result.history is not None and run.thread_key:
+                await self._save_history(session, run, result.history)
+
+    async def history(self, thread_key: str | None) -> list[dict[str, Any]]:
+        if not thread_key:
+            return []
+        async with self.sessions() as session:
+            row = await session.get(ThreadSession, thread_key)
+        return list(row.history) if row else []
+
+    async def runs_in_thread(self, thread_key: str) -> list[Run]:
+        async with self.sessions() as session:
+            rows = await session.scalars(
+                select(Run).where(Run.thread_key == thread_key).order_by(Run.created_at)
+            )
+            return list(rows.all())
+
+    async def unfinished(self) -> list[Run]:
+        """Runs a previous process accepted but did not finish (queued or running), oldest first."""
+        async with self.sessions() as session:
+            rows = await session.scalars(
+                select(Run).where(Run.status.in_(("queued", "running"))).order_by(Run.created_at)
+            )
+            return list(rows.all())
+
+    async def _save_history(self, session: AsyncSession, run: Run, history: list[dict[str, Any]]) -> None:
+        assert run.thread_key is not None
+        row = await session.get(ThreadSession, run.thread_key)
+        if row is None:
+            session.add(
+                ThreadSession(
+                    thread_key=run.thread_key,
+                    org_id=run.org_id,
+                    team_node_id=run.team_node_id,
+                    history=history,
+                )
+            )
+        else:
+            row.history = history
+            row.updated_at = utcnow()

@@ -1,0 +1,114 @@
+"""One IncidentFox process: the HTTP server, Socket Mode when configured, and the workers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Literal
+
+from aiohttp import web
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+from incidentfox.agents.investigation import PlannerInvestigator
+from incidentfox.agents.model_provider import TeamModelProvider, configure_tracing
+from incidentfox.agents.worker import Worker
+from incidentfox.bot.runtime import Runtime, build_runtime
+from incidentfox.bot.server import create_app
+from incidentfox.bot.settings import Settings
+from incidentfox.bot.slack_app import SlackSurface, build_slack_surface, slack_client, start_socket_mode
+
+log = logging.getLogger(__name__)
+Role = Literal["all", "bot", "worker"]
+
+SLACK_NOT_CONFIGURED = (
+    "Slack is not configured, so only the config API is running. To connect a workspace set "
+    "SLACK_BOT_TOKEN (xoxb-…) and either SLACK_APP_TOKEN (xapp-…, Socket Mode: no public URL needed) "
+    "or SLACK_SIGNING_SECRET (HTTP mode: Slack posts to /slack/events). See docs/slack-setup.md."
+)
+
+
+class IncidentFox:
+    """Start and stop everything ``incidentfox serve`` runs, in the right order."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        role: Role = "all",
+        worker_concurrency: int = 100,
+        update_interval: float = 1.0,
+    ) -> None:
+        self.settings = settings
+        self.role = role
+        self.worker_concurrency = worker_concurrency
+        self.update_interval = update_interval
+        self.runtime: Runtime | None = None
+        self.slack: SlackSurface | None = None
+        self.worker: Worker | None = None
+        self.port: int | None = None
+        self._runner: web.AppRunner | None = None
+        self._socket: AsyncSocketModeHandler | None = None
+        self._worker_task: asyncio.Task[None] | None = None
+        self._models: TeamModelProvider | None = None
+
+    async def start(self) -> None:
+        settings = self.settings
+        configure_tracing(enabled=False)
+        self.runtime = runtime = await build_runtime(settings)
+        client = slack_client(settings)
+        if client is not None:
+            self.slack = build_slack_surface(settings, client, runtime.pipeline)
+        else:
+            log.warning(SLACK_NOT_CONFIGURED)
+        self._runner = web.AppRunner(create_app(runtime, self.slack), access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, settings.host, settings.port)
+        await site.start()
+        self.port = self._runner.addresses[0][1]
+        if self.slack is not None and settings.slack_app_token is not None and self.role != "worker":
+            self._socket = await start_socket_mode(self.slack, settings.slack_app_token.get_secret_value())
+            log.info("Socket Mode connected")
+        if client is not None and self.role in ("all", "worker"):
+            await self._start_worker(runtime, client)
+        log.info("IncidentFox listening on http://%s:%s role=%s", settings.host, self.port, self.role)
+
+    async def _start_worker(self, runtime: Runtime, client: object) -> None:
+        settings = self.settings
+        self._models = TeamModelProvider(
+            openai_api_key=settings.openai_api_key.get_secret_value() if settings.openai_api_key else None,
+            openai_base_url=settings.openai_base_url,
+            default_model=settings.incidentfox_model,
+        )
+        assert self.slack is not None
+        self.worker = Worker(
+            queue=runtime.queue,
+            runs=runtime.runs,
+            config=runtime.config,
+            slack=self.slack.client,
+            investigator=PlannerInvestigator(self._models),
+            concurrency=self.worker_concurrency,
+            update_interval=self.update_interval,
+        )
+        for run in await runtime.runs.unfinished():
+            log.info("resuming run accepted before a restart run_id=%s status=%s", run.run_id, run.status)
+            await runtime.queue.put(run.run_id)
+        self._worker_task = asyncio.create_task(self.worker.run_forever())
+
+    async def stop(self) -> None:
+        if self._socket is not None:
+            await self._socket.close_async()
+        if self._worker_task is not None:
+            self._worker_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._worker_task
+        if self.worker is not None:
+            await self.worker.drain()
+        if self.slack is not None:
+            await self.slack.notices.drain()
+        if self._runner is not None:
+            await self._runner.cleanup()
+        if self._models is not None:
+            await self._models.aclose()
+        if self.runtime is not None:
+            await self.runtime.close()

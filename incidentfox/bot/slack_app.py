@@ -1,0 +1,96 @@
+"""The Slack surface: a Bolt ``AsyncApp`` served at ``POST /slack/events`` and, when
+``SLACK_APP_TOKEN`` is set, over Socket Mode with the same listeners."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from urllib.parse import parse_qs
+
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_sdk.signature import SignatureVerifier
+from slack_sdk.web.async_client import AsyncWebClient
+
+from incidentfox.bot.settings import Settings
+from incidentfox.handlers.pipeline import TriggerPipeline
+from incidentfox.handlers.slack.listeners import register_investigation_listeners
+from incidentfox.handlers.slack.notices import SlackNotices
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class SlackSurface:
+    app: AsyncApp
+    client: AsyncWebClient
+    notices: SlackNotices
+    verifier: SignatureVerifier | None
+
+
+SLACK = web.AppKey("slack", SlackSurface)
+
+
+def slack_client(settings: Settings) -> AsyncWebClient | None:
+    if settings.slack_bot_token is None:
+        return None
+    return AsyncWebClient(token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url)
+
+
+def build_slack_surface(
+    settings: Settings, client: AsyncWebClient, pipeline: TriggerPipeline
+) -> SlackSurface:
+    """``process_before_response``: the listener persists and enqueues the run before Slack gets its ack."""
+    secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else ""
+    app = AsyncApp(
+        client=client,
+        signing_secret=secret,
+        process_before_response=True,
+        logger=logging.getLogger("incidentfox.slack"),
+    )
+    notices = SlackNotices(client)
+    register_investigation_listeners(app, pipeline, notices)
+    return SlackSurface(
+        app=app, client=client, notices=notices, verifier=SignatureVerifier(secret) if secret else None
+    )
+
+
+def _malformed(body: str, content_type: str) -> bool:
+    try:
+        if content_type.startswith("application/json"):
+            json.loads(body)
+        else:
+            payload = parse_qs(body).get("payload")
+            if payload:
+                json.loads(payload[0])
+    except ValueError:
+        return True
+    return False
+
+
+async def slack_events(request: web.Request) -> web.StreamResponse:
+    """HTTP mode: verify the signature (401, no detail), reject malformed bodies (400), dispatch to Bolt."""
+    surface = request.app[SLACK]
+    body = (await request.read()).decode("utf-8", errors="replace")
+    headers = {key.lower(): value for key, value in request.headers.items()}
+    if surface.verifier is None or not surface.verifier.is_valid_request(body, headers):
+        return web.Response(status=401)
+    if _malformed(body, request.content_type):
+        return web.json_response(
+            {"error": "malformed_body", "message": "the request body is not valid JSON"}, status=400
+        )
+    bolt_headers: dict[str, str | Sequence[str]] = dict(headers)
+    bolt_request = AsyncBoltRequest(body=body, query=request.query_string, headers=bolt_headers)
+    return await to_aiohttp_response(await surface.app.async_dispatch(bolt_request))
+
+
+async def start_socket_mode(surface: SlackSurface, app_token: str) -> AsyncSocketModeHandler:
+    """Connect over Socket Mode (must run inside the event loop); returns the handler to close later."""
+    handler = AsyncSocketModeHandler(surface.app, app_token=app_token)
+    await handler.connect_async()
+    return handler

@@ -1,0 +1,114 @@
+"""THE pipeline (design §3): Trigger -> dedupe -> route -> effective config -> persist run -> enqueue.
+
+Every adapter (Slack, GitHub, PagerDuty) hands its ``Trigger`` here and tells the user about the
+outcome in its own way. Nothing here waits on Slack or a model: it must finish well before the ack.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from incidentfox.agents.queue import RunQueue
+from incidentfox.agents.runs.service import DuplicateDelivery, RunStore
+from incidentfox.config.routing import RouteTarget, RoutingIndex
+from incidentfox.config.service import ConfigService
+from incidentfox.errors import BadRequest
+from incidentfox.handlers.trigger import Trigger
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    run_id: str
+    target: RouteTarget
+
+
+@dataclass(frozen=True, slots=True)
+class Duplicate:
+    delivery_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Unrouted:
+    """No team claims the trigger's channel, repo or service."""
+
+    what: str
+
+
+@dataclass(frozen=True, slots=True)
+class Misconfigured:
+    """The owning team is turned off or lacks config; ``problems`` name the keys to set."""
+
+    target: RouteTarget
+    problems: tuple[str, ...]
+
+
+PipelineOutcome = Accepted | Duplicate | Unrouted | Misconfigured
+ConfigCheck = Callable[[Mapping[str, Any]], list[str]]
+
+
+class TriggerPipeline:
+    def __init__(
+        self,
+        *,
+        routing: RoutingIndex,
+        config: ConfigService,
+        runs: RunStore,
+        queue: RunQueue,
+        check_config: ConfigCheck,
+    ) -> None:
+        self._routing = routing
+        self._config = config
+        self._runs = runs
+        self._queue = queue
+        self._check_config = check_config
+
+    async def submit(self, trigger: Trigger) -> PipelineOutcome:
+        if await self._runs.seen(trigger.delivery_id):
+            log.info(
+                "duplicate delivery ignored delivery_id=%s source=%s", trigger.delivery_id, trigger.source
+            )
+            return Duplicate(trigger.delivery_id)
+        key = trigger.routing_key
+        try:
+            target = await self._routing.lookup(
+                pagerduty_service_id=key.pagerduty_service_id,
+                slack_channel_id=key.slack_channel_id,
+                github_repo=key.github_repo,
+            )
+        except BadRequest:
+            target = None
+        if target is None:
+            return await self._refuse(trigger, Unrouted(key.describe()), "unrouted")
+        problems = self._check_config(await self._config.effective_config(target.org_id, target.team_node_id))
+        if problems:
+            return await self._refuse(trigger, Misconfigured(target, tuple(problems)), "misconfigured")
+        try:
+            run = await self._runs.create(trigger, org_id=target.org_id, team_node_id=target.team_node_id)
+        except DuplicateDelivery:
+            return Duplicate(trigger.delivery_id)
+        await self._queue.put(run.run_id)
+        log.info(
+            "run queued run_id=%s org=%s team=%s source=%s kind=%s delivery_id=%s",
+            run.run_id,
+            target.org_id,
+            target.team_node_id,
+            trigger.source,
+            trigger.kind,
+            trigger.delivery_id,
+        )
+        return Accepted(run.run_id, target)
+
+    async def _refuse(self, trigger: Trigger, outcome: PipelineOutcome, label: str) -> PipelineOutcome:
+        try:
+            await self._runs.record_delivery(trigger.delivery_id, label)
+        except DuplicateDelivery:
+            return Duplicate(trigger.delivery_id)
+        log.info(
+            "trigger not run outcome=%s delivery_id=%s source=%s", label, trigger.delivery_id, trigger.source
+        )
+        return outcome

@@ -1,0 +1,30 @@
+"""Slack listeners for investigations: build a Trigger, hand it to the pipeline, return."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.async_context import AsyncBoltContext
+
+from incidentfox.handlers.pipeline import TriggerPipeline
+from incidentfox.handlers.slack.adapter import is_human_direct_message, trigger_from_event
+from incidentfox.handlers.slack.notices import SlackNotices
+
+
+def register_investigation_listeners(app: AsyncApp, pipeline: TriggerPipeline, notices: SlackNotices) -> None:
+    async def investigate(body: dict[str, Any], context: AsyncBoltContext) -> None:
+        trigger = trigger_from_event(body, bot_user_id=context.bot_user_id)
+        if not trigger.text:
+            notices.ask_for_a_question(trigger)
+            return
+        notices.tell(trigger, await pipeline.submit(trigger))
+
+    @app.event("app_mention")
+    async def on_mention(body: dict[str, Any], context: AsyncBoltContext) -> None:
+        await investigate(body, context)
+
+    @app.event("message")
+    async def on_message(body: dict[str, Any], event: dict[str, Any], context: AsyncBoltContext) -> None:
+        if is_human_direct_message(event):
+            await investigate(body, context)

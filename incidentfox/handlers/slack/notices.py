@@ -1,0 +1,97 @@
+"""Telling a Slack user what happened to their trigger when no run was started.
+
+These replies are sent in the background, after the ack, so a slow Slack never delays it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine
+from typing import Any
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from incidentfox.blocks.limits import escape_mrkdwn
+from incidentfox.handlers.pipeline import Misconfigured, PipelineOutcome, Unrouted
+from incidentfox.handlers.trigger import Trigger
+
+log = logging.getLogger(__name__)
+
+
+def unrouted_text(channel_id: str) -> str:
+    return (
+        "This channel isn't connected to an IncidentFox team yet, so I can't investigate here. "
+        "Run `/incidentfox setup` in this channel to create or join a team, or ask an admin to add "
+        f"`{channel_id}` to a team's `routing.slack_channel_ids`."
+    )
+
+
+def misconfigured_text(team: str, problems: tuple[str, ...]) -> str:
+    listed = "\n".join(f"• {escape_mrkdwn(problem)}" for problem in problems)
+    return f"I can't investigate for team *{escape_mrkdwn(team)}* yet:\n{listed}"
+
+
+ASK_FOR_A_QUESTION = (
+    "What should I look into? Mention me with a question, e.g. `@IncidentFox why is checkout crashlooping?`"
+)
+
+
+class SlackNotices:
+    def __init__(self, client: AsyncWebClient) -> None:
+        self._client = client
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def tell(self, trigger: Trigger, outcome: PipelineOutcome) -> None:
+        if isinstance(outcome, Unrouted) and trigger.thread_ref:
+            self._spawn(self._ephemeral(trigger, unrouted_text(trigger.thread_ref.channel_id)))
+        elif isinstance(outcome, Misconfigured):
+            self._spawn(
+                self._in_thread(trigger, misconfigured_text(outcome.target.team_node_id, outcome.problems))
+            )
+
+    def ask_for_a_question(self, trigger: Trigger) -> None:
+        self._spawn(self._ephemeral(trigger, ASK_FOR_A_QUESTION))
+
+    async def drain(self) -> None:
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _ephemeral(self, trigger: Trigger, text: str) -> None:
+        assert trigger.thread_ref is not None
+        if trigger.kind == "dm":
+            await self._in_thread(trigger, text)
+            return
+        try:
+            await self._client.chat_postEphemeral(
+                channel=trigger.thread_ref.channel_id,
+                user=trigger.requester,
+                text=text,
+                thread_ts=trigger.thread_ref.thread_ts,
+            )
+        except SlackApiError as exc:
+            log.warning(
+                "ephemeral notice failed channel=%s error=%s",
+                trigger.thread_ref.channel_id,
+                exc.response.get("error"),
+            )
+
+    async def _in_thread(self, trigger: Trigger, text: str) -> None:
+        if trigger.thread_ref is None:
+            return
+        try:
+            await self._client.chat_postMessage(
+                channel=trigger.thread_ref.channel_id, thread_ts=trigger.thread_ref.thread_ts, text=text
+            )
+        except SlackApiError as exc:
+            log.warning(
+                "thread notice failed channel=%s error=%s",
+                trigger.thread_ref.channel_id,
+                exc.response.get("error"),
+            )

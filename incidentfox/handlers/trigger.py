@@ -1,0 +1,56 @@
+"""The one shape every trigger takes, whatever its source (Slack, GitHub, PagerDuty)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+TriggerSource = Literal["slack", "github", "pagerduty"]
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingKey:
+    """What identifies the owner of a trigger; the pipeline routes on the first one present."""
+
+    slack_channel_id: str | None = None
+    github_repo: str | None = None
+    pagerduty_service_id: str | None = None
+
+    def describe(self) -> str:
+        if self.pagerduty_service_id:
+            return f"PagerDuty service {self.pagerduty_service_id}"
+        if self.slack_channel_id:
+            return f"Slack channel {self.slack_channel_id}"
+        return f"GitHub repo {self.github_repo}"
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadRef:
+    """Where the conversation lives in Slack; a thread is one session."""
+
+    channel_id: str
+    thread_ts: str
+    workspace_id: str = ""
+
+    @property
+    def key(self) -> str:
+        return f"slack:{self.workspace_id}:{self.channel_id}:{self.thread_ts}"
+
+
+@dataclass(frozen=True, slots=True)
+class Trigger:
+    """A request for an investigation, built by an adapter and handed to the pipeline.
+
+    ``delivery_id`` is the source's own id for this delivery (Slack ``event_id``, ``X-GitHub-Delivery``,
+    the PagerDuty webhook id), prefixed with the source, so a retried delivery is recognised.
+    """
+
+    source: TriggerSource
+    kind: str
+    routing_key: RoutingKey
+    text: str
+    thread_ref: ThreadRef | None
+    requester: str
+    delivery_id: str
+    payload: Mapping[str, Any] = field(default_factory=dict)
