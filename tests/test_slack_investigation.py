@@ -11,8 +11,10 @@ from incidentfox.agents.events import event_from_dict
 from tests.slack_world import CHANNEL, signed_headers, world
 
 
-async def test_mention_in_a_claimed_channel_ends_with_an_rca_quoting_the_log_line(tmp_path: Path) -> None:
-    async with world(tmp_path) as w:
+async def test_mention_in_a_claimed_channel_ends_with_an_rca_quoting_the_log_line(
+    tmp_path: Path, database_url: str
+) -> None:
+    async with world(tmp_path, database_url=database_url) as w:
         mention = w.mention("why is checkout crashlooping?")
         response = await w.post_event(w.slack.make_event_callback(mention, event_id="Ev001"))
         assert response.status == 200
@@ -41,8 +43,8 @@ async def test_mention_in_a_claimed_channel_ends_with_an_rca_quoting_the_log_lin
         assert all(gap >= 0.18 for gap in gaps), gaps
 
 
-async def test_slack_retry_does_not_start_a_second_run(tmp_path: Path) -> None:
-    async with world(tmp_path) as w:
+async def test_slack_retry_does_not_start_a_second_run(tmp_path: Path, database_url: str) -> None:
+    async with world(tmp_path, database_url=database_url) as w:
         body = w.slack.make_event_callback(w.mention("why is checkout crashlooping?"), event_id="Ev002")
         first = await w.post_event(body)
         retry = await w.post_event(body, **{"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"})

@@ -108,6 +108,7 @@ class PlannerInvestigator:
             return InvestigationOutcome(rca=None, error=str(exc), history=history)
         if model is None:
             return await AnalyzerInvestigator().investigate(context, question, history)
+        context.emit(Started(summary=question))
         findings = await run_analyzers(context, question)
         grounding = findings_as_grounding(findings) if isinstance(findings, list) else findings
         grounding = scrub_text(grounding, secret_values(context.config))
@@ -128,6 +129,7 @@ class PlannerInvestigator:
             history=history,
             timeout_s=float(agent_settings.get("timeout_s", DEFAULT_TIMEOUT_S)),
             max_turns=int(agent_settings.get("max_turns", DEFAULT_MAX_TURNS)),
+            announce=False,
         )
         history_out = [dict(item) for item in outcome.history]
         return InvestigationOutcome(rca=outcome.rca, error=outcome.error, history=history_out)

@@ -100,16 +100,19 @@ async def run_investigation(
     timeout_s: float,
     max_turns: int,
     tracing: bool = False,
+    announce: bool = True,
 ) -> RunOutcome:
     """Run the planner on ``question`` after ``history``, emitting progress events as it goes.
 
     ``history`` is a previous outcome's ``history``, as persisted (plain JSON dicts are accepted).
+    ``announce=False`` skips the ``Started`` event, for callers that emitted it before earlier steps.
     """
     started = time.monotonic()
     earlier = cast(Sequence[TResponseInputItem], history)
     base_input: list[TResponseInputItem] = [*earlier, {"role": "user", "content": question}]
     mapper = _EventMapper(context)
-    context.emit(Started(summary=mapper.clean(question, SUMMARY_MAX_CHARS)))
+    if announce:
+        context.emit(Started(summary=mapper.clean(question, SUMMARY_MAX_CHARS)))
     deadline = asyncio.timeout(timeout_s)
     result: RunResultStreaming | None = None
     try:
