@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
@@ -23,6 +24,7 @@ from incidentfox.bot.settings import Settings
 from incidentfox.db.engine import create_engine
 from incidentfox.db.migrate import upgrade_to_head
 from incidentfox.db.models_registry import metadata
+from incidentfox.emulators.slack import SlackEmulator
 
 ADMIN_TOKEN = "test-admin-" + "a" * 40
 T = TypeVar("T")
@@ -183,3 +185,14 @@ async def api(runtime: Runtime) -> AsyncIterator[Api]:
     await client.start_server()
     yield Api(client)
     await client.close()
+
+
+@pytest.fixture
+async def slack() -> AsyncIterator[SlackEmulator]:
+    async with SlackEmulator() as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def client(slack: SlackEmulator) -> AsyncWebClient:
+    return AsyncWebClient(token=slack.bot_token, base_url=slack.api_url)

@@ -19,17 +19,6 @@ CHANNEL = "C0INCIDENT"
 HUMAN = "U0HUMAN"
 
 
-@pytest.fixture
-async def slack() -> AsyncIterator[SlackEmulator]:
-    async with SlackEmulator() as emulator:
-        yield emulator
-
-
-@pytest.fixture
-def client(slack: SlackEmulator) -> AsyncWebClient:
-    return AsyncWebClient(token=slack.bot_token, base_url=slack.api_url)
-
-
 def section(text: str) -> dict[str, object]:
     return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
 
