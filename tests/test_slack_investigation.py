@@ -129,15 +129,19 @@ async def test_socket_mode_mention_is_acked_and_investigated(tmp_path: Path) -> 
         assert run.delivery_id == "slack:Ev006"
 
 
-async def test_a_rate_limited_final_update_is_retried_and_lands(tmp_path: Path) -> None:
+async def test_rate_limited_and_failing_slack_calls_are_retried_and_the_rca_lands(tmp_path: Path) -> None:
     async with world(tmp_path) as w:
+        w.slack.fail_next("chat.postMessage", status=429, retry_after=1)
+        w.slack.fail_next("chat.update", status=503)
         w.slack.fail_next("chat.update", status=429, retry_after=1, times=2)
         mention = w.mention("why is checkout crashlooping?")
         await w.post_event(w.slack.make_event_callback(mention, event_id="Ev007"))
         await w.final_update(mention["ts"], "DEPLOY_ENV is undefined", timeout=20)
-        throttled = w.slack.calls("chat.update", ok=False)
-        assert len(throttled) == 2
-        assert all(c.status == 429 for c in throttled)
+        failed = w.slack.calls("chat.update", ok=False)
+        assert sorted(c.status for c in failed) == [429, 429, 503]
+        assert [c.status for c in w.slack.calls("chat.postMessage")] == [429, 200]
+        [run] = await w.wait_runs_finished(1)
+        assert run.status == "succeeded"
 
 
 async def test_an_unreachable_cluster_ends_in_plain_words(tmp_path: Path) -> None:

@@ -99,6 +99,7 @@ class Worker:
         runs: RunStore,
         config: ConfigService,
         slack: AsyncWebClient,
+        poster: AsyncWebClient | None = None,
         investigator: Investigator,
         concurrency: int = 100,
         update_interval: float = 1.0,
@@ -107,6 +108,7 @@ class Worker:
         self._runs = runs
         self._config = config
         self._slack = slack
+        self._poster = poster or slack
         self._investigator = investigator
         self._slots = asyncio.Semaphore(concurrency)
         self._update_interval = update_interval
@@ -207,7 +209,7 @@ class Worker:
         if run.thread_ts:
             kwargs["thread_ts"] = run.thread_ts
         try:
-            posted = await self._slack.chat_postMessage(**kwargs)
+            posted = await self._poster.chat_postMessage(**kwargs)
         except SlackApiError as exc:
             log.error(
                 "cannot post the progress message run_id=%s channel=%s error=%s",

@@ -86,6 +86,7 @@ class IncidentFox:
             runs=runtime.runs,
             config=runtime.config,
             slack=self.slack.client,
+            poster=slack_client(settings, retry_throttled=True),
             investigator=PlannerInvestigator(self._models),
             concurrency=self.worker_concurrency,
             update_interval=self.update_interval,

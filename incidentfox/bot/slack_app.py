@@ -14,6 +14,10 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
+)
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -36,10 +40,22 @@ class SlackSurface:
 SLACK = web.AppKey("slack", SlackSurface)
 
 
-def slack_client(settings: Settings) -> AsyncWebClient | None:
+def slack_client(settings: Settings, *, retry_throttled: bool = False) -> AsyncWebClient | None:
+    """The bot's Web API client. ``retry_throttled`` adds slack_sdk's retry handlers for 429 (honouring
+    Retry-After) and 5xx: right for one-off posts, wrong for live edits, which ``SlackProgressUpdater``
+    paces itself."""
     if settings.slack_bot_token is None:
         return None
-    return AsyncWebClient(token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url)
+    handlers = (
+        [AsyncRateLimitErrorRetryHandler(max_retry_count=3), AsyncServerErrorRetryHandler(max_retry_count=2)]
+        if retry_throttled
+        else None
+    )
+    return AsyncWebClient(
+        token=settings.slack_bot_token.get_secret_value(),
+        base_url=settings.slack_api_url,
+        retry_handlers=handlers,
+    )
 
 
 def build_slack_surface(
