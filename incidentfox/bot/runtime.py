@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from incidentfox.agents.investigation import config_problems
 from incidentfox.agents.queue import InProcessRunQueue
+from incidentfox.agents.runs.intake import RunIntake
 from incidentfox.agents.runs.service import RunStore
 from incidentfox.bot.settings import Settings
 from incidentfox.config.routing import RoutingIndex
@@ -62,6 +63,10 @@ async def build_runtime(settings: Settings, *, migrate: bool | None = None) -> R
         runs=runs,
         queue=queue,
         pipeline=TriggerPipeline(
-            routing=config.routing, config=config, runs=runs, queue=queue, check_config=config_problems
+            routing=config.routing,
+            config=config,
+            intake=RunIntake(engine),
+            queue=queue,
+            check_config=config_problems,
         ),
     )

@@ -9,12 +9,14 @@ from typing import Any
 NodeKey = tuple[str, str]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class CachedEffective:
-    """``stored`` is the merged document as stored (secrets still encrypted)."""
+    """``stored`` is the merged document as stored (secrets still encrypted); ``opened`` memoises it
+    with secrets decrypted, for the run engine (in memory only, never rendered)."""
 
     stored: dict[str, Any]
     chain: tuple[str, ...]
+    opened: dict[str, Any] | None = None
 
 
 class EffectiveConfigCache:

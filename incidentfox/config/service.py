@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import jsonpatch
@@ -267,8 +267,14 @@ class ConfigService:
 
     async def effective_config(self, org_id: str, node_id: str) -> dict[str, Any]:
         """The effective config with secrets decrypted: for the run engine only, never for display."""
+        return copy.deepcopy(dict(await self.effective_config_shared(org_id, node_id)))
+
+    async def effective_config_shared(self, org_id: str, node_id: str) -> Mapping[str, Any]:
+        """The cached effective config itself, for hot read-only checks (never mutate it)."""
         entry = await self._effective(org_id, node_id)
-        return copy.deepcopy(self._box.open(entry.stored))
+        if entry.opened is None:
+            entry.opened = self._box.open(entry.stored)
+        return entry.opened
 
     async def _effective(self, org_id: str, node_id: str) -> CachedEffective:
         hit = self.cache.get(org_id, node_id)

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from incidentfox.agents.queue import RunQueue
-from incidentfox.agents.runs.service import DuplicateDelivery, RunStore
+from incidentfox.agents.runs.intake import RunIntake
+from incidentfox.agents.runs.service import DuplicateDelivery
 from incidentfox.config.routing import RouteTarget, RoutingIndex
 from incidentfox.config.service import ConfigService
 from incidentfox.errors import BadRequest
@@ -57,22 +58,18 @@ class TriggerPipeline:
         *,
         routing: RoutingIndex,
         config: ConfigService,
-        runs: RunStore,
+        intake: RunIntake,
         queue: RunQueue,
         check_config: ConfigCheck,
     ) -> None:
         self._routing = routing
         self._config = config
-        self._runs = runs
+        self._intake = intake
         self._queue = queue
         self._check_config = check_config
 
     async def submit(self, trigger: Trigger) -> PipelineOutcome:
-        if await self._runs.seen(trigger.delivery_id):
-            log.info(
-                "duplicate delivery ignored delivery_id=%s source=%s", trigger.delivery_id, trigger.source
-            )
-            return Duplicate(trigger.delivery_id)
+        """Dedupe happens where the delivery is persisted: a retry's insert conflicts with the first."""
         key = trigger.routing_key
         try:
             target = await self._routing.lookup(
@@ -84,28 +81,35 @@ class TriggerPipeline:
             target = None
         if target is None:
             return await self._refuse(trigger, Unrouted(key.describe()), "unrouted")
-        problems = self._check_config(await self._config.effective_config(target.org_id, target.team_node_id))
+        problems = self._check_config(
+            await self._config.effective_config_shared(target.org_id, target.team_node_id)
+        )
         if problems:
             return await self._refuse(trigger, Misconfigured(target, tuple(problems)), "misconfigured")
         try:
-            run = await self._runs.create(trigger, org_id=target.org_id, team_node_id=target.team_node_id)
+            run_id = await self._intake.accept(
+                trigger, org_id=target.org_id, team_node_id=target.team_node_id
+            )
         except DuplicateDelivery:
+            log.info(
+                "duplicate delivery ignored delivery_id=%s source=%s", trigger.delivery_id, trigger.source
+            )
             return Duplicate(trigger.delivery_id)
-        await self._queue.put(run.run_id)
+        await self._queue.put(run_id)
         log.info(
             "run queued run_id=%s org=%s team=%s source=%s kind=%s delivery_id=%s",
-            run.run_id,
+            run_id,
             target.org_id,
             target.team_node_id,
             trigger.source,
             trigger.kind,
             trigger.delivery_id,
         )
-        return Accepted(run.run_id, target)
+        return Accepted(run_id, target)
 
     async def _refuse(self, trigger: Trigger, outcome: PipelineOutcome, label: str) -> PipelineOutcome:
         try:
-            await self._runs.record_delivery(trigger.delivery_id, label)
+            await self._intake.refuse(trigger.delivery_id, label)
         except DuplicateDelivery:
             return Duplicate(trigger.delivery_id)
         log.info(

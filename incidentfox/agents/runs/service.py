@@ -8,14 +8,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from incidentfox.agents.events import ProgressEvent, event_to_dict
 from incidentfox.agents.rca import RootCauseAnalysis
-from incidentfox.agents.runs.models import Delivery, Run, ThreadSession
+from incidentfox.agents.runs.models import Run, ThreadSession
 from incidentfox.db.base import utcnow
-from incidentfox.handlers.trigger import Trigger
 
 
 class DuplicateDelivery(Exception):
@@ -39,46 +37,6 @@ def new_run_id() -> str:
 class RunStore:
     def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
         self.sessions = session_factory
-
-    async def seen(self, delivery_id: str) -> bool:
-        async with self.sessions() as session:
-            return await session.get(Delivery, delivery_id) is not None
-
-    async def record_delivery(self, delivery_id: str, outcome: str) -> None:
-        """Remember a delivery that made no run (unrouted, misconfigured): a retry is not answered twice."""
-        try:
-            async with self.sessions.begin() as session:
-                session.add(Delivery(delivery_id=delivery_id, outcome=outcome))
-        except IntegrityError as exc:
-            raise DuplicateDelivery(delivery_id) from exc
-
-    async def create(self, trigger: Trigger, *, org_id: str, team_node_id: str) -> Run:
-        """Persist the delivery and its run in one transaction; a racing retry gets ``DuplicateDelivery``."""
-        thread = trigger.thread_ref
-        run = Run(
-            run_id=new_run_id(),
-            org_id=org_id,
-            team_node_id=team_node_id,
-            source=trigger.source,
-            kind=trigger.kind,
-            delivery_id=trigger.delivery_id,
-            thread_key=thread.key if thread else None,
-            channel_id=thread.channel_id if thread else None,
-            thread_ts=thread.thread_ts if thread else None,
-            requester=trigger.requester,
-            question=trigger.text,
-            status="queued",
-            events=[],
-            timings={},
-        )
-        try:
-            async with self.sessions.begin() as session:
-                session.add(Delivery(delivery_id=trigger.delivery_id, outcome="queued", run_id=run.run_id))
-                await session.flush()
-                session.add(run)
-        except IntegrityError as exc:
-            raise DuplicateDelivery(trigger.delivery_id) from exc
-        return run
 
     async def get(self, run_id: str) -> Run | None:
         async with self.sessions() as session:
