@@ -3,11 +3,9 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from urllib.parse import parse_qs
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
@@ -76,19 +74,6 @@ def build_slack_surface(
     )
 
 
-def _malformed(body: str, content_type: str) -> bool:
-    try:
-        if content_type.startswith("application/json"):
-            json.loads(body)
-        else:
-            payload = parse_qs(body).get("payload")
-            if payload:
-                json.loads(payload[0])
-    except ValueError:
-        return True
-    return False
-
-
 async def slack_events(request: web.Request) -> web.StreamResponse:
     """HTTP mode: verify the signature (401, no detail), reject malformed bodies (400), dispatch to Bolt."""
     surface = request.app[SLACK]
@@ -96,12 +81,13 @@ async def slack_events(request: web.Request) -> web.StreamResponse:
     headers = {key.lower(): value for key, value in request.headers.items()}
     if surface.verifier is None or not surface.verifier.is_valid_request(body, headers):
         return web.Response(status=401)
-    if _malformed(body, request.content_type):
+    bolt_headers: dict[str, str | Sequence[str]] = dict(headers)
+    try:
+        bolt_request = AsyncBoltRequest(body=body, query=request.query_string, headers=bolt_headers)
+    except ValueError:
         return web.json_response(
             {"error": "malformed_body", "message": "the request body is not valid JSON"}, status=400
         )
-    bolt_headers: dict[str, str | Sequence[str]] = dict(headers)
-    bolt_request = AsyncBoltRequest(body=body, query=request.query_string, headers=bolt_headers)
     return await to_aiohttp_response(await surface.app.async_dispatch(bolt_request))
 
 

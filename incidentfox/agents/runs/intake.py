@@ -40,8 +40,14 @@ class RunIntake:
         self._engine = engine
         self._pending: list[_Pending] = []
         self._flusher: asyncio.Task[None] | None = None
-        dialect = engine.dialect.name
-        self._insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        insert_for_dialect = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+        self._insert_deliveries = (
+            insert_for_dialect(Delivery)
+            .on_conflict_do_nothing(index_elements=["delivery_id"])
+            .returning(Delivery.delivery_id)
+        )
+        """One statement for every batch (executemany), so SQLAlchemy compiles it once and caches it."""
+        self._insert_runs = insert(Run)
 
     async def accept(self, trigger: Trigger, *, org_id: str, team_node_id: str) -> str:
         """Persist the delivery and a queued run; the run id, or ``DuplicateDelivery`` for a retry."""
@@ -112,12 +118,9 @@ class RunIntake:
             }
             for d, i in first.items()
         ]
-        statement = (
-            self._insert(Delivery).values(rows).on_conflict_do_nothing(index_elements=["delivery_id"])
-        ).returning(Delivery.delivery_id)
         async with self._engine.begin() as connection:
-            inserted = set((await connection.execute(statement)).scalars().all())
+            inserted = set((await connection.execute(self._insert_deliveries, rows)).scalars().all())
             runs = [run for d in inserted if (run := first[d].run) is not None]
             if runs:
-                await connection.execute(insert(Run), runs)
+                await connection.execute(self._insert_runs, runs)
         return {id(first[d]) for d in inserted}
