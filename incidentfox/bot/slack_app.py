@@ -75,20 +75,30 @@ def build_slack_surface(
 
 
 async def slack_events(request: web.Request) -> web.StreamResponse:
-    """HTTP mode: verify the signature (401, no detail), reject malformed bodies (400), dispatch to Bolt."""
+    """HTTP mode: Bolt verifies the signature and dispatches. A body Bolt cannot even parse gets 401 if
+    its signature is wrong and 400 if it is right; every 401 goes out without detail."""
     surface = request.app[SLACK]
     body = (await request.read()).decode("utf-8", errors="replace")
-    headers = {key.lower(): value for key, value in request.headers.items()}
-    if surface.verifier is None or not surface.verifier.is_valid_request(body, headers):
-        return web.Response(status=401)
-    bolt_headers: dict[str, str | Sequence[str]] = dict(headers)
+    headers: dict[str, str | Sequence[str]] = {key.lower(): value for key, value in request.headers.items()}
     try:
-        bolt_request = AsyncBoltRequest(body=body, query=request.query_string, headers=bolt_headers)
+        bolt_request = AsyncBoltRequest(body=body, query=request.query_string, headers=headers)
     except ValueError:
+        if not _signed(surface, body, request):
+            return web.Response(status=401)
         return web.json_response(
             {"error": "malformed_body", "message": "the request body is not valid JSON"}, status=400
         )
-    return await to_aiohttp_response(await surface.app.async_dispatch(bolt_request))
+    if surface.verifier is None:
+        return web.Response(status=401)
+    response = await surface.app.async_dispatch(bolt_request)
+    if response.status == 401:
+        return web.Response(status=401)
+    return await to_aiohttp_response(response)
+
+
+def _signed(surface: SlackSurface, body: str, request: web.Request) -> bool:
+    headers = {key.lower(): value for key, value in request.headers.items()}
+    return surface.verifier is not None and surface.verifier.is_valid_request(body, headers)
 
 
 async def start_socket_mode(surface: SlackSurface, app_token: str) -> AsyncSocketModeHandler:
