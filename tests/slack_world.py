@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
 from slack_sdk.signature import SignatureVerifier
@@ -55,6 +56,12 @@ class World:
         async with self.http.post(self.url, data=raw, headers={**signed_headers(raw), **headers}) as response:
             await response.read()
             return response
+
+    async def post_interactive(self, payload: dict[str, Any]) -> tuple[int, str]:
+        raw = urlencode({"payload": json.dumps(payload)})
+        headers = {**signed_headers(raw), "Content-Type": "application/x-www-form-urlencoded"}
+        async with self.http.post(self.url, data=raw, headers=headers) as response:
+            return response.status, await response.text()
 
     def mention(
         self, text: str, *, ts: str | None = None, thread_ts: str | None = None, channel: str = CHANNEL

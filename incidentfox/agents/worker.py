@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import inspect
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -17,7 +19,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from incidentfox.agents.context import InvestigationContext
-from incidentfox.agents.events import Error, ProgressEvent, Started
+from incidentfox.agents.events import Error, Interrupted, ProgressEvent, Started
 from incidentfox.agents.investigator import InvestigationOutcome, Investigator
 from incidentfox.agents.queue import RunQueue
 from incidentfox.agents.runs.models import Run
@@ -29,6 +31,20 @@ from incidentfox.config.service import ConfigService
 
 log = logging.getLogger(__name__)
 INTERNAL_ERROR = "Something went wrong inside IncidentFox while investigating; the details are in its logs."
+
+
+async def close_clients(context: InvestigationContext) -> None:
+    """Release the per-run toolset clients (connection pools) once the investigation is over."""
+    for name, client in context.clients.items():
+        close = getattr(client, "close", None)
+        if callable(close):
+            try:
+                result = close()
+                if inspect.isawaitable(result):
+                    await result
+            except Exception:
+                log.warning("closing the %s client failed run_id=%s", name, context.run_id)
+    context.clients.clear()
 
 
 class ThreadLocks:
@@ -77,10 +93,20 @@ class LiveMessage:
             blocks = render_progress(self.events, run_id=self._run_id, title=self._title, state="running")
             await self._updater.update(blocks, progress_text(self.events, title=self._title, state="running"))
 
-    async def finish(self, outcome: InvestigationOutcome) -> None:
+    async def _stop_pump(self) -> None:
         self._pump.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._pump
+
+    async def finish_interrupted(self) -> None:
+        """Leave the message showing where the run stopped, with a Resume button."""
+        await self._stop_pump()
+        blocks = render_progress(self.events, run_id=self._run_id, title=self._title, state="interrupted")
+        await self._updater.finish(blocks, progress_text(self.events, title=self._title, state="interrupted"))
+        await self._updater.close()
+
+    async def finish(self, outcome: InvestigationOutcome) -> None:
+        await self._stop_pump()
         if outcome.rca is not None:
             await self._updater.finish(render_rca(outcome.rca, run_id=self._run_id), rca_text(outcome.rca))
         else:
@@ -114,6 +140,9 @@ class Worker:
         self._update_interval = update_interval
         self._threads = ThreadLocks()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._by_run: dict[str, asyncio.Task[None]] = {}
+        self._live: dict[str, LiveMessage] = {}
+        self._interrupted_by: dict[str, str] = {}
 
     async def run_forever(self) -> None:
         while True:
@@ -121,20 +150,69 @@ class Worker:
             await self._slots.acquire()
             task = asyncio.create_task(self._guarded(run_id))
             self._tasks.add(task)
+            self._by_run[run_id] = task
             task.add_done_callback(self._tasks.discard)
+            task.add_done_callback(functools.partial(self._forget, run_id))
+
+    def _forget(self, run_id: str, _task: asyncio.Task[None]) -> None:
+        self._by_run.pop(run_id, None)
+
+    def interrupt(self, run_id: str, by: str) -> bool:
+        """Stop a queued or running run of this worker; ``False`` if it is not here (finished, elsewhere)."""
+        task = self._by_run.get(run_id)
+        if task is None or task.done():
+            return False
+        self._interrupted_by[run_id] = by
+        task.cancel()
+        return True
+
+    def live_events(self, run_id: str) -> list[ProgressEvent] | None:
+        """The events so far of a run this worker is investigating right now."""
+        live = self._live.get(run_id)
+        return list(live.events) if live else None
 
     async def drain(self) -> None:
-        """Wait for the runs already started (used at shutdown and by tests)."""
+        """Wait for the runs already started."""
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def shutdown(self, grace_s: float = 10.0) -> None:
+        """Give running investigations ``grace_s`` to finish, then cancel them. A cancelled run keeps its
+        ``running`` status, so the next start queues it again."""
+        if not self._tasks:
+            return
+        _, pending = await asyncio.wait(list(self._tasks), timeout=grace_s)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
 
     async def _guarded(self, run_id: str) -> None:
         try:
             await self.process(run_id)
+        except asyncio.CancelledError:
+            by = self._interrupted_by.pop(run_id, None)
+            if by is None:
+                raise
+            await self._record_interrupt(run_id, by, None)
         except Exception:
             log.exception("run crashed run_id=%s", run_id)
         finally:
             self._slots.release()
+
+    async def _record_interrupt(self, run_id: str, by: str, live: LiveMessage | None) -> None:
+        """Finish an interrupted run: the message shows where it stopped; the row says who stopped it."""
+        task = asyncio.current_task()
+        if task is not None:
+            task.uncancel()
+        events: list[ProgressEvent] = []
+        if live is not None:
+            live.emit(Interrupted(by=by))
+            await live.finish_interrupted()
+            events = live.events
+        await self._runs.finish(
+            run_id, RunFinish(status="interrupted", events=events, error=f"interrupted by {by}")
+        )
+        log.info("run interrupted run_id=%s by=%s", run_id, by)
 
     async def process(self, run_id: str) -> None:
         run = await self._runs.get(run_id)
@@ -154,6 +232,20 @@ class Worker:
             return
         await self._runs.mark_running(run.run_id, message_ts=None)
         first_message_s = time.perf_counter() - started
+        self._live[run.run_id] = live
+        try:
+            await self._investigate_live(run, live, title, started, first_message_s)
+        except asyncio.CancelledError:
+            by = self._interrupted_by.pop(run.run_id, None)
+            if by is None:
+                raise
+            await self._record_interrupt(run.run_id, by, live)
+        finally:
+            self._live.pop(run.run_id, None)
+
+    async def _investigate_live(
+        self, run: Run, live: LiveMessage, title: str, started: float, first_message_s: float
+    ) -> None:
         context = InvestigationContext(
             run_id=run.run_id,
             org_id=run.org_id,
@@ -161,7 +253,10 @@ class Worker:
             config=await self._config.effective_config(run.org_id, run.team_node_id),
             emit=live.emit,
         )
-        outcome = await self._outcome(context, run)
+        try:
+            outcome = await self._outcome(context, run)
+        finally:
+            await close_clients(context)
         await live.finish(outcome)
         timings = {
             "first_message_s": round(first_message_s, 4),

@@ -10,6 +10,7 @@ from typing import Literal
 
 from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_sdk.web.async_client import AsyncWebClient
 
 from incidentfox.agents.investigation import PlannerInvestigator
 from incidentfox.agents.model_provider import TeamModelProvider, configure_tracing
@@ -54,6 +55,7 @@ class IncidentFox:
         self.role = role
         self.worker_concurrency = worker_concurrency
         self.update_interval = update_interval
+        self.shutdown_grace_s = 10.0
         self.runtime: Runtime | None = None
         self.slack: SlackSurface | None = None
         self.worker: Worker | None = None
@@ -68,8 +70,12 @@ class IncidentFox:
         configure_tracing(enabled=False)
         self.runtime = runtime = await build_runtime(settings)
         client = slack_client(settings)
+        if client is not None and self.role in ("all", "worker"):
+            self.worker = self._build_worker(runtime, client)
         if client is not None:
-            self.slack = build_slack_surface(settings, client, runtime.pipeline)
+            self.slack = build_slack_surface(
+                settings, client, pipeline=runtime.pipeline, runs=runtime.runs, control=self.worker
+            )
         else:
             log.warning(SLACK_NOT_CONFIGURED)
         self._runner = web.AppRunner(create_app(runtime, self.slack), access_log=None)
@@ -80,33 +86,31 @@ class IncidentFox:
         if self.slack is not None and settings.slack_app_token is not None and self.role != "worker":
             self._socket = await start_socket_mode(self.slack, settings.slack_app_token.get_secret_value())
             log.info("Socket Mode connected")
-        if client is not None and self.role in ("all", "worker"):
-            await self._start_worker(runtime, client)
+        if self.worker is not None:
+            for run in await runtime.runs.unfinished():
+                log.info("resuming run accepted before a restart run_id=%s status=%s", run.run_id, run.status)
+                await runtime.queue.put(run.run_id)
+            self._worker_task = asyncio.create_task(self.worker.run_forever())
         tune_garbage_collector()
         log.info("IncidentFox listening on http://%s:%s role=%s", settings.host, self.port, self.role)
 
-    async def _start_worker(self, runtime: Runtime, client: object) -> None:
+    def _build_worker(self, runtime: Runtime, client: AsyncWebClient) -> Worker:
         settings = self.settings
         self._models = TeamModelProvider(
             openai_api_key=settings.openai_api_key.get_secret_value() if settings.openai_api_key else None,
             openai_base_url=settings.openai_base_url,
             default_model=settings.incidentfox_model,
         )
-        assert self.slack is not None
-        self.worker = Worker(
+        return Worker(
             queue=runtime.queue,
             runs=runtime.runs,
             config=runtime.config,
-            slack=self.slack.client,
+            slack=client,
             poster=slack_client(settings, retry_throttled=True),
             investigator=PlannerInvestigator(self._models),
             concurrency=self.worker_concurrency,
             update_interval=self.update_interval,
         )
-        for run in await runtime.runs.unfinished():
-            log.info("resuming run accepted before a restart run_id=%s status=%s", run.run_id, run.status)
-            await runtime.queue.put(run.run_id)
-        self._worker_task = asyncio.create_task(self.worker.run_forever())
 
     async def stop(self) -> None:
         if self._socket is not None:
@@ -116,7 +120,7 @@ class IncidentFox:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._worker_task
         if self.worker is not None:
-            await self.worker.drain()
+            await self.worker.shutdown(self.shutdown_grace_s)
         if self.slack is not None:
             await self.slack.notices.drain()
         if self._runner is not None:

@@ -19,8 +19,10 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
+from incidentfox.agents.runs.service import RunStore
 from incidentfox.bot.settings import Settings
 from incidentfox.handlers.pipeline import TriggerPipeline
+from incidentfox.handlers.slack.actions import RunControl, register_run_actions
 from incidentfox.handlers.slack.listeners import register_investigation_listeners
 from incidentfox.handlers.slack.notices import SlackNotices
 
@@ -57,7 +59,12 @@ def slack_client(settings: Settings, *, retry_throttled: bool = False) -> AsyncW
 
 
 def build_slack_surface(
-    settings: Settings, client: AsyncWebClient, pipeline: TriggerPipeline
+    settings: Settings,
+    client: AsyncWebClient,
+    *,
+    pipeline: TriggerPipeline,
+    runs: RunStore,
+    control: RunControl | None,
 ) -> SlackSurface:
     """``process_before_response``: the listener persists and enqueues the run before Slack gets its ack."""
     secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else ""
@@ -69,6 +76,7 @@ def build_slack_surface(
     )
     notices = SlackNotices(client)
     register_investigation_listeners(app, pipeline, notices)
+    register_run_actions(app, runs=runs, control=control, pipeline=pipeline, notices=notices)
     return SlackSurface(
         app=app, client=client, notices=notices, verifier=SignatureVerifier(secret) if secret else None
     )

@@ -68,3 +68,14 @@ class ThreadSession(Base):
     team_node_id: Mapped[str] = mapped_column(String(ID_LENGTH))
     history: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class RunFeedback(Base):
+    """A 👍 or 👎 on a run's RCA; one vote per person per run, the latest wins."""
+
+    __tablename__ = "run_feedback"
+
+    run_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    vote: Mapped[str] = mapped_column(String(8))
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

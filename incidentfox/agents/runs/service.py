@@ -1,4 +1,4 @@
-"""Reads and writes of runs, deliveries and thread sessions."""
+"""Reads and writes of runs, their feedback and thread sessions."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from incidentfox.agents.events import ProgressEvent, event_to_dict
 from incidentfox.agents.rca import RootCauseAnalysis
-from incidentfox.agents.runs.models import Run, ThreadSession
+from incidentfox.agents.runs.models import Run, RunFeedback, ThreadSession
 from incidentfox.db.base import utcnow
 
 
@@ -63,6 +63,24 @@ class RunStore:
             run.timings = result.timings or {}
             if result.history is not None and run.thread_key:
                 await self._save_history(session, run, result.history)
+
+    async def record_feedback(self, run_id: str, user_id: str, vote: str) -> bool:
+        """Store a vote (``up``/``down``); ``False`` when the run does not exist."""
+        async with self.sessions.begin() as session:
+            if await session.get(Run, run_id) is None:
+                return False
+            row = await session.get(RunFeedback, (run_id, user_id))
+            if row is None:
+                session.add(RunFeedback(run_id=run_id, user_id=user_id, vote=vote))
+            else:
+                row.vote = vote
+                row.at = utcnow()
+        return True
+
+    async def feedback(self, run_id: str) -> dict[str, str]:
+        async with self.sessions() as session:
+            rows = await session.scalars(select(RunFeedback).where(RunFeedback.run_id == run_id))
+            return {row.user_id: row.vote for row in rows.all()}
 
     async def history(self, thread_key: str | None) -> list[dict[str, Any]]:
         if not thread_key:

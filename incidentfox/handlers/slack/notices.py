@@ -51,6 +51,13 @@ class SlackNotices:
                 self._in_thread(trigger, misconfigured_text(outcome.target.team_node_id, outcome.problems))
             )
 
+    def ephemeral_in(self, body: dict[str, Any], text: str) -> None:
+        """An ephemeral reply to whoever pressed a button, in the channel of the message they pressed."""
+        channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
+        user = (body.get("user") or {}).get("id")
+        if channel and user:
+            self._spawn(self._post_ephemeral(channel, user, text, None))
+
     def ask_for_a_question(self, trigger: Trigger) -> None:
         self._spawn(self._ephemeral(trigger, ASK_FOR_A_QUESTION))
 
@@ -68,19 +75,15 @@ class SlackNotices:
         if trigger.kind == "dm":
             await self._in_thread(trigger, text)
             return
+        await self._post_ephemeral(
+            trigger.thread_ref.channel_id, trigger.requester, text, trigger.thread_ref.thread_ts
+        )
+
+    async def _post_ephemeral(self, channel: str, user: str, text: str, thread_ts: str | None) -> None:
         try:
-            await self._client.chat_postEphemeral(
-                channel=trigger.thread_ref.channel_id,
-                user=trigger.requester,
-                text=text,
-                thread_ts=trigger.thread_ref.thread_ts,
-            )
+            await self._client.chat_postEphemeral(channel=channel, user=user, text=text, thread_ts=thread_ts)
         except SlackApiError as exc:
-            log.warning(
-                "ephemeral notice failed channel=%s error=%s",
-                trigger.thread_ref.channel_id,
-                exc.response.get("error"),
-            )
+            log.warning("ephemeral notice failed channel=%s error=%s", channel, exc.response.get("error"))
 
     async def _in_thread(self, trigger: Trigger, text: str) -> None:
         if trigger.thread_ref is None:

@@ -1,0 +1,148 @@
+"""Slack listeners for the buttons on a run's message and the follow-up modal.
+
+Each listener acks first, then hands the work to a service: the run store, the worker's run control,
+or the pipeline (a follow-up or a resume is a new trigger in the same thread).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from incidentfox.agents.events import ProgressEvent, event_from_dict
+from incidentfox.agents.runs.models import Run
+from incidentfox.agents.runs.service import RunStore
+from incidentfox.blocks.follow_up import FOLLOW_UP_CALLBACK_ID, render_follow_up_modal, submitted_question
+from incidentfox.blocks.progress import ACTION_INTERRUPT, ACTION_RESUME, ACTION_VIEW_SESSION
+from incidentfox.blocks.rca import ACTION_FEEDBACK_DOWN, ACTION_FEEDBACK_UP, ACTION_FOLLOW_UP
+from incidentfox.blocks.session import render_session_view
+from incidentfox.handlers.pipeline import TriggerPipeline
+from incidentfox.handlers.slack.notices import SlackNotices
+from incidentfox.handlers.trigger import RoutingKey, ThreadRef, Trigger
+
+GONE = "I can't find that investigation any more."
+NOT_RUNNING = "That investigation is not running here any more, so there is nothing to interrupt."
+
+
+class RunControl(Protocol):
+    """What the worker offers the buttons: stop a run, and show a running run's events."""
+
+    def interrupt(self, run_id: str, by: str) -> bool: ...
+
+    def live_events(self, run_id: str) -> list[ProgressEvent] | None: ...
+
+
+def follow_up_trigger(run: Run, *, text: str, requester: str, delivery_id: str, kind: str) -> Trigger | None:
+    """A new trigger in the thread of ``run``; ``None`` for a run that has no Slack thread."""
+    if not run.channel_id or not run.thread_ts:
+        return None
+    workspace = run.thread_key.split(":")[1] if run.thread_key else ""
+    return Trigger(
+        source="slack",
+        kind=kind,
+        routing_key=RoutingKey(slack_channel_id=run.channel_id),
+        text=text,
+        thread_ref=ThreadRef(channel_id=run.channel_id, thread_ts=run.thread_ts, workspace_id=workspace),
+        requester=requester,
+        delivery_id=delivery_id,
+    )
+
+
+def register_run_actions(
+    app: AsyncApp,
+    *,
+    runs: RunStore,
+    control: RunControl | None,
+    pipeline: TriggerPipeline,
+    notices: SlackNotices,
+) -> None:
+    async def vote(body: dict[str, Any], action: dict[str, Any], value: str) -> None:
+        user = body["user"]["id"]
+        recorded = await runs.record_feedback(action["value"], user, value)
+        notices.ephemeral_in(body, "Thanks, your feedback is recorded." if recorded else GONE)
+
+    @app.action(ACTION_FEEDBACK_UP)
+    async def on_feedback_up(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
+        await ack()
+        await vote(body, action, "up")
+
+    @app.action(ACTION_FEEDBACK_DOWN)
+    async def on_feedback_down(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
+        await ack()
+        await vote(body, action, "down")
+
+    @app.action(ACTION_VIEW_SESSION)
+    async def on_view_session(
+        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
+    ) -> None:
+        await ack()
+        run = await runs.get(action["value"])
+        if run is None:
+            notices.ephemeral_in(body, GONE)
+            return
+        live = control.live_events(run.run_id) if control else None
+        events = live if live is not None else [event_from_dict(e) for e in run.events]
+        view = render_session_view(events, run_id=run.run_id, title=run.question or "Investigation")
+        await client.views_open(trigger_id=body["trigger_id"], view=view)
+
+    @app.action(ACTION_INTERRUPT)
+    async def on_interrupt(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
+        await ack()
+        if control is None or not control.interrupt(action["value"], body["user"]["id"]):
+            notices.ephemeral_in(body, NOT_RUNNING)
+
+    @app.action(ACTION_RESUME)
+    async def on_resume(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
+        await ack()
+        run = await runs.get(action["value"])
+        trigger = (
+            None
+            if run is None
+            else follow_up_trigger(
+                run,
+                text=run.question,
+                requester=body["user"]["id"],
+                delivery_id=f"slack:resume:{run.run_id}",
+                kind="resume",
+            )
+        )
+        if trigger is None:
+            notices.ephemeral_in(body, GONE)
+            return
+        notices.tell(trigger, await pipeline.submit(trigger))
+
+    @app.action(ACTION_FOLLOW_UP)
+    async def on_follow_up_button(
+        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
+    ) -> None:
+        await ack()
+        run = await runs.get(action["value"])
+        if run is None:
+            notices.ephemeral_in(body, GONE)
+            return
+        modal = render_follow_up_modal(run_id=run.run_id, asked=run.question)
+        await client.views_open(trigger_id=body["trigger_id"], view=modal)
+
+    @app.view(FOLLOW_UP_CALLBACK_ID)
+    async def on_follow_up_submitted(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
+        question = submitted_question(view)
+        if not question:
+            await ack(response_action="errors", errors={"question": "Write the question you want answered."})
+            return
+        await ack()
+        run = await runs.get(view.get("private_metadata", ""))
+        trigger = (
+            None
+            if run is None
+            else follow_up_trigger(
+                run,
+                text=question,
+                requester=body["user"]["id"],
+                delivery_id=f"slack:view:{view['id']}",
+                kind="follow_up",
+            )
+        )
+        if trigger is not None:
+            notices.tell(trigger, await pipeline.submit(trigger))

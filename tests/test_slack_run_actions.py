@@ -1,0 +1,153 @@
+"""The buttons on a run's message: feedback, View session, Interrupt/Resume, and Ask a follow-up."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from incidentfox.agents.runs.models import Run
+from incidentfox.emulators.openai_api import OpenAIEmulator, RoutedScript, ScriptStep
+from tests.slack_world import CHANNEL, USER, World, world
+
+
+async def _finished_run(w: World, event_id: str = "EvA1") -> tuple[Run, str]:
+    mention = w.mention("why is checkout crashlooping?")
+    await w.post_event(w.slack.make_event_callback(mention, event_id=event_id))
+    await w.final_update(mention["ts"], "DEPLOY_ENV is undefined")
+    [run] = await w.wait_runs_finished(1)
+    return run, (await w.progress_post(mention["ts"])).response["ts"]
+
+
+def _press(w: World, action_id: str, value: str, message_ts: str, user: str = USER) -> dict[str, Any]:
+    return w.slack.make_block_action(action_id, value, user=user, channel=CHANNEL, message_ts=message_ts)
+
+
+def _submission(w: World, run_id: str, question: str, view_id: str = "VFOLLOWUP1") -> dict[str, Any]:
+    return {
+        "type": "view_submission",
+        "team": {"id": w.slack.team_id, "domain": "test"},
+        "user": {"id": USER, "team_id": w.slack.team_id},
+        "api_app_id": w.slack.app_id,
+        "trigger_id": w.slack.issue_trigger_id(),
+        "view": {
+            "id": view_id,
+            "type": "modal",
+            "callback_id": "run_follow_up_modal",
+            "private_metadata": run_id,
+            "hash": "1",
+            "state": {"values": {"question": {"text": {"type": "plain_text_input", "value": question}}}},
+        },
+    }
+
+
+async def test_feedback_is_stored_once_per_person_and_acknowledged(tmp_path: Path) -> None:
+    async with world(tmp_path) as w:
+        run, message_ts = await _finished_run(w)
+        status, _ = await w.post_interactive(_press(w, "feedback_up", run.run_id, message_ts))
+        assert status == 200
+        thanks = await w.slack.wait_for("chat.postEphemeral")
+        assert thanks.args["user"] == USER
+        assert "feedback" in thanks.args["text"]
+        await w.post_interactive(_press(w, "feedback_down", run.run_id, message_ts))
+        await w.post_interactive(_press(w, "feedback_up", run.run_id, message_ts, user="U0BOB"))
+        assert w.fox.runtime is not None
+        assert await w.fox.runtime.runs.feedback(run.run_id) == {USER: "down", "U0BOB": "up"}
+
+
+async def test_view_session_opens_the_runs_timeline(tmp_path: Path) -> None:
+    async with world(tmp_path) as w:
+        run, message_ts = await _finished_run(w)
+        await w.post_interactive(_press(w, "run_view_session", run.run_id, message_ts))
+        opened = await w.slack.wait_for("views.open")
+        assert opened.ok, opened.response
+        view = json.dumps(opened.args["view"])
+        assert "DEPLOY_ENV is undefined" in view
+        assert run.run_id in view
+
+
+async def test_ask_a_follow_up_opens_a_modal_and_its_submission_continues_the_thread(tmp_path: Path) -> None:
+    async with world(tmp_path) as w:
+        run, message_ts = await _finished_run(w)
+        await w.post_interactive(_press(w, "run_follow_up", run.run_id, message_ts))
+        modal = await w.slack.wait_for("views.open")
+        assert modal.ok, modal.response
+        assert modal.args["view"]["private_metadata"] == run.run_id
+
+        status, body = await w.post_interactive(_submission(w, run.run_id, "   "))
+        assert status == 200
+        assert json.loads(body)["response_action"] == "errors"
+
+        status, _ = await w.post_interactive(_submission(w, run.run_id, "is the node healthy?"))
+        assert status == 200
+        await w.post_interactive(_submission(w, run.run_id, "is the node healthy?"))
+        runs = await w.wait_runs_finished(2)
+        assert len(runs) == 2, "a resubmitted modal is one follow-up"
+        follow_up = runs[1]
+        assert (follow_up.kind, follow_up.question) == ("follow_up", "is the node healthy?")
+        assert follow_up.thread_key == run.thread_key
+
+
+async def _wait_status(w: World, run_id: str, status: str) -> Run:
+    assert w.fox.runtime is not None
+    for _ in range(200):
+        stored = await w.fox.runtime.runs.get(run_id)
+        if stored is not None and stored.status == status:
+            return stored
+        await asyncio.sleep(0.025)
+    raise AssertionError(f"run {run_id} never reached {status}")
+
+
+@pytest.fixture
+async def slow_model() -> Any:
+    async with OpenAIEmulator() as emulator:
+        emulator.responder = RoutedScript().when_tool_offered(
+            "ask_kubernetes", [ScriptStep.delay(60), ScriptStep.delay(60)]
+        )
+        yield emulator
+
+
+async def test_interrupt_stops_a_running_investigation_and_resume_starts_it_again(
+    tmp_path: Path, slow_model: OpenAIEmulator
+) -> None:
+    async with world(tmp_path, openai=slow_model) as w:
+        mention = w.mention("why is checkout crashlooping?")
+        await w.post_event(w.slack.make_event_callback(mention, event_id="EvI1"))
+        posted = await w.progress_post(mention["ts"])
+        message_ts = posted.response["ts"]
+        assert w.fox.runtime is not None
+        for _ in range(100):
+            if slow_model.requests:
+                break
+            await asyncio.sleep(0.05)
+        [run] = await w.fox.runtime.runs.unfinished()
+
+        await w.post_interactive(_press(w, "run_interrupt", run.run_id, message_ts))
+        stopped = await w.slack.wait_for(
+            "chat.update", lambda c: c.ok and "run_resume" in json.dumps(c.args.get("blocks")), timeout=10
+        )
+        assert "Interrupted" in json.dumps(stopped.args)
+        stored = await _wait_status(w, run.run_id, "interrupted")
+        assert stored.error == f"interrupted by {USER}"
+        assert [e["kind"] for e in stored.events][-1] == "interrupted"
+
+        await w.post_interactive(_press(w, "run_interrupt", run.run_id, message_ts))
+        late = await w.slack.wait_for("chat.postEphemeral")
+        assert "nothing to interrupt" in late.args["text"]
+
+        await w.post_interactive(_press(w, "run_resume", run.run_id, message_ts))
+        await w.post_interactive(_press(w, "run_resume", run.run_id, message_ts))
+        for _ in range(100):
+            runs = await w.fox.runtime.runs.runs_in_thread(run.thread_key or "")
+            if len(runs) == 2:
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.2)
+        runs = await w.fox.runtime.runs.runs_in_thread(run.thread_key or "")
+        assert [r.kind for r in runs] == ["mention", "resume"], "a double click resumes once"
+        assert runs[1].question == run.question
+        assert w.fox.worker is not None
+        assert w.fox.worker.interrupt(runs[1].run_id, "U0BOB")
