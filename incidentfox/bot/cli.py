@@ -19,7 +19,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="incidentfox", description="Self-hosted, Slack-first AI SRE bot")
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the HTTP server (and Socket Mode and workers)")
-    serve.add_argument("--role", choices=["all", "bot", "worker"], default="all")
+    serve.add_argument(
+        "--role", choices=["all", "bot", "worker"], default="all", help="all (default); bot/worker need Redis"
+    )
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
     commands.add_parser("migrate", help="apply database migrations")
@@ -49,8 +51,12 @@ async def _migrate(settings: Settings) -> None:
 
 
 async def _serve(settings: Settings, role: Role) -> None:
-    if role != "all" and not settings.redis_url:
-        log.error("--role %s needs REDIS_URL: bot and worker processes share runs through Redis", role)
+    if role != "all":
+        log.error(
+            "--role %s is not available yet: bot and worker processes need the shared Redis run queue, "
+            "which this version does not have. Run `incidentfox serve` (role all) instead.",
+            role,
+        )
         sys.exit(2)
     app = IncidentFox(settings, role=role)
     try:
