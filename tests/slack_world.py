@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 import aiohttp
 from slack_sdk.signature import SignatureVerifier
 
-from incidentfox.bot.assembly import IncidentFox
+from incidentfox.bot.assembly import IncidentFox, Role
 from incidentfox.config.permissions import Principal
 from incidentfox.emulators.kubernetes import KubernetesEmulator
 from incidentfox.emulators.openai_api import OpenAIEmulator
@@ -62,6 +62,13 @@ class World:
         headers = {**signed_headers(raw), "Content-Type": "application/x-www-form-urlencoded"}
         async with self.http.post(self.url, data=raw, headers=headers) as response:
             return response.status, await response.text()
+
+    async def restart(self, role: Role = "all") -> None:
+        """Stop this IncidentFox process and start a new one on the same database and emulators."""
+        settings = self.fox.settings
+        await self.fox.stop()
+        self.fox = IncidentFox(settings, role=role, update_interval=0.2)
+        await self.fox.start()
 
     def mention(
         self, text: str, *, ts: str | None = None, thread_ts: str | None = None, channel: str = CHANNEL
@@ -115,6 +122,7 @@ async def world(
     openai: OpenAIEmulator | None = None,
     socket_mode: bool = False,
     team_config: dict[str, Any] | None = None,
+    role: Role = "all",
 ) -> AsyncIterator[World]:
     async with SlackEmulator() as slack, KubernetesEmulator(scenario) as k8s:
         overrides: dict[str, Any] = {
@@ -134,8 +142,9 @@ async def world(
         settings = make_settings(
             database_url or f"sqlite+aiosqlite:///{tmp_path}/fox.db", tmp_path, **overrides
         )
-        fox = IncidentFox(settings, update_interval=0.2)
+        fox = IncidentFox(settings, role=role, update_interval=0.2)
         await fox.start()
+        the_world: World | None = None
         try:
             assert fox.runtime is not None
             config = fox.runtime.config
@@ -156,6 +165,7 @@ async def world(
             )
             await config.write_config(ADMIN, "acme", "checkout", document, operation="put")
             async with aiohttp.ClientSession() as http:
-                yield World(fox=fox, slack=slack, k8s=k8s, http=http)
+                the_world = World(fox=fox, slack=slack, k8s=k8s, http=http)
+                yield the_world
         finally:
-            await fox.stop()
+            await (the_world.fox if the_world else fox).stop()

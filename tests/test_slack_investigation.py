@@ -153,3 +153,34 @@ async def test_an_unreachable_cluster_ends_in_plain_words(tmp_path: Path) -> Non
         text = json.dumps(final.args)
         assert "Traceback" not in text
         assert w.k8s.token not in text
+
+
+async def test_a_run_accepted_before_a_restart_is_investigated_after_it(tmp_path: Path) -> None:
+    async with world(tmp_path, role="bot") as w:
+        mention = w.mention("why is checkout crashlooping?")
+        assert (await w.post_event(w.slack.make_event_callback(mention, event_id="Ev009"))).status == 200
+        assert w.fox.runtime is not None
+        [queued] = await w.fox.runtime.runs.unfinished()
+        assert queued.status == "queued"
+        assert w.slack.calls("chat.postMessage") == [], "no worker in this process"
+
+        await w.restart(role="all")
+        await w.final_update(mention["ts"], "DEPLOY_ENV is undefined")
+        [run] = await w.wait_runs_finished(1)
+        assert run.run_id == queued.run_id
+
+
+async def test_a_direct_message_in_a_claimed_dm_is_investigated(tmp_path: Path) -> None:
+    team = {
+        "routing": {"slack_channel_ids": ["D0ALICE"]},
+        "integrations": {"kubernetes": {"kubeconfig": "/nonexistent/kubeconfig"}},
+    }
+    async with world(tmp_path, team_config=team) as w:
+        dm = {**w.slack.make_message("D0ALICE", "U0ALICE", "is anything broken?"), "channel_type": "im"}
+        assert (await w.post_event(w.slack.make_event_callback(dm, event_id="Ev010"))).status == 200
+        final = await w.final_update(dm["ts"], "Kubernetes")
+        assert "/nonexistent/kubeconfig" in json.dumps(final.args) or "not available" in json.dumps(
+            final.args
+        )
+        [run] = await w.wait_runs_finished(1)
+        assert run.kind == "dm"

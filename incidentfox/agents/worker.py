@@ -21,7 +21,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from incidentfox.agents.context import InvestigationContext
 from incidentfox.agents.events import Error, Interrupted, ProgressEvent, Started
 from incidentfox.agents.investigator import InvestigationOutcome, Investigator
-from incidentfox.agents.queue import RunQueue
+from incidentfox.agents.queue import QueuedRun, RunQueue
 from incidentfox.agents.runs.models import Run
 from incidentfox.agents.runs.service import RunFinish, RunStore
 from incidentfox.agents.slack_updater import SlackProgressUpdater
@@ -146,9 +146,10 @@ class Worker:
 
     async def run_forever(self) -> None:
         while True:
-            run_id = await self._queue.get()
+            item = await self._queue.get()
+            run_id = item.run_id
             await self._slots.acquire()
-            task = asyncio.create_task(self._guarded(run_id))
+            task = asyncio.create_task(self._guarded(item))
             self._tasks.add(task)
             self._by_run[run_id] = task
             task.add_done_callback(self._tasks.discard)
@@ -186,9 +187,11 @@ class Worker:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
 
-    async def _guarded(self, run_id: str) -> None:
+    async def _guarded(self, item: QueuedRun) -> None:
+        run_id = item.run_id
         try:
-            await self.process(run_id)
+            async with self._threads.hold(item.thread_key):
+                await self.process(run_id)
         except asyncio.CancelledError:
             by = self._interrupted_by.pop(run_id, None)
             if by is None:
@@ -215,11 +218,11 @@ class Worker:
         log.info("run interrupted run_id=%s by=%s", run_id, by)
 
     async def process(self, run_id: str) -> None:
+        """Investigate one run; the caller holds its thread's turn."""
         run = await self._runs.get(run_id)
         if run is None or run.status not in ("queued", "running"):
             return
-        async with self._threads.hold(run.thread_key):
-            await self._investigate(run)
+        await self._investigate(run)
 
     async def _investigate(self, run: Run) -> None:
         started = time.perf_counter()

@@ -190,7 +190,7 @@ def rca_text(rca: RootCauseAnalysis) -> str:
 
 ERROR_HINT = (
     "What you can do: press *Ask a follow-up* to try again, or open *View session* to see which steps ran. "
-    "If it keeps failing, `/incidentfox status` shows whether the team's integrations are healthy."
+    "If it keeps failing, check the team's integration settings (`integrations` in its config)."
 )
 
 

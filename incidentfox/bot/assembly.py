@@ -14,6 +14,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from incidentfox.agents.investigation import PlannerInvestigator
 from incidentfox.agents.model_provider import TeamModelProvider, configure_tracing
+from incidentfox.agents.queue import QueuedRun
 from incidentfox.agents.worker import Worker
 from incidentfox.bot.runtime import Runtime, build_runtime
 from incidentfox.bot.server import create_app
@@ -89,7 +90,7 @@ class IncidentFox:
         if self.worker is not None:
             for run in await runtime.runs.unfinished():
                 log.info("resuming run accepted before a restart run_id=%s status=%s", run.run_id, run.status)
-                await runtime.queue.put(run.run_id)
+                await runtime.queue.put(QueuedRun(run.run_id, run.thread_key))
             self._worker_task = asyncio.create_task(self.worker.run_forever())
         tune_garbage_collector()
         log.info("IncidentFox listening on http://%s:%s role=%s", settings.host, self.port, self.role)

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from incidentfox.agents.queue import RunQueue
+from incidentfox.agents.queue import QueuedRun, RunQueue
 from incidentfox.agents.runs.intake import RunIntake
 from incidentfox.agents.runs.service import DuplicateDelivery
 from incidentfox.config.routing import RouteTarget, RoutingIndex
@@ -95,7 +95,7 @@ class TriggerPipeline:
                 "duplicate delivery ignored delivery_id=%s source=%s", trigger.delivery_id, trigger.source
             )
             return Duplicate(trigger.delivery_id)
-        await self._queue.put(run_id)
+        await self._queue.put(QueuedRun(run_id, trigger.thread_ref.key if trigger.thread_ref else None))
         log.info(
             "run queued run_id=%s org=%s team=%s source=%s kind=%s delivery_id=%s",
             run_id,
