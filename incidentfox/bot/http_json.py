@@ -36,4 +36,9 @@ async def read_json_object(request: web.Request) -> dict[str, Any]:
 
 
 def json_response(data: Any, *, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    return web.json_response(data, status=status, headers=headers, dumps=lambda obj: json.dumps(obj))
+    return web.json_response(data, status=status, headers=headers, dumps=_dumps)
+
+
+def _dumps(data: Any) -> str:
+    """UTF-8 JSON as written (``••••last4`` stays readable in curl output)."""
+    return json.dumps(data, ensure_ascii=False)
