@@ -105,6 +105,26 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture
+async def redis_url() -> str:
+    """A reachable Redis (``TEST_REDIS_URL``); skipped when there is none, unless CI requires it."""
+    import redis.asyncio as redis
+    from redis.exceptions import RedisError
+
+    url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+    client = redis.from_url(url, socket_connect_timeout=2)
+    try:
+        await client.ping()
+    except (RedisError, OSError) as exc:
+        reason = f"Redis unreachable at {url}: {type(exc).__name__}"
+        if os.environ.get("INCIDENTFOX_REQUIRE_REDIS") == "1":
+            pytest.fail(reason + " (INCIDENTFOX_REQUIRE_REDIS=1)")
+        pytest.skip(reason)
+    finally:
+        await client.aclose()
+    return url
+
+
+@pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite+aiosqlite:///{tmp_path}/incidentfox.db"
 

@@ -12,6 +12,7 @@ from incidentfox.agents.queue import InProcessRunQueue
 from incidentfox.agents.runs.intake import RunIntake
 from incidentfox.agents.runs.service import RunStore
 from incidentfox.bot.settings import Settings
+from incidentfox.config.change_bus import RedisConfigChanges
 from incidentfox.config.routing import RoutingIndex
 from incidentfox.config.secrets import SecretBox, derive_key, load_or_create_key_material
 from incidentfox.config.service import ConfigService
@@ -33,8 +34,11 @@ class Runtime:
     runs: RunStore
     queue: InProcessRunQueue
     pipeline: TriggerPipeline
+    config_changes: RedisConfigChanges | None = None
 
     async def close(self) -> None:
+        if self.config_changes is not None:
+            await self.config_changes.close()
         await self.engine.dispose()
 
 
@@ -50,6 +54,13 @@ async def build_runtime(settings: Settings, *, migrate: bool | None = None) -> R
     if not admin:
         log.info("ADMIN_TOKEN is not set: the admin endpoints of the config API are disabled")
     config = ConfigService(sessions, SecretBox(material), RoutingIndex(sessions))
+    config_changes = None
+    if settings.redis_url:
+        config_changes = RedisConfigChanges(
+            settings.redis_url, namespace=settings.redis_namespace, apply=config.apply_change
+        )
+        await config_changes.start()
+        config.changes = config_changes
     runs = RunStore(sessions)
     queue = InProcessRunQueue()
     return Runtime(
@@ -62,6 +73,7 @@ async def build_runtime(settings: Settings, *, migrate: bool | None = None) -> R
         ),
         runs=runs,
         queue=queue,
+        config_changes=config_changes,
         pipeline=TriggerPipeline(
             routing=config.routing,
             config=config,

@@ -18,6 +18,8 @@ class Settings(BaseSettings):
     port: int = 3000
     database_url: str = "sqlite+aiosqlite:///./data/incidentfox.db"
     redis_url: str | None = None
+    redis_namespace: str = "incidentfox"
+    """Prefix of every Redis key and channel, so installations can share one Redis."""
     admin_token: SecretStr | None = None
     incidentfox_secret_key: SecretStr | None = None
     data_dir: Path = Field(default=Path("./data"), validation_alias="INCIDENTFOX_DATA_DIR")

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from incidentfox.config import audit
 from incidentfox.config.cache import CachedEffective, EffectiveConfigCache
+from incidentfox.config.change_bus import ConfigChange, ConfigChanges, LocalConfigChanges
 from incidentfox.config.ids import validate_node_id
 from incidentfox.config.merge import effective_config, merge_patch
 from incidentfox.config.models import ConfigHistory, Node, NodeConfig, RoutingClaim
@@ -45,12 +46,14 @@ class ConfigService:
         box: SecretBox,
         routing: RoutingIndex,
         cache: EffectiveConfigCache | None = None,
+        changes: ConfigChanges | None = None,
     ) -> None:
         self.sessions = session_factory
         self._box = box
         self.routing = routing
         self.cache = cache or EffectiveConfigCache()
         self._generation = 0
+        self.changes: ConfigChanges = changes or LocalConfigChanges()
 
     async def create_org(self, session: AsyncSession, *, org_id: object, name: object, actor: str) -> Node:
         """Create the org's root node in the caller's transaction (the caller also issues its token)."""
@@ -146,6 +149,7 @@ class ConfigService:
                 name=node.name,
             )
         self._invalidate(org_id, node_id)
+        await self.changes.publish(ConfigChange(org_id, node_id))
         return _node_json(node)
 
     async def list_nodes(self, principal: Principal, org_id: str) -> list[dict[str, Any]]:
@@ -227,6 +231,7 @@ class ConfigService:
             result = _config_json(org_id, node_id, self._box.redact(document), row.version)
         self._invalidate(org_id, node_id)
         self.routing.invalidate(changed_claims)
+        await self.changes.publish(ConfigChange(org_id, node_id, tuple(sorted(changed_claims))))
         return result
 
     async def history(
@@ -294,6 +299,16 @@ class ConfigService:
         if generation == self._generation:
             self.cache.put(org_id, node_id, entry)
         return entry
+
+    def apply_change(self, change: ConfigChange) -> None:
+        """Drop what another process's write made stale (``node_id=None``: everything)."""
+        if change.node_id is None:
+            self._generation += 1
+            self.cache.clear()
+            self.routing.invalidate_all()
+            return
+        self._invalidate(change.org_id, change.node_id)
+        self.routing.invalidate(change.claims)
 
     def _invalidate(self, org_id: str, node_id: str) -> None:
         """Drop cached configs of the node and its subtree; the generation bump stops a racing reader
