@@ -2,6 +2,10 @@
 
 worker: queue.get -> post "Investigating..." in thread -> run the investigator (streaming events)
         -> coalesced chat.update -> final RCA blocks + buttons -> run row updated
+
+Every run ends in a final state, whatever happens: ``succeeded``/``failed`` with the RCA or a
+plain-words error in the message, ``interrupted`` with a Resume button, or (on shutdown only) left
+``running`` for the next start to pick up again.
 """
 
 from __future__ import annotations
@@ -13,24 +17,19 @@ import inspect
 import logging
 import time
 from collections.abc import AsyncIterator
-from typing import Any
 
-from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from incidentfox.agents.context import InvestigationContext
-from incidentfox.agents.events import Error, Interrupted, ProgressEvent, Started
+from incidentfox.agents.events import Error, Interrupted, ProgressEvent
 from incidentfox.agents.investigator import InvestigationOutcome, Investigator
+from incidentfox.agents.live_message import INTERNAL_ERROR, LiveMessage, open_live_message
 from incidentfox.agents.queue import QueuedRun, RunQueue
 from incidentfox.agents.runs.models import Run
 from incidentfox.agents.runs.service import RunFinish, RunStore
-from incidentfox.agents.slack_updater import SlackProgressUpdater
-from incidentfox.blocks.progress import progress_text, render_progress
-from incidentfox.blocks.rca import error_text, rca_text, render_error, render_rca
 from incidentfox.config.service import ConfigService
 
 log = logging.getLogger(__name__)
-INTERNAL_ERROR = "Something went wrong inside IncidentFox while investigating; the details are in its logs."
 
 
 async def close_clients(context: InvestigationContext) -> None:
@@ -71,52 +70,12 @@ class ThreadLocks:
                 self._locks[key] = (lock, users - 1)
 
 
-class LiveMessage:
-    """Renders a run's events into its Slack message, never more often than the updater allows."""
-
-    def __init__(self, updater: SlackProgressUpdater, run_id: str, title: str) -> None:
-        self.events: list[ProgressEvent] = []
-        self._updater = updater
-        self._run_id = run_id
-        self._title = title
-        self._dirty = asyncio.Event()
-        self._pump = asyncio.create_task(self._render_loop())
-
-    def emit(self, event: ProgressEvent) -> None:
-        self.events.append(event)
-        self._dirty.set()
-
-    async def _render_loop(self) -> None:
-        while True:
-            await self._dirty.wait()
-            self._dirty.clear()
-            blocks = render_progress(self.events, run_id=self._run_id, title=self._title, state="running")
-            await self._updater.update(blocks, progress_text(self.events, title=self._title, state="running"))
-
-    async def _stop_pump(self) -> None:
-        self._pump.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._pump
-
-    async def finish_interrupted(self) -> None:
-        """Leave the message showing where the run stopped, with a Resume button."""
-        await self._stop_pump()
-        blocks = render_progress(self.events, run_id=self._run_id, title=self._title, state="interrupted")
-        await self._updater.finish(blocks, progress_text(self.events, title=self._title, state="interrupted"))
-        await self._updater.close()
-
-    async def finish(self, outcome: InvestigationOutcome) -> None:
-        await self._stop_pump()
-        if outcome.rca is not None:
-            await self._updater.finish(render_rca(outcome.rca, run_id=self._run_id), rca_text(outcome.rca))
-        else:
-            message = outcome.error or INTERNAL_ERROR
-            await self._updater.finish(render_error(message, run_id=self._run_id), error_text(message))
-        await self._updater.close()
-
-
 class Worker:
-    """Pulls run ids from the queue and investigates up to ``concurrency`` runs at once."""
+    """Pulls runs from the queue and investigates up to ``concurrency`` at once.
+
+    A run first takes its thread's turn, then a concurrency slot, so follow-ups waiting behind a
+    long run in one thread do not hold slots other teams need.
+    """
 
     def __init__(
         self,
@@ -147,24 +106,29 @@ class Worker:
     async def run_forever(self) -> None:
         while True:
             item = await self._queue.get()
-            run_id = item.run_id
-            await self._slots.acquire()
+            if item.run_id in self._by_run:
+                continue
             task = asyncio.create_task(self._guarded(item))
             self._tasks.add(task)
-            self._by_run[run_id] = task
-            task.add_done_callback(self._tasks.discard)
-            task.add_done_callback(functools.partial(self._forget, run_id))
+            self._by_run[item.run_id] = task
+            task.add_done_callback(functools.partial(self._forget, item.run_id))
 
-    def _forget(self, run_id: str, _task: asyncio.Task[None]) -> None:
+    def _forget(self, run_id: str, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
         self._by_run.pop(run_id, None)
+        self._interrupted_by.pop(run_id, None)
 
     def interrupt(self, run_id: str, by: str) -> bool:
-        """Stop a queued or running run of this worker; ``False`` if it is not here (finished, elsewhere)."""
+        """Stop a queued or running run of this worker; ``False`` if it is not here (finished, elsewhere).
+
+        A second press while the first is being handled changes nothing.
+        """
         task = self._by_run.get(run_id)
         if task is None or task.done():
             return False
-        self._interrupted_by[run_id] = by
-        task.cancel()
+        if run_id not in self._interrupted_by:
+            self._interrupted_by[run_id] = by
+            task.cancel()
         return True
 
     def live_events(self, run_id: str) -> list[ProgressEvent] | None:
@@ -188,67 +152,66 @@ class Worker:
         await asyncio.gather(*pending, return_exceptions=True)
 
     async def _guarded(self, item: QueuedRun) -> None:
-        run_id = item.run_id
         try:
-            async with self._threads.hold(item.thread_key):
-                await self.process(run_id)
+            async with self._threads.hold(item.thread_key), self._slots:
+                await self.process(item.run_id)
         except asyncio.CancelledError:
-            by = self._interrupted_by.pop(run_id, None)
+            by = self._interrupted_by.get(item.run_id)
             if by is None:
                 raise
-            await self._record_interrupt(run_id, by, None)
+            _uncancel()
+            await self._runs.finish(
+                item.run_id, RunFinish(status="interrupted", events=[], error=f"interrupted by {by}")
+            )
         except Exception:
-            log.exception("run crashed run_id=%s", run_id)
-        finally:
-            self._slots.release()
-
-    async def _record_interrupt(self, run_id: str, by: str, live: LiveMessage | None) -> None:
-        """Finish an interrupted run: the message shows where it stopped; the row says who stopped it."""
-        task = asyncio.current_task()
-        if task is not None:
-            task.uncancel()
-        events: list[ProgressEvent] = []
-        if live is not None:
-            live.emit(Interrupted(by=by))
-            await live.finish_interrupted()
-            events = live.events
-        await self._runs.finish(
-            run_id, RunFinish(status="interrupted", events=events, error=f"interrupted by {by}")
-        )
-        log.info("run interrupted run_id=%s by=%s", run_id, by)
+            log.exception("run could not be processed run_id=%s", item.run_id)
 
     async def process(self, run_id: str) -> None:
-        """Investigate one run; the caller holds its thread's turn."""
+        """Investigate one run; the caller holds its thread's turn and a slot."""
         run = await self._runs.get(run_id)
         if run is None or run.status not in ("queued", "running"):
             return
-        await self._investigate(run)
-
-    async def _investigate(self, run: Run) -> None:
         started = time.perf_counter()
         title = run.question.strip() or "Investigation"
-        live = await self._open_live_message(run, title)
+        live = await open_live_message(
+            run, title, poster=self._poster, editor=self._slack, interval=self._update_interval
+        )
         if live is None:
             await self._runs.finish(
-                run.run_id, RunFinish(status="failed", events=[], error="could not post to Slack")
+                run_id, RunFinish(status="failed", events=[], error="could not post to Slack")
             )
             return
-        await self._runs.mark_running(run.run_id, message_ts=None)
         first_message_s = time.perf_counter() - started
-        self._live[run.run_id] = live
+        self._live[run_id] = live
         try:
-            await self._investigate_live(run, live, title, started, first_message_s)
+            await self._runs.mark_running(run_id, message_ts=live.ts)
+            outcome = await self._investigate(run, live)
+            timings = {
+                "first_message_s": round(first_message_s, 4),
+                "total_s": round(time.perf_counter() - started, 3),
+            }
+            await self._finish(run, live, outcome, timings)
         except asyncio.CancelledError:
-            by = self._interrupted_by.pop(run.run_id, None)
+            by = self._interrupted_by.get(run_id)
             if by is None:
+                await live.abandon()
                 raise
-            await self._record_interrupt(run.run_id, by, live)
+            _uncancel()
+            live.emit(Interrupted(by=by))
+            await live.finish_interrupted()
+            await self._runs.finish(
+                run_id, RunFinish(status="interrupted", events=live.events, error=f"interrupted by {by}")
+            )
+            log.info("run interrupted run_id=%s by=%s", run_id, by)
+        except Exception:
+            log.exception("run failed inside the worker run_id=%s team=%s", run_id, run.team_node_id)
+            live.emit(Error(message=INTERNAL_ERROR))
+            failed = InvestigationOutcome(rca=None, error=INTERNAL_ERROR)
+            await self._finish(run, live, failed, {"total_s": round(time.perf_counter() - started, 3)})
         finally:
-            self._live.pop(run.run_id, None)
+            self._live.pop(run_id, None)
 
-    async def _investigate_live(
-        self, run: Run, live: LiveMessage, title: str, started: float, first_message_s: float
-    ) -> None:
+    async def _investigate(self, run: Run, live: LiveMessage) -> InvestigationOutcome:
         context = InvestigationContext(
             run_id=run.run_id,
             org_id=run.org_id,
@@ -256,15 +219,20 @@ class Worker:
             config=await self._config.effective_config(run.org_id, run.team_node_id),
             emit=live.emit,
         )
+        history = await self._runs.history(run.thread_key)
         try:
-            outcome = await self._outcome(context, run)
+            return await self._investigator.investigate(context, run.question, history)
+        except Exception:
+            log.exception("investigator failed run_id=%s team=%s", run.run_id, run.team_node_id)
+            context.emit(Error(message=INTERNAL_ERROR))
+            return InvestigationOutcome(rca=None, error=INTERNAL_ERROR, history=history)
         finally:
             await close_clients(context)
+
+    async def _finish(
+        self, run: Run, live: LiveMessage, outcome: InvestigationOutcome, timings: dict[str, float]
+    ) -> None:
         await live.finish(outcome)
-        timings = {
-            "first_message_s": round(first_message_s, 4),
-            "total_s": round(time.perf_counter() - started, 3),
-        }
         status = "succeeded" if outcome.rca else "failed"
         await self._runs.finish(
             run.run_id,
@@ -278,49 +246,16 @@ class Worker:
             ),
         )
         log.info(
-            "run finished run_id=%s team=%s status=%s total_s=%s",
+            "run finished run_id=%s team=%s status=%s timings=%s",
             run.run_id,
             run.team_node_id,
             status,
-            timings["total_s"],
+            timings,
         )
 
-    async def _outcome(self, context: InvestigationContext, run: Run) -> InvestigationOutcome:
-        history = await self._runs.history(run.thread_key)
-        try:
-            return await self._investigator.investigate(context, run.question, history)
-        except Exception:
-            log.exception("investigator failed run_id=%s team=%s", run.run_id, run.team_node_id)
-            context.emit(Error(message=INTERNAL_ERROR))
-            return InvestigationOutcome(rca=None, error=INTERNAL_ERROR, history=history)
 
-    async def _open_live_message(self, run: Run, title: str) -> LiveMessage | None:
-        """Post "Investigating…" in the thread; the returned message is edited from then on."""
-        if not run.channel_id:
-            return None
-        blocks = render_progress([Started(summary=title)], run_id=run.run_id, title=title, state="running")
-        kwargs: dict[str, Any] = {
-            "channel": run.channel_id,
-            "blocks": blocks,
-            "text": f"🔍 Investigating… {title}",
-        }
-        if run.thread_ts:
-            kwargs["thread_ts"] = run.thread_ts
-        try:
-            posted = await self._poster.chat_postMessage(**kwargs)
-        except SlackApiError as exc:
-            log.error(
-                "cannot post the progress message run_id=%s channel=%s error=%s",
-                run.run_id,
-                run.channel_id,
-                exc.response.get("error"),
-            )
-            return None
-        updater = SlackProgressUpdater(
-            self._slack,
-            str(posted["channel"]),
-            str(posted["ts"]),
-            min_interval=self._update_interval,
-            log_context={"run_id": run.run_id, "team": run.team_node_id},
-        )
-        return LiveMessage(updater, run.run_id, title)
+def _uncancel() -> None:
+    """Consume the cancellation we turned into an interrupt, so the finishing awaits can run."""
+    task = asyncio.current_task()
+    if task is not None:
+        task.uncancel()

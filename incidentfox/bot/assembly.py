@@ -79,6 +79,10 @@ class IncidentFox:
             )
         else:
             log.warning(SLACK_NOT_CONFIGURED)
+        if self.worker is not None:
+            for run in await runtime.runs.unfinished():
+                log.info("resuming run accepted before a restart run_id=%s status=%s", run.run_id, run.status)
+                await runtime.queue.put(QueuedRun(run.run_id, run.thread_key))
         self._runner = web.AppRunner(create_app(runtime, self.slack), access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, settings.host, settings.port)
@@ -88,9 +92,6 @@ class IncidentFox:
             self._socket = await start_socket_mode(self.slack, settings.slack_app_token.get_secret_value())
             log.info("Socket Mode connected")
         if self.worker is not None:
-            for run in await runtime.runs.unfinished():
-                log.info("resuming run accepted before a restart run_id=%s status=%s", run.run_id, run.status)
-                await runtime.queue.put(QueuedRun(run.run_id, run.thread_key))
             self._worker_task = asyncio.create_task(self.worker.run_forever())
         tune_garbage_collector()
         log.info("IncidentFox listening on http://%s:%s role=%s", settings.host, self.port, self.role)

@@ -1,0 +1,132 @@
+"""One run's Slack message: posted as "Investigating…", edited live, and ended with the RCA or error."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from incidentfox.agents.events import ProgressEvent, Started
+from incidentfox.agents.investigator import InvestigationOutcome
+from incidentfox.agents.runs.models import Run
+from incidentfox.agents.slack_updater import SlackProgressUpdater
+from incidentfox.blocks.progress import progress_text, render_progress
+from incidentfox.blocks.rca import error_text, rca_text, render_error, render_rca
+from incidentfox.blocks.timeline import RunState
+
+log = logging.getLogger(__name__)
+INTERNAL_ERROR = "Something went wrong inside IncidentFox while investigating; the details are in its logs."
+
+
+class LiveMessage:
+    """Renders a run's events into its message, never more often than the updater allows.
+
+    ``emit`` only appends and marks the message dirty; a pump task renders the newest state when the
+    updater can send. Every ending (``finish``, ``finish_interrupted``, ``abandon``) stops the pump
+    and closes the updater exactly once.
+    """
+
+    def __init__(self, updater: SlackProgressUpdater, run_id: str, title: str, *, ts: str) -> None:
+        self.events: list[ProgressEvent] = []
+        self.ts = ts
+        self.finished = False
+        self._updater = updater
+        self._run_id = run_id
+        self._title = title
+        self._dirty = asyncio.Event()
+        self._pump = asyncio.create_task(self._render_loop())
+
+    def emit(self, event: ProgressEvent) -> None:
+        self.events.append(event)
+        self._dirty.set()
+
+    async def _render_loop(self) -> None:
+        while True:
+            await self._dirty.wait()
+            self._dirty.clear()
+            await self._send("running", final=False)
+
+    async def _send(self, state: RunState, *, final: bool) -> None:
+        blocks = render_progress(self.events, run_id=self._run_id, title=self._title, state=state)
+        text = progress_text(self.events, title=self._title, state=state)
+        if final:
+            await self._updater.finish(blocks, text)
+        else:
+            await self._updater.update(blocks, text)
+
+    async def _end(self) -> bool:
+        """Stop the pump; ``False`` if the message already ended."""
+        if self.finished:
+            return False
+        self.finished = True
+        self._pump.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._pump
+        return True
+
+    async def finish(self, outcome: InvestigationOutcome) -> None:
+        """Replace the progress with the RCA, or with the error in plain words."""
+        if not await self._end():
+            return
+        if outcome.rca is not None:
+            await self._updater.finish(render_rca(outcome.rca, run_id=self._run_id), rca_text(outcome.rca))
+        else:
+            message = outcome.error or INTERNAL_ERROR
+            await self._updater.finish(render_error(message, run_id=self._run_id), error_text(message))
+        await self._updater.close()
+
+    async def finish_interrupted(self) -> None:
+        """Leave the message showing where the run stopped, with a Resume button."""
+        if not await self._end():
+            return
+        await self._send("interrupted", final=True)
+        await self._updater.close()
+
+    async def abandon(self) -> None:
+        """Stop editing without a final state (shutdown): the next start picks the run up again."""
+        if await self._end():
+            await self._updater.close()
+
+
+async def open_live_message(
+    run: Run, title: str, *, poster: AsyncWebClient, editor: AsyncWebClient, interval: float
+) -> LiveMessage | None:
+    """Post "Investigating…" in the thread (or take over the message of a run resumed after a restart).
+
+    ``poster`` retries 429/5xx itself; ``editor`` has no retry handlers, because the updater paces
+    its edits. ``None`` when Slack refuses the post.
+    """
+    if not run.channel_id:
+        return None
+    blocks = render_progress([Started(summary=title)], run_id=run.run_id, title=title, state="running")
+    text = progress_text([Started(summary=title)], title=title, state="running")
+    try:
+        if run.message_ts:
+            await poster.chat_update(channel=run.channel_id, ts=run.message_ts, blocks=blocks, text=text)
+            channel, ts = run.channel_id, run.message_ts
+        else:
+            kwargs: dict[str, Any] = {"channel": run.channel_id, "blocks": blocks, "text": text}
+            if run.thread_ts:
+                kwargs["thread_ts"] = run.thread_ts
+            posted = await poster.chat_postMessage(**kwargs)
+            channel, ts = str(posted["channel"]), str(posted["ts"])
+    except SlackApiError as exc:
+        log.error(
+            "cannot post the progress message run_id=%s channel=%s error=%s",
+            run.run_id,
+            run.channel_id,
+            exc.response.get("error"),
+        )
+        return None
+    updater = SlackProgressUpdater(
+        editor,
+        channel,
+        ts,
+        min_interval=interval,
+        log_context={"run_id": run.run_id, "team": run.team_node_id},
+    )
+    return LiveMessage(updater, run.run_id, title, ts=ts)
