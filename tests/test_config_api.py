@@ -194,3 +194,14 @@ async def test_unknown_org_and_node_are_404_for_the_admin(api: Api) -> None:
     status, body = await api.call("GET", "/api/v1/orgs/acme/nodes/x/effective-config")
     assert status == 404
     assert "'x'" in body["message"]
+
+
+async def test_non_ascii_digits_and_huge_numbers_are_bad_input_not_a_crash(api: Api) -> None:
+    token = await _tree(api)
+    path = "/api/v1/orgs/acme/nodes/checkout/config"
+    status, body = await api.call("PUT", path, token=token, json={"a": 1}, headers={"If-Match": '"²"'})
+    assert (status, body["error"]) == (400, "bad_request")
+    for query in ("limit=²", "limit=0", "before_id=99999999999999999999999"):
+        status, body = await api.call("GET", f"/api/v1/orgs/acme/audit?{query}", token=token)
+        assert status == 400, query
+        assert "must be an integer" in body["message"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from incidentfox.bot.runtime import Runtime
@@ -134,3 +135,37 @@ async def test_claims_are_validated_and_only_teams_may_claim(api: Api) -> None:
     )
     assert (status, body["error"]) == (400, "invalid_routing")
     assert "only teams" in body["message"]
+
+
+async def test_a_lookup_racing_a_claim_never_caches_a_stale_miss(api: Api, runtime: Runtime) -> None:
+    token = await _teams(api)
+    routing = runtime.config.routing
+    original = routing._session_factory
+    claimed = asyncio.Event()
+
+    class SlowSession:
+        """Reads the table, then lets a claim commit before the lookup finishes."""
+
+        def __init__(self) -> None:
+            self._inner = original()
+
+        async def __aenter__(self) -> Any:
+            return await self._inner.__aenter__()
+
+        async def __aexit__(self, *exc: Any) -> None:
+            await claimed.wait()
+            await self._inner.__aexit__(*exc)
+
+    routing._session_factory = SlowSession  # type: ignore[assignment]
+    pending = asyncio.create_task(routing.lookup(slack_channel_id="C0RACE"))
+    await asyncio.sleep(0.1)
+    routing._session_factory = original
+    await api.ok(
+        "PATCH",
+        "/api/v1/orgs/acme/nodes/checkout/config",
+        token=token,
+        json=_routing(slack_channel_ids=["C0RACE"]),
+    )
+    claimed.set()
+    assert await pending is None, "the racing read saw the table before the claim"
+    assert await routing.lookup(slack_channel_id="C0RACE") == RouteTarget("acme", "checkout")

@@ -9,6 +9,7 @@ share it.
 from __future__ import annotations
 
 import re
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -81,15 +82,21 @@ def claims_in(document: dict[str, Any]) -> set[Claim]:
 class RoutingIndex:
     """Cached lookups over ``routing_claims``; misses are cached too and invalidated on any claim change."""
 
-    def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self, session_factory: async_sessionmaker[AsyncSession], *, max_entries: int = 200_000
+    ) -> None:
         self._session_factory = session_factory
-        self._cache: dict[Claim, RouteTarget | None] = {}
+        self._cache: OrderedDict[Claim, RouteTarget | None] = OrderedDict()
+        self._max_entries = max_entries
+        self._generation = 0
 
     def invalidate(self, claims: Iterable[Claim]) -> None:
+        self._generation += 1
         for claim in claims:
             self._cache.pop(claim, None)
 
     def invalidate_all(self) -> None:
+        self._generation += 1
         self._cache.clear()
 
     async def lookup(
@@ -115,10 +122,14 @@ class RoutingIndex:
         return None
 
     async def lookup_one(self, kind: str, identifier: str) -> RouteTarget | None:
+        """Cached (hits and misses, least recently used evicted first). A read that raced a claim change
+        is returned but not cached, so a stale "unrouted" can never stick."""
         key = (kind, identifier)
         hit = self._cache.get(key, False)
         if hit is not False:
+            self._cache.move_to_end(key)
             return hit  # type: ignore[return-value]
+        generation = self._generation
         async with self._session_factory() as session:
             row = (
                 await session.execute(
@@ -128,5 +139,8 @@ class RoutingIndex:
                 )
             ).first()
         target = RouteTarget(row.org_id, row.team_node_id) if row else None
-        self._cache[key] = target
+        if generation == self._generation:
+            self._cache[key] = target
+            if len(self._cache) > self._max_entries:
+                self._cache.popitem(last=False)
         return target

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -17,6 +18,7 @@ from incidentfox.errors import BadRequest, Forbidden, NotFound
 
 CONFIG_SERVICE = web.AppKey("config_service", ConfigService)
 TOKEN_SERVICE = web.AppKey("token_service", TokenService)
+_DECIMAL = re.compile(r"[0-9]{1,18}")
 Handler = Callable[[web.Request, Principal], Awaitable[web.StreamResponse]]
 
 
@@ -215,7 +217,7 @@ def _if_match(request: web.Request) -> int | None:
     if raw is None:
         return None
     value = raw.strip().removeprefix("W/").strip('"')
-    if not value.isdigit():
+    if not _DECIMAL.fullmatch(value):
         raise BadRequest('If-Match must be a config version such as "3"')
     return int(value)
 
@@ -224,7 +226,7 @@ def _int_query(request: web.Request, name: str, default: int | None, *, maximum:
     raw = request.query.get(name)
     if raw is None:
         return default
-    if not raw.isdigit() or (maximum is not None and not 1 <= int(raw) <= maximum):
+    if not _DECIMAL.fullmatch(raw) or (maximum is not None and not 1 <= int(raw) <= maximum):
         bound = f" between 1 and {maximum}" if maximum else ""
         raise BadRequest(f"{name} must be an integer{bound}")
     return int(raw)

@@ -9,12 +9,16 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+READ_ONLY = "incidentfox_read_only"
+
 
 def create_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
-    """Create the engine. SQLite gets WAL, a busy timeout and ``BEGIN IMMEDIATE`` transactions.
+    """Create the engine. SQLite gets WAL, a busy timeout and ``BEGIN IMMEDIATE`` write transactions.
 
-    ``BEGIN IMMEDIATE`` takes the write lock at the start of each transaction, so two writers queue on
-    the busy timeout instead of one failing with "database is locked" when it upgrades a read lock.
+    ``BEGIN IMMEDIATE`` takes the write lock at the start of a write transaction, so two writers queue
+    on the busy timeout instead of one failing with "database is locked" when it upgrades a read
+    lock. Read-only sessions (see ``SessionFactory``) begin deferred: with WAL they never block, and
+    are never blocked by, a writer.
     """
     url = make_url(database_url)
     if url.get_backend_name() != "sqlite":
@@ -39,8 +43,24 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        read_only = connection.get_execution_options().get(READ_ONLY, False)
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
-def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False)
+class SessionFactory(async_sessionmaker[AsyncSession]):
+    """``factory()`` opens a read-only session; ``factory.begin()`` a write transaction.
+
+    Every service reads with ``async with sessions() as s`` and writes with
+    ``async with sessions.begin() as s``, so on SQLite reads stay off the write lock.
+    """
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        super().__init__(engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False)
+        self._writer = async_sessionmaker(engine, expire_on_commit=False)
+
+    def begin(self) -> Any:
+        return self._writer.begin()
+
+
+def create_session_factory(engine: AsyncEngine) -> SessionFactory:
+    return SessionFactory(engine)
