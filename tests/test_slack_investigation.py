@@ -184,3 +184,24 @@ async def test_a_direct_message_in_a_claimed_dm_is_investigated(tmp_path: Path) 
         )
         [run] = await w.wait_runs_finished(1)
         assert run.kind == "dm"
+
+
+async def test_no_llm_mode_scrubs_the_teams_secret_values_from_the_rca(tmp_path: Path) -> None:
+    async with world(tmp_path) as w:
+        assert w.fox.runtime is not None
+        from incidentfox.config.permissions import Principal
+
+        await w.fox.runtime.config.write_config(
+            Principal(kind="admin"),
+            "acme",
+            "checkout",
+            {"integrations": {"database": {"credentials": {"dsn_suffix": "DEPLOY_ENV is undefined"}}}},
+            operation="patch",
+        )
+        mention = w.mention("why is checkout crashlooping?")
+        await w.post_event(w.slack.make_event_callback(mention, event_id="Ev011"))
+        final = await w.final_update(mention["ts"], "[REDACTED]")
+        assert "DEPLOY_ENV is undefined" not in json.dumps(final.args)
+        [run] = await w.wait_runs_finished(1)
+        assert "DEPLOY_ENV is undefined" not in json.dumps(run.rca)
+        assert "DEPLOY_ENV is undefined" not in json.dumps(run.events)

@@ -19,7 +19,7 @@ from incidentfox.agents.events import Error, Result, Started, SubagentEnd, Subag
 from incidentfox.agents.investigator import InvestigationOutcome
 from incidentfox.agents.model_provider import ModelConfigError, TeamModelProvider
 from incidentfox.agents.planner import SubagentSpec, build_planner
-from incidentfox.agents.redaction import scrub_text, secret_values
+from incidentfox.agents.redaction import scrub_rca, scrub_text, secret_values
 from incidentfox.agents.runner import run_investigation
 from incidentfox.agents.toolsets.base import lookup_dotted
 from incidentfox.agents.toolsets.function_tools import toolset_function_tools
@@ -58,17 +58,20 @@ async def run_analyzers(context: InvestigationContext, question: str) -> list[Fi
     context.emit(
         SubagentStart(agent="kubernetes", task="deterministic checks of pods, nodes, services, volumes")
     )
+    secrets = secret_values(context.config)
     try:
         client = context.clients.get(KUBERNETES.name) or await KUBERNETES.connect(context.config)
     except Exception as exc:
-        reason = f"The Kubernetes integration is not available: {exc}"
+        reason = scrub_text(f"The Kubernetes integration is not available: {exc}", secrets)
         context.emit(SubagentEnd(agent="kubernetes", summary=reason))
         return reason
     context.clients[KUBERNETES.name] = client
     namespace = lookup_dotted(context.config, "integrations.kubernetes.namespace")
     findings = await analyze_kubernetes(client, namespace=namespace, question=question)
     for finding in findings[:5]:
-        context.emit(Thought(text=f"{finding.resource}: {finding.summary}", agent="kubernetes"))
+        context.emit(
+            Thought(text=scrub_text(f"{finding.resource}: {finding.summary}", secrets), agent="kubernetes")
+        )
     problems = sum(1 for f in findings if f.is_problem)
     context.emit(SubagentEnd(agent="kubernetes", summary=f"{problems} problem(s) found"))
     return findings
@@ -85,7 +88,7 @@ class AnalyzerInvestigator:
         if isinstance(findings, str):
             context.emit(Error(message=findings))
             return InvestigationOutcome(rca=None, error=findings, history=history)
-        rca = build_rca(findings, question=question)
+        rca = scrub_rca(build_rca(findings, question=question), secret_values(context.config))
         context.emit(Result(rca=rca))
         turn = [{"role": "user", "content": question}, {"role": "assistant", "content": rca.summary}]
         return InvestigationOutcome(rca=rca, history=[*history, *turn])

@@ -47,7 +47,19 @@ class OutputBudget:
         if not isinstance(raw, Mapping):
             return cls()
         per_tool = raw.get("per_tool") if isinstance(raw.get("per_tool"), Mapping) else {}
-        return cls(default=int(raw.get("default", DEFAULT_BUDGET_CHARS)), per_tool=dict(per_tool or {}))
+        return cls(
+            default=_chars(raw.get("default"), DEFAULT_BUDGET_CHARS),
+            per_tool={
+                str(tool): _chars(limit, DEFAULT_BUDGET_CHARS) for tool, limit in (per_tool or {}).items()
+            },
+        )
+
+
+def _chars(value: Any, fallback: int) -> int:
+    """A positive character count from team config; anything else falls back instead of failing a run."""
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    return fallback
 
 
 def serialize_result(result: ToolResult) -> str:

@@ -12,9 +12,13 @@ Scrubbing happens before the output budget is applied, so truncation can never e
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
+
+from incidentfox.agents.rca import Evidence, RootCauseAnalysis
+from incidentfox.config.secrets import is_secret_key
 
 REDACTED = "[REDACTED]"
 _MIN_SECRET_VALUE_LEN = 6
@@ -85,7 +89,10 @@ def scrub_json(value: Any, known_values: Iterable[str] = ()) -> Any:
     """A copy of a JSON-like value: secret-named keys hidden, every string scrubbed."""
     values = tuple(known_values)
     if isinstance(value, Mapping):
-        return {k: (REDACTED if _is_secret_entry(k, v) else scrub_json(v, values)) for k, v in value.items()}
+        return {
+            k: (REDACTED if is_secret_name(k) and isinstance(v, str) and v else scrub_json(v, values))
+            for k, v in value.items()
+        }
     if isinstance(value, list | tuple):
         return [scrub_json(v, values) for v in value]
     if isinstance(value, str):
@@ -93,25 +100,47 @@ def scrub_json(value: Any, known_values: Iterable[str] = ()) -> Any:
     return value
 
 
-def _is_secret_entry(key: Any, value: Any) -> bool:
-    return isinstance(key, str) and bool(SECRET_KEY.match(key)) and isinstance(value, str) and bool(value)
+def is_secret_name(key: Any) -> bool:
+    """A secret by this module's key words or by the config service's (which encrypts it at rest)."""
+    return isinstance(key, str) and (bool(SECRET_KEY.match(key)) or is_secret_key(key))
 
 
 def secret_values(config: Mapping[str, Any]) -> list[str]:
     """Every string stored under a secret-named key anywhere in ``config`` (e.g. the team's
-    ``integrations.kubernetes.token``), for verbatim scrubbing with ``scrub_text``."""
+    ``integrations.kubernetes.token``, or each value below ``credentials: {...}``), for verbatim
+    scrubbing with ``scrub_text``."""
     found: list[str] = []
 
-    def walk(node: Any) -> None:
+    def walk(node: Any, inside_secret: bool) -> None:
         if isinstance(node, Mapping):
             for key, child in node.items():
-                if _is_secret_entry(key, child):
-                    found.append(child)
-                else:
-                    walk(child)
+                walk(child, inside_secret or is_secret_name(key))
         elif isinstance(node, list | tuple):
             for child in node:
-                walk(child)
+                walk(child, inside_secret)
+        elif inside_secret and isinstance(node, str) and node:
+            found.append(node)
 
-    walk(config)
+    walk(config, False)
     return [v for v in found if len(v) >= _MIN_SECRET_VALUE_LEN]
+
+
+def scrub_rca(rca: RootCauseAnalysis, known_values: Iterable[str] = ()) -> RootCauseAnalysis:
+    """The RCA with every text field scrubbed, whoever wrote it (the planner or the analyzers)."""
+    values = tuple(known_values)
+
+    def scrub(text: str) -> str:
+        return scrub_text(text, values)
+
+    return dataclasses.replace(
+        rca,
+        summary=scrub(rca.summary),
+        root_cause=scrub(rca.root_cause),
+        evidence=tuple(
+            Evidence(scrub(e.quote), scrub(e.source), scrub(e.url) if e.url else None) for e in rca.evidence
+        ),
+        confidence=dataclasses.replace(rca.confidence, why=scrub(rca.confidence.why)),
+        immediate_actions=tuple(scrub(a) for a in rca.immediate_actions),
+        follow_up_actions=tuple(scrub(a) for a in rca.follow_up_actions),
+        caveats=tuple(scrub(c) for c in rca.caveats),
+    )

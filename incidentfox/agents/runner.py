@@ -28,7 +28,6 @@ cancellation propagates; the worker decides what to tell the user.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import logging
 import time
@@ -56,8 +55,8 @@ from agents.usage import Usage
 from incidentfox.agents.context import InvestigationContext
 from incidentfox.agents.events import Error, Result, Started, SubagentEnd, SubagentStart, Thought
 from incidentfox.agents.planner import RcaOutput
-from incidentfox.agents.rca import Evidence, RootCauseAnalysis
-from incidentfox.agents.redaction import scrub_text, secret_values
+from incidentfox.agents.rca import RootCauseAnalysis
+from incidentfox.agents.redaction import scrub_rca, scrub_text, secret_values
 
 logger = logging.getLogger(__name__)
 
@@ -203,22 +202,7 @@ class _EventMapper:
         return _shorten(scrub_text(text, self._secrets), limit)
 
     def clean_rca(self, rca: RootCauseAnalysis) -> RootCauseAnalysis:
-        def scrub(text: str) -> str:
-            return scrub_text(text, self._secrets)
-
-        return dataclasses.replace(
-            rca,
-            summary=scrub(rca.summary),
-            root_cause=scrub(rca.root_cause),
-            evidence=tuple(
-                Evidence(scrub(e.quote), scrub(e.source), scrub(e.url) if e.url else None)
-                for e in rca.evidence
-            ),
-            confidence=dataclasses.replace(rca.confidence, why=scrub(rca.confidence.why)),
-            immediate_actions=tuple(scrub(a) for a in rca.immediate_actions),
-            follow_up_actions=tuple(scrub(a) for a in rca.follow_up_actions),
-            caveats=tuple(scrub(c) for c in rca.caveats),
-        )
+        return scrub_rca(rca, self._secrets)
 
     def handle(self, event: StreamEvent) -> None:
         if not isinstance(event, RunItemStreamEvent):

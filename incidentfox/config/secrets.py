@@ -22,8 +22,9 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 CIPHER_PREFIX = "enc:v1:"
 MASK = "••••"
 _SECRET_KEY_NAME = re.compile(
-    r"(^|[_\-.])(token|secret|password|passwd|passphrase|api[_-]?key|apikey|private[_-]?key|"
-    r"credentials?|authorization|auth[_-]?header|dsn|routing[_-]?key|integration[_-]?key)$",
+    r"(^|[_\-.])(token|secret|password|passwd|pwd|passphrase|api[_-]?key|apikey|private[_-]?key|"
+    r"access[_-]?key|session[_-]?key|credentials?|authorization|auth[_-]?header|dsn|routing[_-]?key|"
+    r"integration[_-]?key)$",
     re.IGNORECASE,
 )
 
