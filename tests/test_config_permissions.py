@@ -158,3 +158,32 @@ async def test_forbidden_attempts_are_audited_in_the_target_org(api: Api) -> Non
     assert len(events) == 1
     assert events[0]["actor"].startswith("org_admin:tok_")
     assert events[0]["target"] == "GET /api/v1/orgs/acme/nodes/checkout/config"
+
+
+async def test_team_tokens_cannot_redirect_where_inherited_secrets_go(api: Api) -> None:
+    world = await _world(api)
+    await api.ok(
+        "PATCH",
+        "/api/v1/orgs/acme/nodes/acme/config",
+        token=world.acme_admin,
+        json={
+            "access": {"team_tokens_can_patch": True},
+            "model": {"api_key": "sk-org-key-0123456789", "base_url": "https://llm.internal/v1"},
+        },
+    )
+    for patch in (
+        {"model": {"base_url": "https://attacker.example/v1"}},
+        {"integrations": {"kubernetes": {"api_url": "https://attacker.example"}}},
+        {"integrations": {"kubernetes": {"kubeconfig": "/root/.kube/config"}}},
+        {"mcp_servers": {"shell": {"command": "sh"}}},
+    ):
+        status, body = await api.call("PATCH", PATCH[1], token=world.checkout, json=patch)
+        assert status == 403, patch
+        assert "org admin" in body["message"]
+    ok = await api.ok(
+        "PATCH", PATCH[1], token=world.checkout, json={"integrations": {"kubernetes": {"namespace": "x"}}}
+    )
+    assert ok["config"] == {"integrations": {"kubernetes": {"namespace": "x"}}}
+    await api.ok(
+        "PATCH", PATCH[1], token=world.acme_admin, json={"model": {"base_url": "https://llm2.internal/v1"}}
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -68,3 +69,35 @@ def require_node_write(
             "this org does not let team tokens edit config; an org admin can allow it with "
             '{"access": {"team_tokens_can_patch": true}} in the org config'
         )
+
+
+_TEAM_PROTECTED_KEY = re.compile(
+    r"(?i)(^|[_\-.])(url|urls|endpoint|host|kubeconfig|ca_cert|ca_file|cert_file|key_file|command|args|env)$"
+)
+_TEAM_PROTECTED_SECTIONS = frozenset({"mcp_servers"})
+
+
+def require_team_may_patch(principal: Principal, patch: Any) -> None:
+    """Team tokens may not change where a run connects or what it executes.
+
+    An endpoint, a file path or a command set in a team's own config would be used with the secrets
+    the team inherits from its org (a model API key, a cluster token), so only an org admin may set
+    them.
+    """
+    if principal.kind != "team":
+        return
+    for path in _changed_paths(patch):
+        if path[0] in _TEAM_PROTECTED_SECTIONS or _TEAM_PROTECTED_KEY.search(path[-1]):
+            raise Forbidden(
+                f"a team token cannot change `{'.'.join(path)}`: endpoints, file paths and commands decide "
+                "where the org's secrets are sent; ask an org admin"
+            )
+
+
+def _changed_paths(value: Any, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    if not isinstance(value, dict) or not value:
+        return [prefix] if prefix else []
+    paths: list[tuple[str, ...]] = []
+    for key, child in value.items():
+        paths.extend(_changed_paths(child, (*prefix, str(key))))
+    return paths

@@ -22,6 +22,7 @@ from incidentfox.config.permissions import (
     require_node_read,
     require_node_write,
     require_org_admin,
+    require_team_may_patch,
 )
 from incidentfox.config.routing import Claim, RoutingIndex, claims_in
 from incidentfox.config.secrets import SecretBox
@@ -191,6 +192,7 @@ class ConfigService:
             node = await self._node(session, org_id, node_id)
             org_policy = (await self._config_row(session, org_id, org_id, lock=False)).document
             require_node_write(principal, org_id, node_id, operation=operation, org_policy=org_policy)
+            require_team_may_patch(principal, body)
             row = await self._config_row(session, org_id, node_id, lock=True)
             if if_match is not None and if_match != row.version:
                 raise PreconditionFailed(
