@@ -85,7 +85,7 @@ def postgres_server() -> Iterator[PostgresServer]:
     run_in_fresh_loop(_drop_database(admin_url, name))
 
 
-async def _truncate_all(url: str) -> None:
+async def truncate_all(url: str) -> None:
     engine = create_engine(url)
     tables = ", ".join(f'"{table.name}"' for table in metadata.sorted_tables)
     async with engine.begin() as connection:
@@ -100,7 +100,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     server: PostgresServer = request.getfixturevalue("postgres_server")
     if server.url is None:
         pytest.skip(server.reason)
-    run_in_fresh_loop(_truncate_all(server.url))
+    run_in_fresh_loop(truncate_all(server.url))
     return server.url
 
 

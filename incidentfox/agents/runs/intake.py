@@ -87,21 +87,29 @@ class RunIntake:
     async def _flush_all(self) -> None:
         while self._pending:
             batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
-            try:
-                accepted = await self._commit(batch)
-            except Exception as exc:
-                log.exception("persisting %d trigger(s) failed", len(batch))
+            await self._flush(batch)
+
+    async def _flush(self, batch: list[_Pending]) -> None:
+        """Commit a batch; if it fails, commit its items one by one so one bad row fails only itself."""
+        try:
+            accepted = await self._commit(batch)
+        except Exception as exc:
+            if len(batch) > 1:
+                log.warning("persisting %d triggers together failed; retrying one by one", len(batch))
                 for item in batch:
-                    if not item.done.done():
-                        item.done.set_exception(exc)
+                    await self._flush([item])
+                return
+            log.exception("persisting trigger failed delivery_id=%s", batch[0].delivery_id)
+            if not batch[0].done.done():
+                batch[0].done.set_exception(exc)
+            return
+        for item in batch:
+            if item.done.done():
                 continue
-            for item in batch:
-                if item.done.done():
-                    continue
-                if id(item) in accepted:
-                    item.done.set_result(None)
-                else:
-                    item.done.set_exception(DuplicateDelivery(item.delivery_id))
+            if id(item) in accepted:
+                item.done.set_result(None)
+            else:
+                item.done.set_exception(DuplicateDelivery(item.delivery_id))
 
     async def _commit(self, batch: list[_Pending]) -> set[int]:
         """Insert the batch; the ids (``id(item)``) of the items whose delivery was new."""
