@@ -14,7 +14,7 @@ from incidentfox.agents.runs.models import Delivery, Run
 from incidentfox.agents.runs.service import DuplicateDelivery
 from incidentfox.bot.runtime import Runtime, build_runtime
 from incidentfox.handlers.trigger import RoutingKey, ThreadRef, Trigger
-from tests.conftest import PostgresServer, truncate_all, make_settings, run_in_fresh_loop
+from tests.conftest import PostgresServer, make_settings, run_in_fresh_loop, truncate_all
 
 
 def _trigger(n: int, *, delivery: str | None = None, requester: str = "U1") -> Trigger:
