@@ -109,6 +109,8 @@ async def test_a_follow_up_in_the_thread_continues_the_conversation_after_the_fi
         texts = json.dumps(last.messages)
         assert "why is checkout crashlooping?" in texts
         assert "is it still failing?" in texts
+        assert [m for m in last.messages if m.get("role") == "tool"] == [], "tool outputs are not replayed"
+        assert "Set DEPLOY_ENV" in texts, "the earlier answer is"
         assert follow_up["thread_ts"] == first["ts"]
         assert script.remaining() == {"tool:ask_kubernetes": 0, "tool:pod_logs": 0}
 

@@ -44,6 +44,23 @@ def config_problems(config: Mapping[str, Any]) -> list[str]:
     return []
 
 
+MAX_HISTORY_ITEMS = 30
+
+
+def conversation_only(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """What a thread remembers: the questions and the answers, not every tool call and output.
+
+    Tool outputs (up to the output budget each) would make every follow-up resend the whole
+    investigation and soon overflow the model's context; the answers already carry the evidence.
+    """
+    kept = [
+        item
+        for item in items
+        if item.get("role") in ("user", "assistant") and item.get("type", "message") == "message"
+    ]
+    return kept[-MAX_HISTORY_ITEMS:]
+
+
 def findings_as_grounding(findings: Sequence[Finding]) -> str:
     """The analyzers' findings as plain text for the planner's instructions."""
     lines = []
@@ -134,5 +151,8 @@ class PlannerInvestigator:
             max_turns=int(agent_settings.get("max_turns", DEFAULT_MAX_TURNS)),
             announce=False,
         )
-        history_out = [dict(item) for item in outcome.history]
-        return InvestigationOutcome(rca=outcome.rca, error=outcome.error, history=history_out)
+        return InvestigationOutcome(
+            rca=outcome.rca,
+            error=outcome.error,
+            history=conversation_only([dict(i) for i in outcome.history]),
+        )
