@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -121,3 +122,19 @@ async def test_provider_model_talks_to_the_team_endpoint_with_the_team_key(
 def test_tracing_is_off_unless_enabled() -> None:
     configure_tracing(enabled=False)
     assert isinstance(trace("incidentfox probe"), NoOpTrace)
+
+
+async def test_client_pools_are_bounded_and_evicted_pools_are_closed() -> None:
+    from incidentfox.agents.model_provider import MAX_CLIENTS, TeamModelProvider
+
+    provider = TeamModelProvider(openai_api_key=None, openai_base_url=None, default_model="m")
+    first = provider.model_for({"model": {"base_url": "http://127.0.0.1:9/v1", "api_key": "sk-rotated-0"}})
+    assert first is not None
+    first_client = next(iter(provider._clients.values()))
+    for n in range(1, MAX_CLIENTS + 1):
+        provider.model_for({"model": {"base_url": "http://127.0.0.1:9/v1", "api_key": f"sk-rotated-{n}"}})
+    assert len(provider._clients) == MAX_CLIENTS
+    assert first_client not in provider._clients.values()
+    await asyncio.sleep(0.05)
+    assert first_client.is_closed(), "the evicted pool is closed without waiting for shutdown"
+    await provider.aclose()

@@ -17,6 +17,8 @@ default exporter would otherwise send traces to api.openai.com whenever an OpenA
 
 from __future__ import annotations
 
+import asyncio
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -77,6 +79,9 @@ def resolve_endpoint(
     return ModelEndpoint(base_url=base_url, name=name, api_key=openai_api_key or KEYLESS_API_KEY)
 
 
+MAX_CLIENTS = 32
+
+
 class TeamModelProvider:
     """Builds the model for each run and shares one HTTP client per distinct endpoint.
 
@@ -99,7 +104,8 @@ class TeamModelProvider:
         self._default_model = default_model
         self._timeout_s = timeout_s
         self._max_retries = max_retries
-        self._clients: dict[tuple[str, str], AsyncOpenAI] = {}
+        self._clients: OrderedDict[tuple[str, str], AsyncOpenAI] = OrderedDict()
+        self._closing: set[asyncio.Task[None]] = set()
 
     def endpoint_for(self, config: Mapping[str, Any]) -> ModelEndpoint | None:
         return resolve_endpoint(
@@ -119,12 +125,25 @@ class TeamModelProvider:
         if client is None:
             client = build_client(endpoint, timeout_s=self._timeout_s, max_retries=self._max_retries)
             self._clients[key] = client
+            self._evict_oldest()
+        else:
+            self._clients.move_to_end(key)
         return OpenAIChatCompletionsModel(model=endpoint.name, openai_client=client)
 
+    def _evict_oldest(self) -> None:
+        """Keep at most ``MAX_CLIENTS`` pools; a rotated key must not leave its old pool open forever."""
+        while len(self._clients) > MAX_CLIENTS:
+            _, client = self._clients.popitem(last=False)
+            task = asyncio.get_running_loop().create_task(client.close())
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
+
     async def aclose(self) -> None:
-        clients, self._clients = list(self._clients.values()), {}
+        clients, self._clients = list(self._clients.values()), OrderedDict()
         for client in clients:
             await client.close()
+        if self._closing:
+            await asyncio.gather(*self._closing, return_exceptions=True)
 
 
 def build_client(endpoint: ModelEndpoint, *, timeout_s: float = 120.0, max_retries: int = 2) -> AsyncOpenAI:

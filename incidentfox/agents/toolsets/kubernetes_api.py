@@ -10,9 +10,11 @@ turns whatever the client raised into one sentence a human can act on.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -26,6 +28,7 @@ from kubernetes.config.config_exception import ConfigException
 from incidentfox.agents.toolsets.base import ToolResult, lookup_dotted
 
 T = TypeVar("T")
+_POOL = ThreadPoolExecutor(max_workers=32, thread_name_prefix="kubernetes")
 
 
 class KubernetesNotConfigured(Exception):
@@ -52,8 +55,13 @@ class KubernetesClient:
         return str(self.api.configuration.host)
 
     async def call(self, method: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run one blocking client method in a thread with the request timeout applied."""
-        return await asyncio.to_thread(method, *args, _request_timeout=self.timeout, **kwargs)
+        """Run one blocking client method in the Kubernetes thread pool with the request timeout applied.
+
+        A pool of its own, so slow clusters (up to the 30 s read timeout per call) cannot take every
+        thread of the event loop's default executor, which the database and DNS also use.
+        """
+        call = functools.partial(method, *args, _request_timeout=self.timeout, **kwargs)
+        return await asyncio.get_running_loop().run_in_executor(_POOL, call)
 
     async def version(self) -> str:
         info = await self.call(k8s.VersionApi(self.api).get_code)
