@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from incidentfox.config import audit
+from incidentfox.config.audit_limiter import FailureAuditLimiter
 from incidentfox.config.models import ApiToken, Node
 from incidentfox.config.permissions import AuthKind, Principal, require_org_admin
 from incidentfox.config.tokens import (
@@ -26,11 +27,17 @@ MAX_TTL = timedelta(days=3650)
 
 class TokenService:
     def __init__(
-        self, session_factory: async_sessionmaker[AsyncSession], *, hash_key: bytes, admin_token: str | None
+        self,
+        session_factory: async_sessionmaker[AsyncSession],
+        *,
+        hash_key: bytes,
+        admin_token: str | None,
+        failure_limiter: FailureAuditLimiter | None = None,
     ) -> None:
         self._sessions = session_factory
         self._hash_key = hash_key
         self._admin_token = admin_token
+        self._failure_limiter = failure_limiter or FailureAuditLimiter()
 
     async def authenticate(self, authorization: str | None) -> Principal:
         """The principal behind an ``Authorization: Bearer …`` header, or ``Unauthorized``."""
@@ -150,6 +157,9 @@ class TokenService:
 
     async def _record_failure(self, org_id: str, reason: str, token_id: str | None) -> None:
         """Audit a failed authentication against the org the token names, if that org exists."""
+        suppressed = self._failure_limiter.admit(org_id)
+        if suppressed is None:
+            return
         async with self._sessions.begin() as session:
             if await session.get(Node, (org_id, org_id)) is not None:
                 audit.record(
@@ -159,6 +169,7 @@ class TokenService:
                     action="auth.failure",
                     target=token_id or "",
                     reason=reason,
+                    earlier_failures_not_recorded=suppressed,
                 )
 
     async def record_forbidden(self, principal: Principal, org_id: str, what: str) -> None:
