@@ -31,10 +31,18 @@ SLACK_NOT_CONFIGURED = (
 )
 
 
+_gc_tuned = False
+
+
 def tune_garbage_collector() -> None:
     """Move everything built at start-up (modules, SQLAlchemy metadata, clients) out of the collector's
     reach and collect young objects less often. Without this, full collections scanning that large
-    start-up heap pause the event loop for ~150 ms under a burst of triggers (see bench/ack.py)."""
+    start-up heap pause the event loop for ~150 ms under a burst of triggers (see bench/ack.py).
+    Done once per process: objects frozen later would never be collected."""
+    global _gc_tuned
+    if _gc_tuned:
+        return
+    _gc_tuned = True
     gc.collect()
     gc.freeze()
     gen0, gen1, gen2 = gc.get_threshold()
