@@ -6,6 +6,7 @@ import asyncio
 import itertools
 import json
 from pathlib import Path
+from typing import Any
 
 from incidentfox.agents.events import event_from_dict
 from tests.slack_world import CHANNEL, signed_headers, world
@@ -205,3 +206,29 @@ async def test_no_llm_mode_scrubs_the_teams_secret_values_from_the_rca(tmp_path:
         [run] = await w.wait_runs_finished(1)
         assert "DEPLOY_ENV is undefined" not in json.dumps(run.rca)
         assert "DEPLOY_ENV is undefined" not in json.dumps(run.events)
+
+
+async def test_a_trigger_that_cannot_be_persisted_is_left_for_slacks_retry(tmp_path: Path) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    from incidentfox.agents.runs.intake import RunIntake
+
+    async with world(tmp_path) as w:
+        original = RunIntake._commit
+
+        async def database_down(self: RunIntake, batch: Any) -> Any:
+            raise OperationalError("INSERT", {}, Exception("disk I/O error"))
+
+        body = w.slack.make_event_callback(w.mention("why is checkout crashlooping?"), event_id="Ev012")
+        RunIntake._commit = database_down  # type: ignore[method-assign]
+        try:
+            first = await w.post_event(body)
+        finally:
+            RunIntake._commit = original  # type: ignore[method-assign]
+        assert first.status >= 500, "no ack, so Slack delivers the event again"
+        assert w.slack.calls("chat.postMessage") == []
+
+        retry = await w.post_event(body, **{"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_error"})
+        assert retry.status == 200
+        [run] = await w.wait_runs_finished(1)
+        assert run.delivery_id == "slack:Ev012"
