@@ -86,7 +86,7 @@ class Worker:
         slack: AsyncWebClient,
         poster: AsyncWebClient | None = None,
         investigator: Investigator,
-        concurrency: int = 100,
+        concurrency: int = 500,
         update_interval: float = 1.0,
     ) -> None:
         self._queue = queue

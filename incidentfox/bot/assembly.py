@@ -57,12 +57,12 @@ class IncidentFox:
         settings: Settings,
         *,
         role: Role = "all",
-        worker_concurrency: int = 100,
+        worker_concurrency: int | None = None,
         update_interval: float = 1.0,
     ) -> None:
         self.settings = settings
         self.role = role
-        self.worker_concurrency = worker_concurrency
+        self.worker_concurrency = worker_concurrency or settings.worker_concurrency
         self.update_interval = update_interval
         self.shutdown_grace_s = 10.0
         self.runtime: Runtime | None = None

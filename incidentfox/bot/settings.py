@@ -23,7 +23,8 @@ class Settings(BaseSettings):
     admin_token: SecretStr | None = None
     incidentfox_secret_key: SecretStr | None = None
     data_dir: Path = Field(default=Path("./data"), validation_alias="INCIDENTFOX_DATA_DIR")
-    max_body_bytes: int = 1024 * 1024
+    worker_concurrency: int = Field(default=500, ge=1)
+    """Runs one worker investigates at once; the rest wait in the queue (runs of one thread always wait)."""
 
     slack_bot_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None
