@@ -58,7 +58,11 @@ def signed_headers(body: str, *, secret: str = SIGNING_SECRET) -> dict[str, str]
 
 @dataclass(frozen=True, slots=True)
 class ServerSpec:
-    """What a child process serves; ``role``, ``data_dir`` and ``kubernetes_*`` apply to IncidentFox."""
+    """What a child process serves; every field after ``slack_bot_token`` applies to IncidentFox.
+
+    ``openai_*``/``model`` configure the model (as OPENAI_API_KEY/OPENAI_BASE_URL/INCIDENTFOX_MODEL
+    would; empty: no model, analyzers only); ``worker_concurrency`` 0 keeps the settings' default.
+    """
 
     kind: ServerKind
     slack_api_url: str
@@ -67,6 +71,11 @@ class ServerSpec:
     role: Literal["all", "bot"] = "bot"
     kubernetes_api_url: str = ""
     kubernetes_token: str = ""
+    openai_base_url: str = ""
+    openai_api_key: str = ""
+    model: str = ""
+    worker_concurrency: int = 0
+    update_interval: float = 1.0
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -85,6 +94,10 @@ class ServerProcess:
         self.port = 0
         self._process: asyncio.subprocess.Process | None = None
         self._log: IO[bytes] | None = None
+
+    @property
+    def pid(self) -> int:
+        return self._require().pid
 
     @property
     def events_url(self) -> str:
@@ -208,12 +221,19 @@ class _Server:
             "slack_signing_secret": SIGNING_SECRET,
             "slack_app_token": None,
             "slack_api_url": self.spec.slack_api_url,
-            "openai_api_key": None,
+            "openai_api_key": self.spec.openai_api_key or None,
             "anthropic_api_key": None,
             "kubeconfig": None,
         }
+        if self.spec.openai_base_url:
+            values["openai_base_url"] = self.spec.openai_base_url
+        if self.spec.model:
+            values["incidentfox_model"] = self.spec.model
         settings = Settings(_env_file=None, **values)  # type: ignore[call-arg]
-        fox = IncidentFox(settings, role=self.spec.role)
+        options: dict[str, Any] = {"role": self.spec.role, "update_interval": self.spec.update_interval}
+        if self.spec.worker_concurrency:
+            options["worker_concurrency"] = self.spec.worker_concurrency
+        fox = IncidentFox(settings, **options)
         self._fox = fox
         await fox.start()
         assert fox.runtime is not None and fox.port is not None

@@ -1,0 +1,641 @@
+"""One worker holding hundreds of concurrent LLM investigations against a scripted, slow model.
+
+    .venv/bin/python -m bench.worker [--runs 500] [--model-delay 1.0] [--ideal-runs 3]
+                                     [--send-concurrency 100] [--timeout 90] [--log FILE]
+
+Everything runs on 127.0.0.1. This process runs the load client and the Slack, Kubernetes
+(scenario "crashloop") and OpenAI emulators; IncidentFox runs in a child process of its own
+(``bench/harness.py``, ``role="all"``, ``worker_concurrency=--runs``, ``update_interval=1.0`` as in
+production) with the model pointed at the OpenAI emulator, so its memory (``VmHWM`` in
+``/proc/<pid>/status``) and CPU are its own.
+
+Every run is the same realistic conversation, four model calls on its critical path, each answered
+after ``--model-delay`` seconds:
+
+1. planner: calls ``ask_kubernetes`` (the analyzers' findings already ran and ground its prompt);
+2. kubernetes sub-agent: calls ``pod_logs`` (previous logs of the crash-looping pod);
+3. kubernetes sub-agent: answers in text with the decisive log line;
+4. planner: answers with the RCA (structured JSON).
+
+All runs share one emulator, so the responder picks the answer from the request itself: which
+tools are offered (planner: ``ask_kubernetes``; sub-agent: ``pod_logs``) and whether the last
+message is a tool result. Each question carries a ``[bench-run-N]`` token that the planner passes
+on to the sub-agent, so every model request can be attributed to its run.
+
+Phases: one warm-up run (not counted); ``--ideal-runs`` single runs one at a time, whose median
+send → final RCA time is the ideal wall time; then the burst: ``--runs`` signed ``app_mention``
+events on distinct threads with unique event ids, sent at once (``--send-concurrency`` connections),
+timed from the first send to the last final RCA ``chat.update`` the Slack emulator receives.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from bench.harness import CHANNEL, USER, ServerProcess, ServerSpec, signed_headers
+from incidentfox.emulators.kubernetes import KubernetesEmulator
+from incidentfox.emulators.openai_api import (
+    DEFAULT_MODEL,
+    OpenAIEmulator,
+    RecordedRequest,
+    ScriptExhausted,
+    ScriptStep,
+)
+from incidentfox.emulators.slack import RecordedCall, SlackEmulator
+
+WALL_RATIO_GOAL = 1.3
+PEAK_RSS_GOAL_MB = 400.0
+EDIT_WINDOW_S = 1.0
+EDIT_JITTER_S = 0.05
+"""Arrival-time tolerance when counting edits per second: the emulator stamps a ``chat.update`` when
+its handler runs, so two edits sent 1.0 s apart can be stamped a few ms closer under load."""
+SINGLE_RUN_TIMEOUT_S = 60.0
+STATS_EVERY_S = 1.0
+POLL_EVERY_S = 0.1
+RSS_SAMPLE_EVERY_S = 0.2
+FINAL_STATES = ("succeeded", "failed", "interrupted")
+
+POD = "checkout-7d9f8b6c5-x2k4q"
+LOG_LINE = "Error: Environment variable DEPLOY_ENV is undefined"
+RCA_MARKER = "DEPLOY_ENV is not set"
+RCA: dict[str, Any] = {
+    "summary": f"checkout crashes at start-up because {RCA_MARKER}.",
+    "root_cause": f"The checkout deployment's pods exit with '{LOG_LINE}'.",
+    "evidence": [{"quote": LOG_LINE, "source": f"pod prod/{POD} (previous logs)", "url": None}],
+    "confidence": {"level": "high", "why": "the fatal log line states the cause"},
+    "immediate_actions": ["Set DEPLOY_ENV on the checkout deployment and roll it out."],
+    "follow_up_actions": ["Validate required env vars in CI."],
+    "caveats": [],
+}
+RUN_TOKEN = re.compile(r"\[bench-run-(\d+)\]")
+
+# The four model calls of a run, in order.
+PLANNER_ASK, SUBAGENT_TOOL, SUBAGENT_ANSWER, PLANNER_RCA = (
+    "planner→ask",
+    "sub→tool",
+    "sub→answer",
+    "planner→rca",
+)
+STEPS = (PLANNER_ASK, SUBAGENT_TOOL, SUBAGENT_ANSWER, PLANNER_RCA)
+
+
+def token(run: int) -> str:
+    return f"[bench-run-{run}]"
+
+
+class ScriptedModel:
+    """The responder: answers each request by what it offers and ends with, after ``delay`` seconds.
+
+    Records when each step's request arrived, per run, and counts unexpected requests.
+    """
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+        self.arrivals: dict[int, dict[str, float]] = {}
+        self.served: dict[str, int] = dict.fromkeys(STEPS, 0)
+        self.unexpected = 0
+        self._delayed: set[int] = set()
+
+    def __call__(self, request: RecordedRequest) -> ScriptStep | None:
+        if self.delay > 0 and request.index not in self._delayed:
+            self._delayed.add(request.index)
+            return ScriptStep.delay(self.delay)
+        self._delayed.discard(request.index)
+        step_name, step = self._answer(request)
+        self.served[step_name] += 1
+        match = RUN_TOKEN.search(request.text())
+        if match is not None:
+            self.arrivals.setdefault(int(match.group(1)), {}).setdefault(step_name, request.at)
+        return step
+
+    def _answer(self, request: RecordedRequest) -> tuple[str, ScriptStep]:
+        after_tool = bool(request.roles) and request.roles[-1] == "tool"
+        if "ask_kubernetes" in request.tool_names:
+            if after_tool:
+                return PLANNER_RCA, ScriptStep.json(RCA)
+            match = RUN_TOKEN.search(request.text())
+            run = token(int(match.group(1))) if match else ""
+            task = f"Why are the checkout pods in prod failing? Read the crashed container's logs. {run}"
+            return PLANNER_ASK, ScriptStep.tool_calls(
+                [("ask_kubernetes", {"input": task})], text="Checkout is failing; checking its pods."
+            )
+        if "pod_logs" in request.tool_names:
+            if after_tool:
+                return SUBAGENT_ANSWER, ScriptStep.text(f"prod/{POD} (previous logs): {LOG_LINE}")
+            return SUBAGENT_TOOL, ScriptStep.tool_calls(
+                [("pod_logs", {"name": POD, "namespace": "prod", "previous": True})]
+            )
+        self.unexpected += 1
+        raise ScriptExhausted(f"unexpected request offering {request.tool_names}")
+
+
+@dataclass
+class Mention:
+    run: int
+    thread_ts: str
+    sent: float
+    acked: float | None = None
+
+
+class Client:
+    """Sends signed ``app_mention`` events, each on its own thread with a unique event id."""
+
+    def __init__(self, http: aiohttp.ClientSession, slack: SlackEmulator, url: str) -> None:
+        self._http = http
+        self._slack = slack
+        self._url = url
+        self._runs = itertools.count()
+
+    async def mention(self) -> Mention:
+        run = next(self._runs)
+        event = self._slack.make_app_mention(CHANNEL, USER, f"why is checkout crashlooping? {token(run)}")
+        body = json.dumps(self._slack.make_event_callback(event, event_id=f"EvBENCHWORKER{run:07d}"))
+        mention = Mention(run, str(event["ts"]), time.monotonic())
+        try:
+            async with self._http.post(self._url, data=body, headers=signed_headers(body)) as response:
+                await response.read()
+                if response.status == 200:
+                    mention.acked = time.monotonic()
+        except aiohttp.ClientError:
+            pass
+        return mention
+
+
+@dataclass
+class Outcome:
+    """What the Slack emulator saw of one run: its progress post and its final RCA edit."""
+
+    mention: Mention
+    posted: RecordedCall | None = None
+    final: RecordedCall | None = None
+    edits: list[float] = field(default_factory=list)
+
+
+class SlackView:
+    """Matches the emulator's recorded calls to mentions (incrementally: the log only grows)."""
+
+    def __init__(self, slack: SlackEmulator) -> None:
+        self._slack = slack
+        self._seen = 0
+        self._by_thread: dict[str, Outcome] = {}
+        self._by_message: dict[str, Outcome] = {}
+
+    def watch(self, mentions: Sequence[Mention]) -> list[Outcome]:
+        outcomes = [Outcome(m) for m in mentions]
+        self._by_thread.update({o.mention.thread_ts: o for o in outcomes})
+        return outcomes
+
+    def refresh(self) -> None:
+        calls = self._slack.calls()
+        for call in calls[self._seen :]:
+            if call.method == "chat.postMessage" and call.ok:
+                outcome = self._by_thread.get(str(call.args.get("thread_ts")))
+                if outcome is not None and outcome.posted is None:
+                    outcome.posted = call
+                    self._by_message[str(call.response.get("ts"))] = outcome
+            elif call.method == "chat.update":
+                outcome = self._by_message.get(str(call.args.get("ts")))
+                if outcome is None:
+                    continue
+                outcome.edits.append(call.at)
+                if outcome.final is None and call.ok and RCA_MARKER in str(call.args.get("text")):
+                    outcome.final = call
+        self._seen = len(calls)
+
+
+def proc_status_kb(pid: int) -> dict[str, int]:
+    """``VmRSS``/``VmHWM`` (kB) of a process from ``/proc/<pid>/status``."""
+    values: dict[str, int] = {}
+    with open(f"/proc/{pid}/status", encoding="ascii") as status:
+        for line in status:
+            key, _, rest = line.partition(":")
+            if key in ("VmRSS", "VmHWM"):
+                values[key] = int(rest.split()[0])
+    return values
+
+
+def proc_cpu_s(pid: int) -> float:
+    """User + system CPU seconds a process has used, from ``/proc/<pid>/stat``."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class RssSampler:
+    """Samples the child's ``VmRSS`` while the burst runs, to show when the peak happens."""
+
+    def __init__(self, pid: int) -> None:
+        self._pid = pid
+        self.samples: list[tuple[float, int]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop())
+
+    async def _loop(self) -> None:
+        while True:
+            self.samples.append((time.monotonic(), proc_status_kb(self._pid)["VmRSS"]))
+            await asyncio.sleep(RSS_SAMPLE_EVERY_S)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+
+async def finished_runs(fox: ServerProcess) -> tuple[int, dict[str, int]]:
+    stats = await fox.command("stats")
+    runs: dict[str, int] = stats.get("runs", {})
+    return sum(runs.get(state, 0) for state in FINAL_STATES), runs
+
+
+async def settled_runs(fox: ServerProcess, expected_finished: int, timeout: float = 10.0) -> dict[str, int]:
+    """The run rows by status once ``expected_finished`` runs are final (the row is written after the
+    final Slack edit), or after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    finished, runs = await finished_runs(fox)
+    while finished < expected_finished and time.monotonic() < deadline:
+        await asyncio.sleep(POLL_EVERY_S)
+        finished, runs = await finished_runs(fox)
+    return runs
+
+
+async def wait_for_outcomes(
+    fox: ServerProcess, view: SlackView, outcomes: Sequence[Outcome], expected_finished: int, timeout: float
+) -> dict[str, int]:
+    """Until every run shows its final RCA, or the child reports all runs final, or ``timeout``."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    next_stats = loop.time() + STATS_EVERY_S
+    while loop.time() < deadline:
+        view.refresh()
+        if all(o.final is not None for o in outcomes):
+            break
+        if loop.time() >= next_stats:
+            next_stats = loop.time() + STATS_EVERY_S
+            finished, _ = await finished_runs(fox)
+            if finished >= expected_finished:
+                view.refresh()
+                break
+        await asyncio.sleep(POLL_EVERY_S)
+    return (await finished_runs(fox))[1]
+
+
+@dataclass
+class Results:
+    args: argparse.Namespace
+    ideal: list[Outcome]
+    burst: list[Outcome]
+    model: ScriptedModel
+    model_requests_burst: int
+    model_failures: int
+    runs: dict[str, int]
+    runs_before: dict[str, int]
+    rss_before_kb: dict[str, int]
+    rss_after_kb: dict[str, int]
+    rss_samples: list[tuple[float, int]]
+    burst_started: float
+    child_cpu_s: float
+    bench_cpu_s: float
+    burst_s: float
+    updates_total: int
+    notes: list[str]
+    total_s: float = 0.0
+
+
+async def measure(
+    http: aiohttp.ClientSession,
+    slack: SlackEmulator,
+    k8s: KubernetesEmulator,
+    model: OpenAIEmulator,
+    scripted: ScriptedModel,
+    tmp: Path,
+    args: argparse.Namespace,
+) -> Results:
+    (tmp / "fox").mkdir()
+    fox = ServerProcess(
+        ServerSpec(
+            kind="incidentfox",
+            slack_api_url=slack.api_url,
+            slack_bot_token=slack.bot_token,
+            data_dir=str(tmp / "fox"),
+            role="all",
+            kubernetes_api_url=k8s.api_url,
+            kubernetes_token=k8s.token,
+            openai_base_url=model.base_url,
+            openai_api_key=model.api_key,
+            model=DEFAULT_MODEL,
+            worker_concurrency=args.runs,
+            update_interval=1.0,
+        ),
+        tmp / "fox.log",
+    )
+    await fox.start()
+    client = Client(http, slack, fox.events_url)
+    view = SlackView(slack)
+    try:
+        ideal: list[Outcome] = []
+        for i in range(1 + args.ideal_runs):
+            [outcome] = view.watch([await client.mention()])
+            await wait_for_outcomes(fox, view, [outcome], i + 1, SINGLE_RUN_TIMEOUT_S)
+            if i > 0:
+                ideal.append(outcome)
+        runs_before = await settled_runs(fox, 1 + args.ideal_runs)
+        single_runs = 1 + args.ideal_runs
+        rss_before = proc_status_kb(fox.pid)
+        sampler = RssSampler(fox.pid)
+        sampler.start()
+        requests_before, failures_before = len(model.requests), len(model.failures)
+        updates_before = len(slack.calls("chat.update"))
+        child_cpu, bench_cpu = proc_cpu_s(fox.pid), time.process_time()
+        burst_started = time.monotonic()
+        mentions = await asyncio.gather(*(client.mention() for _ in range(args.runs)))
+        burst = view.watch(mentions)
+        runs = await wait_for_outcomes(fox, view, burst, single_runs + args.runs, args.timeout)
+        burst_s = time.monotonic() - burst_started
+        child_cpu, bench_cpu = proc_cpu_s(fox.pid) - child_cpu, time.process_time() - bench_cpu
+        await sampler.stop()
+        rss_after = proc_status_kb(fox.pid)
+    finally:
+        stopped = await fox.stop(timeout=30)
+        if args.log:
+            shutil.copyfile(fox.log_path, args.log)
+    return Results(
+        args=args,
+        ideal=ideal,
+        burst=burst,
+        model=scripted,
+        model_requests_burst=len(model.requests) - requests_before,
+        model_failures=len(model.failures) - failures_before,
+        runs=stopped.get("runs", runs),
+        runs_before=runs_before,
+        rss_before_kb=rss_before,
+        rss_after_kb=rss_after,
+        rss_samples=sampler.samples,
+        burst_started=burst_started,
+        child_cpu_s=child_cpu,
+        bench_cpu_s=bench_cpu,
+        burst_s=burst_s,
+        updates_total=len(slack.calls("chat.update")) - updates_before,
+        notes=_log_notes(fox),
+    )
+
+
+EXCEPTION_LINE = re.compile(r"^[\w.]+(Error|Exception|Exhausted)\b.*")
+LOG_LINE_PREFIX = re.compile(r"^\S+ \S+ (ERROR|WARNING) (\S+) (.*?)(run_id=\S+.*)?$")
+
+
+def _log_notes(fox: ServerProcess) -> list[str]:
+    """IncidentFox's ERROR/WARNING log lines and exception messages, counted by kind (ids dropped)."""
+    kinds: Counter[str] = Counter()
+    for line in fox.log_lines():
+        logged = LOG_LINE_PREFIX.match(line)
+        if logged is not None:
+            kinds[f"{logged.group(1)} {logged.group(2)}: {logged.group(3).strip()[:120]}"] += 1
+        elif EXCEPTION_LINE.match(line):
+            kinds[f"exception {line[:160]}"] += 1
+    return [f"IncidentFox log: {count}× {kind}" for kind, count in kinds.most_common(10)]
+
+
+# -- report ------------------------------------------------------------------------------------------
+
+
+def _pct(samples: Sequence[float], pct: int) -> float:
+    if len(samples) < 2:
+        return samples[0] if samples else float("nan")
+    return statistics.quantiles(samples, n=100, method="inclusive")[pct - 1]
+
+
+def _s(value: float) -> str:
+    return f"{value:.2f} s"
+
+
+def _mb(kb: int) -> str:
+    return f"{kb / 1024:.0f} MB"
+
+
+def _met(ok: bool) -> str:
+    return "yes" if ok else "**no**"
+
+
+def _stage_gaps(outcome: Outcome, model: ScriptedModel) -> dict[str, float]:
+    """Seconds spent in each stage of one run, from what the emulators recorded."""
+    mention = outcome.mention
+    points: list[tuple[str, float | None]] = [("sent", mention.sent), ("ack", mention.acked)]
+    points.append(('"Investigating…" posted', outcome.posted.at if outcome.posted else None))
+    arrivals = model.arrivals.get(mention.run, {})
+    points.extend((f"model: {step} request", arrivals.get(step)) for step in STEPS)
+    points.append(("final RCA chat.update", outcome.final.at if outcome.final else None))
+    gaps: dict[str, float] = {}
+    previous_name, previous_at = points[0]
+    for name, at in points[1:]:
+        if at is None or previous_at is None:
+            return {}
+        gaps[f"{previous_name} → {name}"] = at - previous_at
+        previous_name, previous_at = name, at
+    return gaps
+
+
+def _max_edits_per_window(edits: Sequence[float], window: float) -> int:
+    ordered = sorted(edits)
+    most, start = 0, 0
+    for end, at in enumerate(ordered):
+        while at - ordered[start] >= window:
+            start += 1
+        most = max(most, end - start + 1)
+    return most
+
+
+def _machine() -> tuple[str, str]:
+    cpu = platform.processor() or platform.machine()
+    memory = ""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            cpu = next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), cpu)
+        with open("/proc/meminfo", encoding="utf-8") as info:
+            memory = next(
+                (f"{int(line.split()[1]) / 1024**2:.1f} GB" for line in info if "MemTotal" in line), ""
+            )
+    except OSError:
+        pass
+    return cpu, memory
+
+
+def report(r: Results) -> None:
+    args = r.args
+    print(f"# Worker benchmark (`bench/worker.py`), {time.strftime('%Y-%m-%d %H:%M %Z')}")
+    print()
+    cpu, memory = _machine()
+    print("| date | machine | CPU | nproc | RAM | Python | OS |")
+    print("|---|---|---|---|---|---|---|")
+    print(
+        f"| {time.strftime('%Y-%m-%d')} | {platform.machine()} | {cpu} | {os.cpu_count()} | {memory} | "
+        f"{platform.python_version()} | {platform.platform(terse=True)} |"
+    )
+    print()
+    print(
+        f"Setup: loopback; load client and the Slack, Kubernetes (crashloop) and OpenAI emulators in one "
+        f'process, IncidentFox (`role="all"`, SQLite, `worker_concurrency={args.runs}`, '
+        f"`update_interval=1.0`) in its own. Every run: analyzers, then 4 model calls "
+        f"({', '.join(STEPS)}), each answered after {args.model_delay:g} s, one `pod_logs` call to the "
+        f"Kubernetes emulator, live `chat.update`s, final RCA. Ideal = median of {len(r.ideal)} single "
+        f"runs alone (after 1 warm-up run); burst = {args.runs} mentions on distinct threads sent at once "
+        f"over {args.send_concurrency} connections."
+    )
+    print()
+    ideal_times = [o.final.at - o.mention.sent for o in r.ideal if o.final is not None]
+    ideal_s = statistics.median(ideal_times) if ideal_times else float("nan")
+    done = [o for o in r.burst if o.final is not None]
+    wall_s = max(o.final.at for o in done if o.final) - r.burst_started if done else float("nan")
+    ratio = wall_s / ideal_s
+    peak_kb = r.rss_after_kb["VmHWM"]
+    per_run = [o.final.at - o.mention.sent for o in done if o.final]
+    send_s = max(o.mention.sent for o in r.burst) - r.burst_started
+    acked = [o.mention.acked - o.mention.sent for o in r.burst if o.mention.acked is not None]
+    print(f"### Burst of {args.runs} runs")
+    print()
+    print("| measure | value |")
+    print("|---|---|")
+    print(f"| runs (N) | {args.runs} |")
+    print(
+        f"| ideal wall time (single run alone; {len(ideal_times)} runs: "
+        f"{', '.join(f'{t:.2f}' for t in ideal_times)} s) | {_s(ideal_s)} |"
+    )
+    print(f"| wall time, first send → last final RCA | {_s(wall_s)} |")
+    print(f"| ratio wall / ideal | {ratio:.2f}× |")
+    print(
+        f"| per-run send → final RCA p50 / p95 / max | {_s(_pct(per_run, 50))} / {_s(_pct(per_run, 95))} / "
+        f"{_s(max(per_run, default=float('nan')))} |"
+    )
+    print(f"| time to send all {args.runs} mentions (last send started) | {_s(send_s)} |")
+    print(
+        f"| ack p50 / max | {_s(_pct(acked, 50))} / {_s(max(acked, default=float('nan')))} "
+        f"({len(r.burst) - len(acked)} not acked 200) |"
+    )
+    burst_runs = {state: n - r.runs_before.get(state, 0) for state, n in r.runs.items()}
+    print(f"| runs with final RCA in Slack | {len(done)} of {args.runs} |")
+    print(f"| burst run rows by final state (IncidentFox's DB) | {burst_runs} |")
+    print(
+        f"| model requests served during burst | {r.model_requests_burst} (expected {4 * args.runs}; "
+        f"{r.model_failures} failed, {r.model.unexpected} unexpected) |"
+    )
+    print(
+        f"| IncidentFox RSS before burst (VmRSS / VmHWM) | {_mb(r.rss_before_kb['VmRSS'])} / "
+        f"{_mb(r.rss_before_kb['VmHWM'])} |"
+    )
+    peak_at = max(r.rss_samples, key=lambda s: s[1]) if r.rss_samples else (r.burst_started, 0)
+    print(
+        f"| IncidentFox peak RSS (VmHWM) | {_mb(peak_kb)} (sampled VmRSS peaked at "
+        f"{_mb(peak_at[1])}, {peak_at[0] - r.burst_started:.1f} s into the burst) |"
+    )
+    print(f"| IncidentFox RSS after burst (VmRSS) | {_mb(r.rss_after_kb['VmRSS'])} |")
+    print(
+        f"| CPU during burst: IncidentFox / benchmark process (emulators + client) | "
+        f"{r.child_cpu_s:.1f} s ({r.child_cpu_s / r.burst_s:.0%}) / {r.bench_cpu_s:.1f} s "
+        f"({r.bench_cpu_s / r.burst_s:.0%}) of {r.burst_s:.1f} s |"
+    )
+    edits = [o.edits for o in r.burst if o.edits]
+    strict = max((_max_edits_per_window(e, EDIT_WINDOW_S) for e in edits), default=0)
+    tolerant = max((_max_edits_per_window(e, EDIT_WINDOW_S - EDIT_JITTER_S) for e in edits), default=0)
+    gaps = [b - a for e in edits for a, b in itertools.pairwise(sorted(e))]
+    print(
+        f"| chat.update calls during burst | {r.updates_total} ({r.updates_total / max(len(edits), 1):.1f} "
+        f"per message) |"
+    )
+    print(
+        f"| max chat.update per message in any 1 s window (arrival; with {EDIT_JITTER_S * 1000:.0f} ms "
+        f"jitter tolerance) | {strict} ({tolerant}); min gap {_s(min(gaps, default=float('nan')))} |"
+    )
+    print()
+    print("### Where a run's time goes (seconds per stage)")
+    print()
+    print("| stage | ideal (median) | burst p50 | burst p95 | burst max |")
+    print("|---|---|---|---|---|")
+    ideal_gaps = [g for g in (_stage_gaps(o, r.model) for o in r.ideal) if g]
+    burst_gaps = [g for g in (_stage_gaps(o, r.model) for o in r.burst) if g]
+    for stage in ideal_gaps[0] if ideal_gaps else ():
+        ideal_values = [g[stage] for g in ideal_gaps]
+        values = [g[stage] for g in burst_gaps]
+        print(
+            f"| {stage} | {statistics.median(ideal_values):.3f} | {_pct(values, 50):.3f} | "
+            f"{_pct(values, 95):.3f} | {max(values, default=float('nan')):.3f} |"
+        )
+    print()
+    print("### Goals (design §10)")
+    print()
+    print("| goal | measured | met |")
+    print("|---|---|---|")
+    all_done = len(done) == args.runs
+    print(
+        f"| wall ≤ {WALL_RATIO_GOAL}× ideal | {ratio:.2f}× ({_s(wall_s)} / {_s(ideal_s)}) | "
+        f"{_met(ratio <= WALL_RATIO_GOAL and all_done)} |"
+    )
+    print(
+        f"| peak RSS ≤ {PEAK_RSS_GOAL_MB:.0f} MB | {_mb(peak_kb)} | "
+        f"{_met(peak_kb / 1024 <= PEAK_RSS_GOAL_MB)} |"
+    )
+    print(f"| every run ends with its RCA | {len(done)} of {args.runs} | {_met(all_done)} |")
+    print(
+        f"| ≤ 1 chat.update per second per message | {tolerant} (strict {strict}) | {_met(tolerant <= 1)} |"
+    )
+    print()
+    for note in r.notes:
+        print(f"note: {note}")
+    print(f"total time {r.total_s:.0f} s")
+
+
+async def run(args: argparse.Namespace) -> None:
+    started = time.perf_counter()
+    scripted = ScriptedModel(args.model_delay)
+    connector = aiohttp.TCPConnector(limit=args.send_concurrency, limit_per_host=0)
+    with tempfile.TemporaryDirectory(prefix="incidentfox-bench-worker-") as directory:
+        async with (
+            SlackEmulator() as slack,
+            KubernetesEmulator("crashloop") as k8s,
+            OpenAIEmulator(responder=scripted) as model,
+            aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=60)) as http,
+        ):
+            results = await measure(http, slack, k8s, model, scripted, Path(directory), args)
+    results.total_s = time.perf_counter() - started
+    report(results)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--runs", type=int, default=500, help="concurrent runs in the burst (default 500)")
+    parser.add_argument("--model-delay", type=float, default=1.0, help="seconds before each model answer")
+    parser.add_argument("--ideal-runs", type=int, default=3, help="single runs timed for the ideal")
+    parser.add_argument("--send-concurrency", type=int, default=100, help="connections sending the burst")
+    parser.add_argument("--timeout", type=float, default=90.0, help="seconds to wait for the burst")
+    parser.add_argument("--log", type=Path, help="copy IncidentFox's log (stderr) to this file")
+    args = parser.parse_args()
+    if (
+        min(args.runs, args.ideal_runs, args.send_concurrency) < 1
+        or args.model_delay < 0
+        or args.timeout <= 0
+    ):
+        parser.error("counts must be at least 1, the delay not negative and the timeout positive")
+    asyncio.run(run(args))
+
+
+if __name__ == "__main__":
+    main()
