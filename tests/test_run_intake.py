@@ -35,7 +35,7 @@ async def _count(runtime: Runtime, model: type[Run] | type[Delivery]) -> int:
 
 
 async def test_concurrent_retries_in_one_batch_make_one_run(runtime: Runtime) -> None:
-    intake = RunIntake(runtime.engine)
+    intake = RunIntake(runtime.engine, runtime.sessions)
     attempts = [
         intake.accept(_trigger(1, delivery="slack:EvSAME"), org_id="acme", team_node_id="t") for _ in range(5)
     ]
@@ -63,7 +63,7 @@ async def postgres_runtime(postgres_server: PostgresServer, tmp_path: Path) -> A
 
 async def test_a_row_the_database_rejects_fails_only_its_own_trigger(postgres_runtime: Runtime) -> None:
     runtime = postgres_runtime
-    intake = RunIntake(runtime.engine)
+    intake = RunIntake(runtime.engine, runtime.sessions)
     too_long = "U" * 1000
     results = await asyncio.gather(
         *(intake.accept(_trigger(n), org_id="acme", team_node_id="t") for n in range(10)),

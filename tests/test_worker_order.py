@@ -57,7 +57,7 @@ async def test_a_follow_up_waits_for_the_run_queued_before_it(tmp_path: Path, sl
     queue = InProcessRunQueue()
     investigator = RecordingInvestigator()
     thread = ThreadRef(channel_id="C0ORDER", thread_ts="1700000000.000100", workspace_id="T1")
-    intake = RunIntake(runtime.engine)
+    intake = RunIntake(runtime.engine, runtime.sessions)
     run_ids = []
     for n, text in enumerate(["first question", "follow-up"]):
         trigger = Trigger(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from incidentfox.agents.investigation import config_problems
 from incidentfox.agents.queue import InProcessRunQueue
@@ -17,7 +17,7 @@ from incidentfox.config.routing import RoutingIndex
 from incidentfox.config.secrets import SecretBox, derive_key, load_or_create_key_material
 from incidentfox.config.service import ConfigService
 from incidentfox.config.token_service import TokenService
-from incidentfox.db.engine import create_engine, create_session_factory
+from incidentfox.db.engine import SessionFactory, create_engine, create_session_factory
 from incidentfox.db.migrate import upgrade_to_head
 from incidentfox.handlers.pipeline import TriggerPipeline
 
@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 class Runtime:
     settings: Settings
     engine: AsyncEngine
-    sessions: async_sessionmaker[AsyncSession]
+    sessions: SessionFactory
     config: ConfigService
     tokens: TokenService
     runs: RunStore
@@ -77,7 +77,7 @@ async def build_runtime(settings: Settings, *, migrate: bool | None = None) -> R
         pipeline=TriggerPipeline(
             routing=config.routing,
             config=config,
-            intake=RunIntake(engine),
+            intake=RunIntake(engine, sessions),
             queue=queue,
             check_config=config_problems,
         ),

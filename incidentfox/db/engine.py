@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from incidentfox.db.write_gate import WriteGate
 
 READ_ONLY = "incidentfox_read_only"
 
@@ -51,15 +55,28 @@ class SessionFactory(async_sessionmaker[AsyncSession]):
     """``factory()`` opens a read-only session; ``factory.begin()`` a write transaction.
 
     Every service reads with ``async with sessions() as s`` and writes with
-    ``async with sessions.begin() as s``, so on SQLite reads stay off the write lock.
+    ``async with sessions.begin() as s``, so on SQLite reads stay off the write lock, and writes take
+    turns at the process's ``WriteGate`` instead of polling SQLite's lock.
     """
 
     def __init__(self, engine: AsyncEngine) -> None:
         super().__init__(engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False)
         self._writer = async_sessionmaker(engine, expire_on_commit=False)
+        self.gate = WriteGate() if engine.dialect.name == "sqlite" else None
 
-    def begin(self) -> Any:
-        return self._writer.begin()
+    @contextlib.asynccontextmanager
+    async def begin(self) -> AsyncIterator[AsyncSession]:  # type: ignore[override]
+        async with self.writing(), self._writer.begin() as session:
+            yield session
+
+    @contextlib.asynccontextmanager
+    async def writing(self, *, urgent: bool = False) -> AsyncIterator[None]:
+        """Take this process's turn to write (SQLite); a no-op where the database handles concurrency."""
+        if self.gate is None:
+            yield
+            return
+        async with self.gate.hold(urgent=urgent):
+            yield
 
 
 def create_session_factory(engine: AsyncEngine) -> SessionFactory:

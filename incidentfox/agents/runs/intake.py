@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from incidentfox.agents.runs.models import Delivery, Run
 from incidentfox.agents.runs.service import DuplicateDelivery, new_run_id
 from incidentfox.db.base import utcnow
+from incidentfox.db.engine import SessionFactory
 from incidentfox.handlers.trigger import Trigger
 
 log = logging.getLogger(__name__)
@@ -36,8 +37,9 @@ class _Pending:
 
 
 class RunIntake:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, sessions: SessionFactory) -> None:
         self._engine = engine
+        self._sessions = sessions
         self._pending: list[_Pending] = []
         self._flusher: asyncio.Task[None] | None = None
         insert_for_dialect = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
@@ -126,7 +128,7 @@ class RunIntake:
             }
             for d, i in first.items()
         ]
-        async with self._engine.begin() as connection:
+        async with self._sessions.writing(urgent=True), self._engine.begin() as connection:
             inserted = set((await connection.execute(self._insert_deliveries, rows)).scalars().all())
             runs = [run for d in inserted if (run := first[d].run) is not None]
             if runs:
