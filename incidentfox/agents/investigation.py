@@ -7,13 +7,16 @@ produce the RCA (design §7, no-LLM mode).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from incidentfox.agents.analyzers.findings import Finding
+from incidentfox.agents.analyzers.findings import Finding, rank_findings
 from incidentfox.agents.analyzers.kubernetes import analyze_kubernetes
 from incidentfox.agents.analyzers.rca_builder import build_rca
+from incidentfox.agents.analyzers.shared_scan import SharedScans
 from incidentfox.agents.context import InvestigationContext
 from incidentfox.agents.events import Error, Result, Started, SubagentEnd, SubagentStart, Thought
 from incidentfox.agents.investigator import InvestigationOutcome
@@ -24,7 +27,7 @@ from incidentfox.agents.runner import run_investigation
 from incidentfox.agents.toolsets.base import lookup_dotted
 from incidentfox.agents.toolsets.function_tools import toolset_function_tools
 from incidentfox.agents.toolsets.kubernetes import KUBERNETES
-from incidentfox.agents.toolsets.kubernetes_api import kubernetes_configured
+from incidentfox.agents.toolsets.kubernetes_api import kubernetes_configured, kubernetes_settings
 
 log = logging.getLogger(__name__)
 DEFAULT_TIMEOUT_S = 600.0
@@ -70,21 +73,37 @@ def findings_as_grounding(findings: Sequence[Finding]) -> str:
     return "\n".join(lines)
 
 
-async def run_analyzers(context: InvestigationContext, question: str) -> list[Finding] | str:
-    """Run the kubernetes analyzers, showing them as a sub-agent; a plain-words error if unavailable."""
+async def run_analyzers(
+    context: InvestigationContext, question: str, scans: SharedScans
+) -> list[Finding] | str:
+    """Run the kubernetes analyzers, showing them as a sub-agent; a plain-words error if unavailable.
+
+    The scan itself is shared with the team's other runs that start within seconds (``SharedScans``);
+    the findings are ranked against this run's question.
+    """
     context.emit(
         SubagentStart(agent="kubernetes", task="deterministic checks of pods, nodes, services, volumes")
     )
     secrets = secret_values(context.config)
-    try:
-        client = context.clients.get(KUBERNETES.name) or await KUBERNETES.connect(context.config)
-    except Exception as exc:
-        reason = scrub_text(f"The Kubernetes integration is not available: {exc}", secrets)
-        context.emit(SubagentEnd(agent="kubernetes", summary=reason))
-        return reason
-    context.clients[KUBERNETES.name] = client
     namespace = lookup_dotted(context.config, "integrations.kubernetes.namespace")
-    findings = await analyze_kubernetes(client, namespace=namespace, question=question)
+
+    async def scan() -> list[Finding] | str:
+        try:
+            client = await KUBERNETES.connect(context.config)
+        except Exception as exc:
+            return scrub_text(f"The Kubernetes integration is not available: {exc}", secrets)
+        try:
+            return await analyze_kubernetes(client, namespace=namespace)
+        finally:
+            client.close()
+
+    cluster = json.dumps(kubernetes_settings(context.config), sort_keys=True, default=str)
+    key = (context.org_id, context.team_node_id, hashlib.sha256(cluster.encode()).hexdigest())
+    scanned = await scans.get(key, scan)
+    if isinstance(scanned, str):
+        context.emit(SubagentEnd(agent="kubernetes", summary=scanned))
+        return scanned
+    findings = rank_findings(scanned, question)
     for finding in findings[:5]:
         context.emit(
             Thought(text=scrub_text(f"{finding.resource}: {finding.summary}", secrets), agent="kubernetes")
@@ -97,11 +116,14 @@ async def run_analyzers(context: InvestigationContext, question: str) -> list[Fi
 class AnalyzerInvestigator:
     """No-LLM mode: the deterministic analyzers produce the RCA."""
 
+    def __init__(self, scans: SharedScans | None = None) -> None:
+        self._scans = scans or SharedScans()
+
     async def investigate(
         self, context: InvestigationContext, question: str, history: list[dict[str, Any]]
     ) -> InvestigationOutcome:
         context.emit(Started(summary=question))
-        findings = await run_analyzers(context, question)
+        findings = await run_analyzers(context, question, self._scans)
         if isinstance(findings, str):
             context.emit(Error(message=findings))
             return InvestigationOutcome(rca=None, error=findings, history=history)
@@ -114,8 +136,9 @@ class AnalyzerInvestigator:
 class PlannerInvestigator:
     """LLM mode: the planner delegates to sub-agents with the team's toolsets, grounded by the analyzers."""
 
-    def __init__(self, provider: TeamModelProvider) -> None:
+    def __init__(self, provider: TeamModelProvider, scans: SharedScans | None = None) -> None:
         self._provider = provider
+        self._scans = scans or SharedScans()
 
     async def investigate(
         self, context: InvestigationContext, question: str, history: list[dict[str, Any]]
@@ -127,9 +150,9 @@ class PlannerInvestigator:
             context.emit(Error(message=str(exc)))
             return InvestigationOutcome(rca=None, error=str(exc), history=history)
         if model is None:
-            return await AnalyzerInvestigator().investigate(context, question, history)
+            return await AnalyzerInvestigator(self._scans).investigate(context, question, history)
         context.emit(Started(summary=question))
-        findings = await run_analyzers(context, question)
+        findings = await run_analyzers(context, question, self._scans)
         grounding = findings_as_grounding(findings) if isinstance(findings, list) else findings
         grounding = scrub_text(grounding, secret_values(context.config))
         kubernetes = SubagentSpec(

@@ -1,0 +1,47 @@
+"""A team's runs that start together share one cluster scan; later runs scan again."""
+
+from __future__ import annotations
+
+import asyncio
+
+from incidentfox.agents.analyzers.findings import Finding
+from incidentfox.agents.analyzers.shared_scan import SharedScans
+
+FINDING = Finding(kind="healthy", severity="info", resource="namespace prod", summary="ok", root_cause="ok")
+
+
+async def test_concurrent_runs_share_one_scan_and_a_later_run_scans_again() -> None:
+    now = [0.0]
+    scans = SharedScans(ttl_s=10, clock=lambda: now[0])
+    calls = 0
+
+    async def scan() -> list[Finding]:
+        nonlocal calls
+        calls += 1
+        await asyncio.sleep(0.05)
+        return [FINDING]
+
+    results = await asyncio.gather(*(scans.get(("acme", "checkout", "k"), scan) for _ in range(50)))
+    assert calls == 1
+    assert all(r == [FINDING] for r in results)
+    assert await scans.get(("acme", "search", "k"), scan) == [FINDING]
+    assert calls == 2, "another team scans its own cluster"
+    now[0] = 11.0
+    await scans.get(("acme", "checkout", "k"), scan)
+    assert calls == 3, "a run after the window sees a fresh scan"
+
+
+async def test_a_cancelled_run_does_not_cancel_the_scan_others_wait_for() -> None:
+    scans = SharedScans()
+    started = asyncio.Event()
+
+    async def scan() -> str:
+        started.set()
+        await asyncio.sleep(0.05)
+        return "The Kubernetes integration is not available: unreachable"
+
+    first = asyncio.create_task(scans.get(("a", "t", "k"), scan))
+    await started.wait()
+    second = asyncio.create_task(scans.get(("a", "t", "k"), scan))
+    first.cancel()
+    assert await second == "The Kubernetes integration is not available: unreachable"
