@@ -7,11 +7,14 @@ produce the RCA (design §7, no-LLM mode).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+from agents import Tool
 
 from incidentfox.agents.analyzers.findings import Finding, rank_findings
 from incidentfox.agents.analyzers.kubernetes import analyze_kubernetes
@@ -32,6 +35,13 @@ from incidentfox.agents.toolsets.kubernetes_api import kubernetes_configured, ku
 log = logging.getLogger(__name__)
 DEFAULT_TIMEOUT_S = 600.0
 DEFAULT_MAX_TURNS = 30
+
+
+@functools.cache
+def kubernetes_tools() -> list[Tool]:
+    """The kubernetes sub-agent's function tools, built once: they hold no per-run state (the run's
+    client and secrets come from the run context at call time)."""
+    return list(toolset_function_tools(KUBERNETES, agent="kubernetes"))
 
 
 def config_problems(config: Mapping[str, Any]) -> list[str]:
@@ -160,7 +170,7 @@ class PlannerInvestigator:
             description="Investigates the team's Kubernetes cluster: pods, logs, events, rollouts, "
             "services, nodes and volumes. Give it a specific task.",
             instructions=KUBERNETES.instructions,
-            tools=toolset_function_tools(KUBERNETES, agent="kubernetes"),
+            tools=kubernetes_tools(),
         )
         planner = build_planner(model=model, subagents=[kubernetes], grounding=grounding)
         agent_config = context.config.get("agent")

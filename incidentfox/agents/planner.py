@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from agents import Agent, Model, RunContextWrapper, Tool
+from agents import Agent, AgentOutputSchema, Model, RunContextWrapper, Tool
 from agents.mcp import MCPServer
 from agents.tool import ToolErrorFunction
 from pydantic import BaseModel, Field
@@ -99,6 +99,10 @@ class RcaOutput(BaseModel):
         )
 
 
+RCA_OUTPUT_SCHEMA = AgentOutputSchema(RcaOutput)
+"""Built once: openai-agents would otherwise rebuild the JSON schema of ``RcaOutput`` on every turn."""
+
+
 @dataclass(frozen=True, slots=True)
 class SubagentSpec:
     """A specialist: its name (``kubernetes``), what the planner is told it is for, its instructions
@@ -168,7 +172,7 @@ def build_planner(
         instructions=instructions,
         model=model,
         tools=tools,
-        output_type=RcaOutput,
+        output_type=RCA_OUTPUT_SCHEMA,
     )
 
 
