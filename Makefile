@@ -29,6 +29,8 @@ pytest: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.routing
+	$(BIN)/python -m bench.ack
+	$(BIN)/python -m bench.worker
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
