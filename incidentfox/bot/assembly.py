@@ -123,8 +123,12 @@ class IncidentFox:
         )
 
     async def stop(self) -> None:
+        """Stop taking triggers first (Socket Mode, then HTTP), then let running investigations finish."""
         if self._socket is not None:
             await self._socket.close_async()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
         if self._worker_task is not None:
             self._worker_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
