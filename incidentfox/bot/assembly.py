@@ -8,6 +8,7 @@ import gc
 import logging
 from typing import Literal
 
+import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_sdk.web.async_client import AsyncWebClient
@@ -73,12 +74,14 @@ class IncidentFox:
         self._socket: AsyncSocketModeHandler | None = None
         self._worker_task: asyncio.Task[None] | None = None
         self._models: TeamModelProvider | None = None
+        self._http: aiohttp.ClientSession | None = None
 
     async def start(self) -> None:
         settings = self.settings
         configure_tracing(enabled=False)
         self.runtime = runtime = await build_runtime(settings)
-        client = slack_client(settings)
+        self._http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=200))
+        client = slack_client(settings, session=self._http)
         if client is not None and self.role in ("all", "worker"):
             self.worker = self._build_worker(runtime, client)
         if client is not None:
@@ -116,7 +119,7 @@ class IncidentFox:
             runs=runtime.runs,
             config=runtime.config,
             slack=client,
-            poster=slack_client(settings, retry_throttled=True),
+            poster=slack_client(settings, session=self._http, retry_throttled=True),
             investigator=PlannerInvestigator(self._models),
             concurrency=self.worker_concurrency,
             update_interval=self.update_interval,
@@ -141,5 +144,7 @@ class IncidentFox:
             await self._runner.cleanup()
         if self._models is not None:
             await self._models.aclose()
+        if self._http is not None:
+            await self._http.close()
         if self.runtime is not None:
             await self.runtime.close()

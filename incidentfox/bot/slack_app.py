@@ -7,6 +7,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
@@ -40,10 +41,13 @@ class SlackSurface:
 SLACK = web.AppKey("slack", SlackSurface)
 
 
-def slack_client(settings: Settings, *, retry_throttled: bool = False) -> AsyncWebClient | None:
+def slack_client(
+    settings: Settings, *, session: aiohttp.ClientSession | None = None, retry_throttled: bool = False
+) -> AsyncWebClient | None:
     """The bot's Web API client. ``retry_throttled`` adds slack_sdk's retry handlers for 429 (honouring
     Retry-After) and 5xx: right for one-off posts, wrong for live edits, which ``SlackProgressUpdater``
-    paces itself."""
+    paces itself. Pass the process's shared ``session``: without one, slack_sdk opens a new HTTP
+    session (and connection) for every call."""
     if settings.slack_bot_token is None:
         return None
     handlers = (
@@ -55,6 +59,7 @@ def slack_client(settings: Settings, *, retry_throttled: bool = False) -> AsyncW
         token=settings.slack_bot_token.get_secret_value(),
         base_url=settings.slack_api_url,
         retry_handlers=handlers,
+        session=session,
     )
 
 
