@@ -151,3 +151,18 @@ async def test_interrupt_stops_a_running_investigation_and_resume_starts_it_agai
         assert runs[1].question == run.question
         assert w.fox.worker is not None
         assert w.fox.worker.interrupt(runs[1].run_id, "U0BOB")
+
+
+async def test_racing_first_votes_of_one_person_store_one_vote(database_url: str, tmp_path: Path) -> None:
+    async with world(tmp_path, database_url=database_url) as w:
+        run, _ = await _finished_run(w)
+        assert w.fox.runtime is not None
+        runs = w.fox.runtime.runs
+        results = await asyncio.gather(
+            *(runs.record_feedback(run.run_id, "U0RACE", v) for v in ["up", "down"] * 5)
+        )
+        assert all(results)
+        votes = await runs.feedback(run.run_id)
+        assert set(votes) == {"U0RACE"}
+        assert votes["U0RACE"] in ("up", "down")
+        assert await runs.record_feedback("run_missing", "U0RACE", "up") is False

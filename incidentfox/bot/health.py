@@ -9,6 +9,7 @@ from sqlalchemy import text
 
 from incidentfox.bot.http_json import json_response
 from incidentfox.bot.runtime import Runtime
+from incidentfox.db.engine import READ_ONLY
 from incidentfox.db.migrate import current_revision, head_revision
 
 RUNTIME = web.AppKey("runtime", Runtime)
@@ -22,9 +23,10 @@ async def healthz(_request: web.Request) -> web.Response:
 async def readyz(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
     try:
-        async with runtime.engine.connect() as connection:
+        reader = runtime.engine.execution_options(**{READ_ONLY: True})
+        async with reader.connect() as connection:
             await connection.execute(text("SELECT 1"))
-        current = await current_revision(runtime.engine)
+        current = await current_revision(reader)
     except Exception as exc:
         log.warning("readiness check failed: database unreachable (%s)", type(exc).__name__)
         return json_response({"status": "unavailable", "reason": "database is unreachable"}, status=503)

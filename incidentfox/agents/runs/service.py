@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from incidentfox.agents.events import ProgressEvent, event_to_dict
@@ -65,16 +66,25 @@ class RunStore:
                 await self._save_history(session, run, result.history)
 
     async def record_feedback(self, run_id: str, user_id: str, vote: str) -> bool:
-        """Store a vote (``up``/``down``); ``False`` when the run does not exist."""
-        async with self.sessions.begin() as session:
-            if await session.get(Run, run_id) is None:
-                return False
-            row = await session.get(RunFeedback, (run_id, user_id))
-            if row is None:
-                session.add(RunFeedback(run_id=run_id, user_id=user_id, vote=vote))
-            else:
-                row.vote = vote
-                row.at = utcnow()
+        """Store a vote (``up``/``down``), the latest per person winning; ``False`` when the run is gone.
+
+        Two clicks racing to insert the same person's first vote meet the primary key; the loser
+        updates the row instead.
+        """
+        for _ in range(2):
+            try:
+                async with self.sessions.begin() as session:
+                    if await session.get(Run, run_id) is None:
+                        return False
+                    row = await session.get(RunFeedback, (run_id, user_id))
+                    if row is None:
+                        session.add(RunFeedback(run_id=run_id, user_id=user_id, vote=vote))
+                    else:
+                        row.vote = vote
+                        row.at = utcnow()
+                return True
+            except IntegrityError:
+                continue
         return True
 
     async def feedback(self, run_id: str) -> dict[str, str]:
