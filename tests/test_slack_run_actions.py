@@ -166,3 +166,24 @@ async def test_racing_first_votes_of_one_person_store_one_vote(database_url: str
         assert set(votes) == {"U0RACE"}
         assert votes["U0RACE"] in ("up", "down")
         assert await runs.record_feedback("run_missing", "U0RACE", "up") is False
+
+
+async def test_buttons_work_over_socket_mode(tmp_path: Path) -> None:
+    async with world(tmp_path, socket_mode=True) as w:
+        await w.slack.wait_for_connections(1)
+        mention = w.mention("why is checkout crashlooping?")
+        ack = await w.slack.wait_for_ack(await w.slack.send_event(mention, event_id="EvS1"))
+        assert ack.latency < 3.0
+        await w.final_update(mention["ts"], "DEPLOY_ENV is undefined")
+        [run] = await w.wait_runs_finished(1)
+        message_ts = (await w.progress_post(mention["ts"])).response["ts"]
+        envelope = await w.slack.send_envelope(
+            "interactive", _press(w, "feedback_down", run.run_id, message_ts)
+        )
+        await w.slack.wait_for_ack(envelope)
+        assert w.fox.runtime is not None
+        for _ in range(100):
+            if await w.fox.runtime.runs.feedback(run.run_id):
+                break
+            await asyncio.sleep(0.02)
+        assert await w.fox.runtime.runs.feedback(run.run_id) == {USER: "down"}
