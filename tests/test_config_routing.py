@@ -169,3 +169,29 @@ async def test_a_lookup_racing_a_claim_never_caches_a_stale_miss(api: Api, runti
     claimed.set()
     assert await pending is None, "the racing read saw the table before the claim"
     assert await routing.lookup(slack_channel_id="C0RACE") == RouteTarget("acme", "checkout")
+
+
+async def test_releasing_several_claims_at_once_frees_each_of_them(api: Api, runtime: Runtime) -> None:
+    token = await _teams(api)
+    await api.ok(
+        "PUT",
+        "/api/v1/orgs/acme/nodes/checkout/config",
+        token=token,
+        json=_routing(slack_channel_ids=["C0ONE", "C0TWO", "C0KEEP"], github_repos=["acme/checkout"]),
+    )
+    await api.ok(
+        "PUT",
+        "/api/v1/orgs/acme/nodes/checkout/config",
+        token=token,
+        json=_routing(slack_channel_ids=["C0KEEP"]),
+    )
+    for channel in ("C0ONE", "C0TWO"):
+        assert await runtime.config.routing.lookup(slack_channel_id=channel) is None
+    assert await runtime.config.routing.lookup(github_repo="acme/checkout") is None
+    assert await runtime.config.routing.lookup(slack_channel_id="C0KEEP") == RouteTarget("acme", "checkout")
+    await api.ok(
+        "PUT",
+        "/api/v1/orgs/acme/nodes/search/config",
+        token=token,
+        json=_routing(slack_channel_ids=["C0ONE", "C0TWO"], github_repos=["acme/checkout"]),
+    )

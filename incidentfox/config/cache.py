@@ -29,16 +29,9 @@ class EffectiveConfigCache:
     def __init__(self) -> None:
         self._entries: dict[NodeKey, CachedEffective] = {}
         self._dependents: dict[NodeKey, set[NodeKey]] = defaultdict(set)
-        self.hits = 0
-        self.misses = 0
 
     def get(self, org_id: str, node_id: str) -> CachedEffective | None:
-        entry = self._entries.get((org_id, node_id))
-        if entry is None:
-            self.misses += 1
-        else:
-            self.hits += 1
-        return entry
+        return self._entries.get((org_id, node_id))
 
     def put(self, org_id: str, node_id: str, entry: CachedEffective) -> None:
         key = (org_id, node_id)

@@ -190,7 +190,9 @@ class ConfigService:
             raise BadRequest("the config must be a JSON object", code="invalid_config")
         async with self.sessions.begin() as session:
             node = await self._node(session, org_id, node_id)
-            org_policy = (await self._config_row(session, org_id, org_id, lock=False)).document
+            org_policy: dict[str, Any] = {}
+            if principal.kind == "team":
+                org_policy = (await self._config_row(session, org_id, org_id, lock=False)).document
             require_node_write(principal, org_id, node_id, operation=operation, org_policy=org_policy)
             require_team_may_patch(principal, body)
             row = await self._config_row(session, org_id, node_id, lock=True)
@@ -344,9 +346,11 @@ class ConfigService:
             if taken:
                 names = ", ".join(f"{_CLAIM_LABELS[r.kind]} {r.identifier}" for r in taken)
                 raise Conflict(f"already claimed by another team: {names}", code="routing_conflict")
-        for kind, identifier in to_remove:
+        if to_remove:
             await session.execute(
-                delete(RoutingClaim).where(RoutingClaim.kind == kind, RoutingClaim.identifier == identifier)
+                delete(RoutingClaim).where(
+                    tuple_(RoutingClaim.kind, RoutingClaim.identifier).in_(sorted(to_remove))
+                )
             )
         session.add_all(
             RoutingClaim(kind=k, identifier=i, org_id=node.org_id, team_node_id=node.node_id)
