@@ -38,7 +38,7 @@ from typing import Any
 
 import aiohttp
 
-from bench.harness import CHANNEL, USER, ServerProcess, ServerSpec, signed_headers
+from bench.harness import CHANNEL, USER, ServerProcess, ServerSpec, incidentfox_server, signed_headers
 from incidentfox.emulators.kubernetes import KubernetesEmulator
 from incidentfox.emulators.slack import RecordedCall, SlackEmulator
 from incidentfox.emulators.slack.payloads import build_event_callback, build_message_event
@@ -169,22 +169,12 @@ async def measure_acks(
     http: aiohttp.ClientSession, slack: SlackEmulator, tmp: Path, args: argparse.Namespace
 ) -> AckResults:
     servers = {
-        FOX: ServerProcess(
-            ServerSpec(
-                kind="incidentfox",
-                slack_api_url=slack.api_url,
-                slack_bot_token=slack.bot_token,
-                data_dir=str(tmp / "fox-bot"),
-                role="bot",
-            ),
-            tmp / "fox-bot.log",
-        ),
+        FOX: incidentfox_server(slack, tmp, "fox-bot", role="bot"),
         BARE: ServerProcess(
             ServerSpec(kind="bare_bolt", slack_api_url=slack.api_url, slack_bot_token=slack.bot_token),
             tmp / "bare.log",
         ),
     }
-    (tmp / "fox-bot").mkdir()
     mentions = Mentions(slack)
     concurrent = {name: Batch() for name in servers}
     sequential = {name: Batch() for name in servers}
@@ -234,19 +224,7 @@ class FirstMessageResults:
 async def measure_first_message(
     http: aiohttp.ClientSession, slack: SlackEmulator, k8s: KubernetesEmulator, tmp: Path, mentions: int
 ) -> FirstMessageResults:
-    (tmp / "fox-all").mkdir()
-    fox = ServerProcess(
-        ServerSpec(
-            kind="incidentfox",
-            slack_api_url=slack.api_url,
-            slack_bot_token=slack.bot_token,
-            data_dir=str(tmp / "fox-all"),
-            role="all",
-            kubernetes_api_url=k8s.api_url,
-            kubernetes_token=k8s.token,
-        ),
-        tmp / "fox-all.log",
-    )
+    fox = incidentfox_server(slack, tmp, "fox-all", role="all", k8s=k8s)
     await fox.start()
     first_message: list[float] = []
     acks: list[float] = []

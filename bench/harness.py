@@ -85,6 +85,24 @@ class ServerSpec:
         return cls(**json.loads(text))
 
 
+def incidentfox_server(
+    slack: Any, tmp: Path, name: str, *, role: Literal["all", "bot"], k8s: Any = None, **extra: Any
+) -> ServerProcess:
+    """An IncidentFox child on ``slack`` (and ``k8s``); its data dir and log are named ``name`` in ``tmp``."""
+    (tmp / name).mkdir()
+    spec = ServerSpec(
+        kind="incidentfox",
+        slack_api_url=slack.api_url,
+        slack_bot_token=slack.bot_token,
+        data_dir=str(tmp / name),
+        role=role,
+        kubernetes_api_url=k8s.api_url if k8s else "",
+        kubernetes_token=k8s.token if k8s else "",
+        **extra,
+    )
+    return ServerProcess(spec, tmp / f"{name}.log")
+
+
 class ServerProcess:
     """A server under test in a child process; its stderr goes to ``log_path``."""
 

@@ -46,7 +46,7 @@ from typing import Any
 
 import aiohttp
 
-from bench.harness import CHANNEL, USER, ServerProcess, ServerSpec, signed_headers
+from bench.harness import CHANNEL, USER, ServerProcess, incidentfox_server, signed_headers
 from bench.worker_report import log_notes, report
 from incidentfox.emulators.kubernetes import KubernetesEmulator
 from incidentfox.emulators.openai_api import (
@@ -323,23 +323,17 @@ async def measure(
     tmp: Path,
     args: argparse.Namespace,
 ) -> Results:
-    (tmp / "fox").mkdir()
-    fox = ServerProcess(
-        ServerSpec(
-            kind="incidentfox",
-            slack_api_url=slack.api_url,
-            slack_bot_token=slack.bot_token,
-            data_dir=str(tmp / "fox"),
-            role="all",
-            kubernetes_api_url=k8s.api_url,
-            kubernetes_token=k8s.token,
-            openai_base_url=model.base_url,
-            openai_api_key=model.api_key,
-            model=DEFAULT_MODEL,
-            worker_concurrency=args.runs,
-            update_interval=1.0,
-        ),
-        tmp / "fox.log",
+    fox = incidentfox_server(
+        slack,
+        tmp,
+        "fox",
+        role="all",
+        k8s=k8s,
+        openai_base_url=model.base_url,
+        openai_api_key=model.api_key,
+        model=DEFAULT_MODEL,
+        worker_concurrency=args.runs,
+        update_interval=1.0,
     )
     await fox.start()
     client = Client(http, slack, fox.events_url)
