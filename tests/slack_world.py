@@ -63,6 +63,17 @@ class World:
         async with self.http.post(self.url, data=raw, headers=headers) as response:
             return response.status, await response.text()
 
+    async def post_command(self, fields: dict[str, Any]) -> tuple[int, str]:
+        """POST a slash command (form-encoded and signed, as Slack sends it)."""
+        raw = urlencode(fields)
+        headers = {**signed_headers(raw), "Content-Type": "application/x-www-form-urlencoded"}
+        async with self.http.post(self.url, data=raw, headers=headers) as response:
+            return response.status, await response.text()
+
+    async def command(self, text: str, *, user: str = USER, channel: str = CHANNEL) -> tuple[int, str]:
+        """``/incidentfox <text>`` typed by ``user`` in ``channel``, over HTTP."""
+        return await self.post_command(self.slack.make_slash_command(text, channel=channel, user=user))
+
     async def restart(self, role: Role = "all") -> None:
         """Stop this IncidentFox process and start a new one on the same database and emulators."""
         settings = self.fox.settings

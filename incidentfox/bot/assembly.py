@@ -86,7 +86,12 @@ class IncidentFox:
             self.worker = self._build_worker(runtime, client)
         if client is not None:
             self.slack = build_slack_surface(
-                settings, client, pipeline=runtime.pipeline, runs=runtime.runs, control=self.worker
+                settings,
+                client,
+                pipeline=runtime.pipeline,
+                runs=runtime.runs,
+                control=self.worker,
+                config=runtime.config,
             )
         else:
             log.warning(SLACK_NOT_CONFIGURED)
@@ -139,6 +144,8 @@ class IncidentFox:
         if self.worker is not None:
             await self.worker.shutdown(self.shutdown_grace_s)
         if self.slack is not None:
+            if self.slack.commands is not None:
+                await self.slack.commands.drain()
             await self.slack.notices.drain()
         if self._runner is not None:
             await self._runner.cleanup()

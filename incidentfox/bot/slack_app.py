@@ -22,10 +22,15 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from incidentfox.agents.runs.service import RunStore
 from incidentfox.bot.settings import Settings
+from incidentfox.config.service import ConfigService
 from incidentfox.handlers.pipeline import TriggerPipeline
+from incidentfox.handlers.slack.access import SlackAccess
 from incidentfox.handlers.slack.actions import RunControl, register_run_actions
+from incidentfox.handlers.slack.commands import SlashCommands, register_commands
 from incidentfox.handlers.slack.listeners import register_investigation_listeners
+from incidentfox.handlers.slack.modals import register_setup_modal
 from incidentfox.handlers.slack.notices import SlackNotices
+from incidentfox.handlers.slack.setup import SetupFlow
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +41,7 @@ class SlackSurface:
     client: AsyncWebClient
     notices: SlackNotices
     verifier: SignatureVerifier | None
+    commands: SlashCommands | None = None
 
 
 SLACK = web.AppKey("slack", SlackSurface)
@@ -70,6 +76,7 @@ def build_slack_surface(
     pipeline: TriggerPipeline,
     runs: RunStore,
     control: RunControl | None,
+    config: ConfigService,
 ) -> SlackSurface:
     """``process_before_response``: the listener persists and enqueues the run before Slack gets its ack."""
     secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else ""
@@ -82,8 +89,19 @@ def build_slack_surface(
     notices = SlackNotices(client)
     register_investigation_listeners(app, pipeline, notices)
     register_run_actions(app, runs=runs, control=control, pipeline=pipeline, notices=notices)
+    access = SlackAccess(config, client)
+    setup = SetupFlow(config=config, access=access, client=client)
+    register_setup_modal(app, setup=setup, pipeline=pipeline)
+    commands = SlashCommands(
+        pipeline=pipeline, access=access, setup=setup, runs=runs, client=client, notices=notices
+    )
+    register_commands(app, commands)
     return SlackSurface(
-        app=app, client=client, notices=notices, verifier=SignatureVerifier(secret) if secret else None
+        app=app,
+        client=client,
+        notices=notices,
+        verifier=SignatureVerifier(secret) if secret else None,
+        commands=commands,
     )
 
 

@@ -11,6 +11,8 @@ from incidentfox.errors import Forbidden
 AuthKind = Literal["admin", "org_admin", "team"]
 TEAM_WRITE_POLICY_KEY = ("access", "team_tokens_can_patch")
 """Set ``{"access": {"team_tokens_can_patch": true}}`` in the org's own config to let team tokens PATCH."""
+SLACK_MEMBER_POLICY_KEY = ("access", "team_members_can_edit")
+"""``{"access": {"team_members_can_edit": true}}`` in the org config lets team members edit from Slack."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,9 +21,14 @@ class Principal:
     org_id: str | None = None
     team_node_id: str | None = None
     token_id: str | None = None
+    slack_actor: str | None = None
+    """``slack:{T…}:{U…}`` when a person acts from Slack; history and audit record it as the actor.
+    A ``team`` principal from Slack is a team member, bound by ``access.team_members_can_edit``."""
 
     @property
     def actor(self) -> str:
+        if self.slack_actor:
+            return self.slack_actor
         if self.kind == "admin":
             return "admin"
         if self.kind == "org_admin":
@@ -63,11 +70,13 @@ def require_node_write(
         raise Forbidden("a team token can change only its own team")
     if operation != "patch":
         raise Forbidden("a team token can only PATCH its config; PUT needs an org admin token")
-    section = org_policy.get(TEAM_WRITE_POLICY_KEY[0])
-    if not (isinstance(section, dict) and section.get(TEAM_WRITE_POLICY_KEY[1]) is True):
+    policy = SLACK_MEMBER_POLICY_KEY if principal.slack_actor else TEAM_WRITE_POLICY_KEY
+    section = org_policy.get(policy[0])
+    if not (isinstance(section, dict) and section.get(policy[1]) is True):
+        who = "team members" if principal.slack_actor else "team tokens"
         raise Forbidden(
-            "this org does not let team tokens edit config; an org admin can allow it with "
-            '{"access": {"team_tokens_can_patch": true}} in the org config'
+            f"this org does not let {who} edit config; an org admin can allow it with "
+            f'{{"access": {{"{policy[1]}": true}}}} in the org config'
         )
 
 

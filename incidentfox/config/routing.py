@@ -23,6 +23,8 @@ from incidentfox.errors import BadRequest
 SLACK_CHANNEL = "slack_channel"
 GITHUB_REPO = "github_repo"
 PAGERDUTY_SERVICE = "pagerduty_service"
+SLACK_WORKSPACE = "slack_workspace"
+"""An org's claim on a Slack workspace (``slack.workspace_ids`` in the org's own config)."""
 
 CONFIG_KEYS: dict[str, str] = {
     "pagerduty_service_ids": PAGERDUTY_SERVICE,
@@ -35,6 +37,7 @@ _PATTERNS = {
     SLACK_CHANNEL: re.compile(r"[CDG][A-Z0-9]{2,30}"),
     GITHUB_REPO: re.compile(r"[a-z0-9](?:[a-z0-9-]{0,38})/[a-z0-9._-]{1,100}"),
     PAGERDUTY_SERVICE: re.compile(r"[A-Z0-9]{2,32}"),
+    SLACK_WORKSPACE: re.compile(r"[TE][A-Z0-9]{2,30}"),
 }
 
 Claim = tuple[str, str]
@@ -62,7 +65,26 @@ def normalize_identifier(kind: str, raw: object) -> str:
 
 
 def claims_in(document: dict[str, Any]) -> set[Claim]:
-    """The claims a node's own config declares, validated and normalised."""
+    """The claims a node's own config declares, validated and normalised: a team's routing claims and
+    an org's Slack workspace claims."""
+    return _routing_claims(document) | _workspace_claims(document)
+
+
+def _workspace_claims(document: dict[str, Any]) -> set[Claim]:
+    slack = document.get("slack")
+    if slack is None:
+        return set()
+    if not isinstance(slack, dict):
+        raise BadRequest("slack must be an object", code="invalid_slack")
+    values = slack.get("workspace_ids")
+    if values is None:
+        return set()
+    if not isinstance(values, list):
+        raise BadRequest("slack.workspace_ids must be a list of strings", code="invalid_slack")
+    return {(SLACK_WORKSPACE, normalize_identifier(SLACK_WORKSPACE, value)) for value in values}
+
+
+def _routing_claims(document: dict[str, Any]) -> set[Claim]:
     routing = document.get("routing")
     if routing is None:
         return set()

@@ -24,7 +24,7 @@ from incidentfox.config.permissions import (
     require_org_admin,
     require_team_may_patch,
 )
-from incidentfox.config.routing import Claim, RoutingIndex, claims_in
+from incidentfox.config.routing import SLACK_WORKSPACE, Claim, RoutingIndex, claims_in
 from incidentfox.config.secrets import SecretBox
 from incidentfox.db.base import utcnow
 from incidentfox.errors import BadRequest, Conflict, NotFound, PreconditionFailed
@@ -35,6 +35,7 @@ _CLAIM_LABELS = {
     "slack_channel": "Slack channel",
     "github_repo": "GitHub repo",
     "pagerduty_service": "PagerDuty service",
+    "slack_workspace": "Slack workspace",
 }
 
 
@@ -71,6 +72,28 @@ class ConfigService:
 
     async def create_node(self, principal: Principal, org_id: str, body: dict[str, Any]) -> dict[str, Any]:
         require_org_admin(principal, org_id)
+        async with self.sessions.begin() as session:
+            node = await self._create_node_in(session, principal, org_id, body)
+        return _node_json(node)
+
+    async def create_team_with_config(
+        self, principal: Principal, org_id: str, body: dict[str, Any], document: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Create a team and write its first config in one transaction: a claim conflict or an invalid
+        document leaves no empty team behind."""
+        require_org_admin(principal, org_id)
+        async with self.sessions.begin() as session:
+            node = await self._create_node_in(session, principal, org_id, {**body, "kind": "team"})
+            await session.flush()
+            result, changed_claims = await self._write_in(
+                session, principal, org_id, node.node_id, document, operation="put", if_match=None
+            )
+        await self._after_write(org_id, node.node_id, changed_claims)
+        return result
+
+    async def _create_node_in(
+        self, session: AsyncSession, principal: Principal, org_id: str, body: dict[str, Any]
+    ) -> Node:
         node_id = validate_node_id(body.get("node_id"))
         parent_id = validate_node_id(body.get("parent_id", org_id), field="parent_id")
         kind = body.get("kind")
@@ -78,42 +101,39 @@ class ConfigService:
             raise BadRequest("kind must be 'unit' or 'team'", code="invalid_kind")
         if node_id == parent_id:
             raise BadRequest("a node cannot be its own parent", code="cycle")
-        async with self.sessions.begin() as session:
-            await self._org_root(session, org_id)
-            parent = await session.get(Node, (org_id, parent_id))
-            if parent is None:
-                raise BadRequest(
-                    f"parent {parent_id!r} does not exist in org {org_id!r}", code="unknown_parent"
-                )
-            if parent.kind == "team":
-                raise BadRequest(
-                    "a team cannot have children; put units and teams under the org or a unit",
-                    code="team_under_team",
-                )
-            if await session.get(Node, (org_id, node_id)) is not None:
-                raise Conflict(f"node {node_id!r} already exists in org {org_id!r}")
-            node = Node(
-                org_id=org_id,
-                node_id=node_id,
-                parent_id=parent_id,
-                kind=kind,
-                name=_name(body.get("name"), node_id),
-                path=f"{parent.path}/{node_id}",
+        await self._org_root(session, org_id)
+        parent = await session.get(Node, (org_id, parent_id))
+        if parent is None:
+            raise BadRequest(f"parent {parent_id!r} does not exist in org {org_id!r}", code="unknown_parent")
+        if parent.kind == "team":
+            raise BadRequest(
+                "a team cannot have children; put units and teams under the org or a unit",
+                code="team_under_team",
             )
-            session.add(node)
-            session.add(
-                NodeConfig(org_id=org_id, node_id=node_id, document={}, version=0, updated_by=principal.actor)
-            )
-            audit.record(
-                session,
-                org_id=org_id,
-                actor=principal.actor,
-                action="node.create",
-                target=node_id,
-                parent_id=parent_id,
-                kind=kind,
-            )
-        return _node_json(node)
+        if await session.get(Node, (org_id, node_id)) is not None:
+            raise Conflict(f"node {node_id!r} already exists in org {org_id!r}")
+        node = Node(
+            org_id=org_id,
+            node_id=node_id,
+            parent_id=parent_id,
+            kind=kind,
+            name=_name(body.get("name"), node_id),
+            path=f"{parent.path}/{node_id}",
+        )
+        session.add(node)
+        session.add(
+            NodeConfig(org_id=org_id, node_id=node_id, document={}, version=0, updated_by=principal.actor)
+        )
+        audit.record(
+            session,
+            org_id=org_id,
+            actor=principal.actor,
+            action="node.create",
+            target=node_id,
+            parent_id=parent_id,
+            kind=kind,
+        )
+        return node
 
     async def move_node(
         self, principal: Principal, org_id: str, node_id: str, body: dict[str, Any]
@@ -189,54 +209,91 @@ class ConfigService:
         if not isinstance(body, dict):
             raise BadRequest("the config must be a JSON object", code="invalid_config")
         async with self.sessions.begin() as session:
-            node = await self._node(session, org_id, node_id)
-            org_policy: dict[str, Any] = {}
-            if principal.kind == "team":
-                org_policy = (await self._config_row(session, org_id, org_id, lock=False)).document
-            require_node_write(principal, org_id, node_id, operation=operation, org_policy=org_policy)
-            require_team_may_patch(principal, body)
-            row = await self._config_row(session, org_id, node_id, lock=True)
-            if if_match is not None and if_match != row.version:
-                raise PreconditionFailed(
-                    f"config of {node_id!r} is at version {row.version}, not {if_match}; re-read and retry"
-                )
-            proposed = merge_patch(row.document, body) if operation == "patch" else body
-            document = self._box.seal(proposed, row.document)
-            changed_claims = await self._sync_claims(session, node, claims_in(document))
-            diff = [self._redact_op(op) for op in jsonpatch.make_patch(row.document, document).patch]
-            row.document = document
-            row.version += 1
-            row.updated_at = utcnow()
-            row.updated_by = principal.actor
-            session.add(
-                ConfigHistory(
-                    org_id=org_id,
-                    node_id=node_id,
-                    version=row.version,
-                    actor=principal.actor,
-                    operation=operation,
-                    diff=diff,
-                )
+            result, changed_claims = await self._write_in(
+                session, principal, org_id, node_id, body, operation=operation, if_match=if_match
             )
-            audit.record(
-                session,
+        await self._after_write(org_id, node_id, changed_claims)
+        return result
+
+    async def create_org_for_workspace(
+        self, *, org_id: str, name: str, workspace_id: str, admin_user_id: str, actor: str
+    ) -> dict[str, Any]:
+        """Create an org that claims a Slack workspace, with its first Slack admin, in one transaction.
+
+        ``Conflict`` when the org id is taken or another org claimed the workspace first."""
+        document = {"slack": {"workspace_ids": [workspace_id], "admin_user_ids": [admin_user_id]}}
+        principal = Principal(kind="org_admin", org_id=org_id, slack_actor=actor)
+        async with self.sessions.begin() as session:
+            await self.create_org(session, org_id=org_id, name=name, actor=actor)
+            await session.flush()
+            result, changed_claims = await self._write_in(
+                session, principal, org_id, org_id, document, operation="put", if_match=None
+            )
+        await self._after_write(org_id, org_id, changed_claims)
+        return result
+
+    async def _write_in(
+        self,
+        session: AsyncSession,
+        principal: Principal,
+        org_id: str,
+        node_id: str,
+        body: dict[str, Any],
+        *,
+        operation: WriteOperation,
+        if_match: int | None,
+    ) -> tuple[dict[str, Any], set[Claim]]:
+        node = await self._node(session, org_id, node_id)
+        org_policy: dict[str, Any] = {}
+        if principal.kind == "team":
+            org_policy = (await self._config_row(session, org_id, org_id, lock=False)).document
+        require_node_write(principal, org_id, node_id, operation=operation, org_policy=org_policy)
+        require_team_may_patch(principal, body)
+        row = await self._config_row(session, org_id, node_id, lock=True)
+        if if_match is not None and if_match != row.version:
+            raise PreconditionFailed(
+                f"config of {node_id!r} is at version {row.version}, not {if_match}; re-read and retry"
+            )
+        proposed = merge_patch(row.document, body) if operation == "patch" else body
+        document = self._box.seal(proposed, row.document)
+        changed_claims = await self._sync_claims(session, node, claims_in(document))
+        diff = [self._redact_op(op) for op in jsonpatch.make_patch(row.document, document).patch]
+        row.document = document
+        row.version += 1
+        row.updated_at = utcnow()
+        row.updated_by = principal.actor
+        session.add(
+            ConfigHistory(
                 org_id=org_id,
-                actor=principal.actor,
-                action="config.write",
-                target=node_id,
-                operation=operation,
+                node_id=node_id,
                 version=row.version,
-                paths=[op["path"] for op in diff],
+                actor=principal.actor,
+                operation=operation,
+                diff=diff,
             )
-            try:
-                await session.flush()
-            except IntegrityError as exc:
-                raise Conflict("one of the routing identifiers was claimed by another team just now") from exc
-            result = _config_json(org_id, node_id, self._box.redact(document), row.version)
+        )
+        audit.record(
+            session,
+            org_id=org_id,
+            actor=principal.actor,
+            action="config.write",
+            target=node_id,
+            operation=operation,
+            version=row.version,
+            paths=[op["path"] for op in diff],
+        )
+        try:
+            await session.flush()
+        except IntegrityError as exc:
+            raise Conflict(
+                "one of the routing identifiers was claimed by another team just now", code="routing_conflict"
+            ) from exc
+        return _config_json(org_id, node_id, self._box.redact(document), row.version), changed_claims
+
+    async def _after_write(self, org_id: str, node_id: str, changed_claims: set[Claim]) -> None:
         self._invalidate(org_id, node_id)
         self.routing.invalidate(changed_claims)
         await self.changes.publish(ConfigChange(org_id, node_id, tuple(sorted(changed_claims))))
-        return result
 
     async def history(
         self, principal: Principal, org_id: str, node_id: str, *, limit: int = 50
@@ -321,7 +378,13 @@ class ConfigService:
         self.cache.invalidate(org_id, node_id)
 
     async def _sync_claims(self, session: AsyncSession, node: Node, wanted: set[Claim]) -> set[Claim]:
-        if wanted and node.kind != "team":
+        workspaces = {claim for claim in wanted if claim[0] == SLACK_WORKSPACE}
+        if workspaces and node.kind != "org":
+            raise BadRequest(
+                "only an org can claim Slack workspaces; move `slack.workspace_ids` to the org's config",
+                code="invalid_slack",
+            )
+        if wanted - workspaces and node.kind != "team":
             raise BadRequest(
                 "only teams can claim routing identifiers; move `routing` to a team's config",
                 code="invalid_routing",
@@ -345,7 +408,8 @@ class ConfigService:
             ).all()
             if taken:
                 names = ", ".join(f"{_CLAIM_LABELS[r.kind]} {r.identifier}" for r in taken)
-                raise Conflict(f"already claimed by another team: {names}", code="routing_conflict")
+                owner = "org" if node.kind == "org" else "team"
+                raise Conflict(f"already claimed by another {owner}: {names}", code="routing_conflict")
         if to_remove:
             await session.execute(
                 delete(RoutingClaim).where(

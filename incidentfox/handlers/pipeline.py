@@ -48,6 +48,14 @@ class Misconfigured:
     problems: tuple[str, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class Admitted:
+    """An interaction that starts no run (a command, a modal, a button) was seen for the first time;
+    ``target`` is the team that owns its channel, if any."""
+
+    target: RouteTarget | None
+
+
 PipelineOutcome = Accepted | Duplicate | Unrouted | Misconfigured
 ConfigCheck = Callable[[Mapping[str, Any]], list[str]]
 
@@ -68,17 +76,19 @@ class TriggerPipeline:
         self._queue = queue
         self._check_config = check_config
 
+    async def admit(self, trigger: Trigger) -> Admitted | Duplicate:
+        """Route and dedupe an interaction that starts no run, so a retried delivery is done once."""
+        target = await self._route(trigger)
+        try:
+            await self._intake.refuse(trigger.delivery_id, trigger.kind)
+        except DuplicateDelivery:
+            return Duplicate(trigger.delivery_id)
+        return Admitted(target)
+
     async def submit(self, trigger: Trigger) -> PipelineOutcome:
         """Dedupe happens where the delivery is persisted: a retry's insert conflicts with the first."""
         key = trigger.routing_key
-        try:
-            target = await self._routing.lookup(
-                pagerduty_service_id=key.pagerduty_service_id,
-                slack_channel_id=key.slack_channel_id,
-                github_repo=key.github_repo,
-            )
-        except BadRequest:
-            target = None
+        target = await self._route(trigger)
         if target is None:
             return await self._refuse(trigger, Unrouted(key.describe()), "unrouted")
         problems = self._check_config(
@@ -106,6 +116,17 @@ class TriggerPipeline:
             trigger.delivery_id,
         )
         return Accepted(run_id, target)
+
+    async def _route(self, trigger: Trigger) -> RouteTarget | None:
+        key = trigger.routing_key
+        try:
+            return await self._routing.lookup(
+                pagerduty_service_id=key.pagerduty_service_id,
+                slack_channel_id=key.slack_channel_id,
+                github_repo=key.github_repo,
+            )
+        except BadRequest:
+            return None
 
     async def _refuse(self, trigger: Trigger, outcome: PipelineOutcome, label: str) -> PipelineOutcome:
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
@@ -29,6 +30,46 @@ class RunFinish:
     error: str | None = None
     history: list[dict[str, Any]] | None = None
     timings: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RunSummary:
+    """The few columns of a run that a list shows (not its events, RCA or history)."""
+
+    run_id: str
+    status: str
+    source: str
+    kind: str
+    question: str
+    channel_id: str | None
+    thread_ts: str | None
+    message_ts: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+    @property
+    def duration_s(self) -> float | None:
+        """Seconds from start to finish; ``None`` until the run has both."""
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return max(0.0, (self.finished_at - self.started_at).total_seconds())
+
+
+_SUMMARY_COLUMNS = (
+    Run.run_id,
+    Run.status,
+    Run.source,
+    Run.kind,
+    Run.question,
+    Run.channel_id,
+    Run.thread_ts,
+    Run.message_ts,
+    Run.created_at,
+    Run.started_at,
+    Run.finished_at,
+)
+IN_PROGRESS = ("queued", "running")
 
 
 def new_run_id() -> str:
@@ -113,6 +154,30 @@ class RunStore:
                 select(Run).where(Run.status.in_(("queued", "running"))).order_by(Run.created_at)
             )
             return list(rows.all())
+
+    async def recent_for_team(self, org_id: str, team_id: str, *, limit: int = 10) -> list[RunSummary]:
+        """The team's newest runs, newest first: one scan of ``ix_runs_team`` however many it has."""
+        query = (
+            select(*_SUMMARY_COLUMNS)
+            .where(Run.org_id == org_id, Run.team_node_id == team_id)
+            .order_by(Run.created_at.desc())
+            .limit(limit)
+        )
+        async with self.sessions() as session:
+            rows = (await session.execute(query)).all()
+        return [RunSummary(*row) for row in rows]
+
+    async def in_progress_for_team(self, org_id: str, team_id: str, *, limit: int = 20) -> list[RunSummary]:
+        """The team's queued and running runs, newest first."""
+        query = (
+            select(*_SUMMARY_COLUMNS)
+            .where(Run.org_id == org_id, Run.team_node_id == team_id, Run.status.in_(IN_PROGRESS))
+            .order_by(Run.created_at.desc())
+            .limit(limit)
+        )
+        async with self.sessions() as session:
+            rows = (await session.execute(query)).all()
+        return [RunSummary(*row) for row in rows]
 
     async def _save_history(self, session: AsyncSession, run: Run, history: list[dict[str, Any]]) -> None:
         assert run.thread_key is not None

@@ -24,10 +24,13 @@ from aiohttp import web
 from incidentfox.emulators.slack.directory import default_channel, default_user
 from incidentfox.emulators.slack.limits import FaultInjector, RateLimiter, Rejection
 from incidentfox.emulators.slack.payloads import (
+    build_app_home_opened,
     build_block_actions,
     build_event_callback,
     build_message_event,
     build_slash_command,
+    build_view_block_actions,
+    build_view_submission,
 )
 from incidentfox.emulators.slack.socket_mode import EnvelopeKind, SocketAck, SocketModeHub
 from incidentfox.emulators.slack.store import (
@@ -175,6 +178,10 @@ class SlackEmulator:
             user["profile"].update({"real_name": name, "display_name": name})
         user.update({"is_admin": is_admin, **extra})
         self.workspace.users[user_id] = user
+
+    def add_usergroup(self, usergroup_id: str, members: list[str]) -> None:
+        """A user group (``S…``) whose members ``usergroups.users.list`` returns."""
+        self.workspace.usergroups[usergroup_id] = list(members)
 
     def add_channel(self, channel_id: str, name: str, *, is_private: bool = False) -> None:
         self.workspace.channels[channel_id] = default_channel(channel_id, name=name, is_private=is_private)
@@ -324,6 +331,47 @@ class SlackEmulator:
             block_id=block_id,
             message=stored.to_api(self.team_id) if stored is not None else None,
         )
+
+    def make_view_submission(
+        self, view_id: str, values: dict[str, dict[str, Any]], *, user: str
+    ) -> dict[str, Any]:
+        """A ``view_submission`` for the stored modal ``view_id`` with the given ``state.values``."""
+        stored = self.workspace.views[view_id]
+        return build_view_submission(
+            view=self._api.view_body(stored),
+            values=values,
+            user=user,
+            team_id=self.team_id,
+            api_app_id=self.app_id,
+            trigger_id=self.issue_trigger_id(),
+        )
+
+    def make_view_block_action(
+        self, view_id: str, action_id: str, value: str, *, user: str, block_id: str = "actions"
+    ) -> dict[str, Any]:
+        """A ``block_actions`` payload for a button in the stored view ``view_id`` (App Home or modal)."""
+        stored = self.workspace.views[view_id]
+        return build_view_block_actions(
+            action_id=action_id,
+            value=value,
+            user=user,
+            view=self._api.view_body(stored),
+            team_id=self.team_id,
+            api_app_id=self.app_id,
+            trigger_id=self.issue_trigger_id(),
+            block_id=block_id,
+        )
+
+    def make_app_home_opened(self, user: str) -> dict[str, Any]:
+        """An ``app_home_opened`` inner event for ``user`` (send it with ``send_event``)."""
+        return build_app_home_opened(user=user)
+
+    def home_view(self, user_id: str) -> StoredView | None:
+        """The App Home view last published for ``user_id``."""
+        for stored in self.workspace.views.values():
+            if stored.type == "home" and stored.user_id == user_id:
+                return stored
+        return None
 
     # -- socket mode --------------------------------------------------------------------------------
 

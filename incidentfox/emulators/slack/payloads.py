@@ -159,3 +159,74 @@ def build_block_actions(
             }
         ],
     }
+
+
+def build_view_submission(
+    *,
+    view: dict[str, Any],
+    values: dict[str, dict[str, Any]],
+    user: str,
+    team_id: str,
+    api_app_id: str,
+    trigger_id: str,
+) -> dict[str, Any]:
+    """A ``view_submission`` payload for a stored modal; ``values`` is ``state.values`` as Slack sends it
+    (``{block_id: {action_id: {"type": ..., "value": ...}}}``)."""
+    return {
+        "type": "view_submission",
+        "team": {"id": team_id, "domain": "incidentfox-test"},
+        "user": {"id": user, "username": user.lower(), "name": user.lower(), "team_id": team_id},
+        "api_app_id": api_app_id,
+        "token": "verification-token-unused",
+        "trigger_id": trigger_id,
+        "view": {**view, "state": {"values": values}},
+        "response_urls": [],
+        "is_enterprise_install": False,
+        "enterprise": None,
+    }
+
+
+def build_view_block_actions(
+    *,
+    action_id: str,
+    value: str,
+    user: str,
+    view: dict[str, Any],
+    team_id: str,
+    api_app_id: str,
+    trigger_id: str,
+    block_id: str = "actions",
+) -> dict[str, Any]:
+    """A ``block_actions`` payload for a button pressed inside a view (the App Home or a modal)."""
+    return {
+        "type": "block_actions",
+        "user": {"id": user, "username": user.lower(), "name": user.lower(), "team_id": team_id},
+        "api_app_id": api_app_id,
+        "token": "verification-token-unused",
+        "container": {"type": "view", "view_id": view.get("id", "")},
+        "trigger_id": trigger_id,
+        "team": {"id": team_id, "domain": "incidentfox-test"},
+        "enterprise": None,
+        "is_enterprise_install": False,
+        "view": view,
+        "actions": [
+            {
+                "action_id": action_id,
+                "block_id": block_id,
+                "value": value,
+                "type": "button",
+                "action_ts": f"{time.time():.6f}",
+            }
+        ],
+    }
+
+
+def build_app_home_opened(*, user: str, tab: str = "home") -> dict[str, Any]:
+    """The inner ``app_home_opened`` event (wrap it with ``build_event_callback``)."""
+    return {
+        "type": "app_home_opened",
+        "user": user,
+        "channel": "D" + user[1:],
+        "tab": tab,
+        "event_ts": f"{time.time():.6f}",
+    }

@@ -177,6 +177,7 @@ class Workspace:
     users: dict[str, dict[str, Any]] = field(default_factory=dict)
     channels: dict[str, dict[str, Any]] = field(default_factory=dict)
     reactions: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+    usergroups: dict[str, list[str]] = field(default_factory=dict)
 
     def add_message(self, message: StoredMessage) -> StoredMessage:
         self.messages.setdefault(message.channel, []).append(message)

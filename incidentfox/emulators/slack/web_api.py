@@ -97,6 +97,8 @@ class WebApi:
             "conversations.history": self._history,
             "conversations.info": self._conversation_info,
             "users.info": self._user_info,
+            "usergroups.users.list": self._usergroup_users,
+            "team.info": self._team_info,
             "reactions.add": self._reaction_add,
             "reactions.remove": self._reaction_remove,
             "views.open": self._views_open,
@@ -358,6 +360,18 @@ class WebApi:
             or default_user(user, self.identity.team_id, is_bot=user == self.identity.bot_user_id)
         }
 
+    async def _usergroup_users(self, args: dict[str, Any]) -> dict[str, Any]:
+        group = _required(args, "usergroup", "no_such_subteam")
+        if group not in self.workspace.usergroups:
+            raise ApiError("no_such_subteam")
+        return {"users": list(self.workspace.usergroups[group])}
+
+    async def _team_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        ident = self.identity
+        return {
+            "team": {"id": ident.team_id, "name": ident.team_name, "domain": "incidentfox-test"},
+        }
+
     # -- views --------------------------------------------------------------------------------------
 
     async def _views_open(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -375,7 +389,7 @@ class WebApi:
             raise ApiError("hash_conflict")
         existing.view = view
         existing.hash = _view_hash()
-        return {"view": self._view_body(existing)}
+        return {"view": self.view_body(existing)}
 
     async def _views_publish(self, args: dict[str, Any]) -> dict[str, Any]:
         user_id = _required(args, "user_id", "user_not_found")
@@ -386,7 +400,7 @@ class WebApi:
                     raise ApiError("hash_conflict")
                 stored.view = view
                 stored.hash = _view_hash()
-                return {"view": self._view_body(stored)}
+                return {"view": self.view_body(stored)}
         return {"view": self._store_view(view, user_id=user_id, allowed={"home"})}
 
     def _use_trigger(self, args: dict[str, Any]) -> None:
@@ -408,7 +422,7 @@ class WebApi:
             id=view_id, type=view["type"], user_id=user_id, view=view, hash=_view_hash(), root_view_id=view_id
         )
         self.workspace.views[view_id] = stored
-        return self._view_body(stored)
+        return self.view_body(stored)
 
     def _find_view(self, args: dict[str, Any]) -> StoredView:
         view_id, external_id = args.get("view_id"), args.get("external_id")
@@ -417,7 +431,7 @@ class WebApi:
                 return stored
         raise ApiError("not_found")
 
-    def _view_body(self, stored: StoredView) -> dict[str, Any]:
+    def view_body(self, stored: StoredView) -> dict[str, Any]:
         return stored.to_api(self.identity.team_id, self.identity.app_id, self.identity.bot_id)
 
 
