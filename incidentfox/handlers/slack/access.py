@@ -201,24 +201,26 @@ class SlackAccess:
         now = time.monotonic()
         if hit is not None and now - hit[0] < self._ttl_s:
             return hit[1]
-        value = await load(key)
-        self._cache[(kind, key)] = (now, value)
+        value, ok = await load(key)
+        if ok:
+            self._cache[(kind, key)] = (now, value)
         return value
 
-    async def _user_info(self, user_id: str) -> dict[str, Any]:
+    async def _user_info(self, user_id: str) -> tuple[dict[str, Any], bool]:
+        """The profile, and whether Slack answered (a failure is not cached: it denies only once)."""
         try:
             response = await self._client.users_info(user=user_id)
         except SlackApiError as exc:
             log.warning("users.info failed user=%s error=%s", user_id, exc.response.get("error"))
-            return {}
+            return {}, False
         user = response.get("user")
-        return user if isinstance(user, dict) else {}
+        return (user if isinstance(user, dict) else {}), True
 
-    async def _group_members(self, group_id: str) -> frozenset[str]:
+    async def _group_members(self, group_id: str) -> tuple[frozenset[str], bool]:
         try:
             response = await self._client.usergroups_users_list(usergroup=group_id)
         except SlackApiError as exc:
             log.warning("usergroups.users.list failed group=%s error=%s", group_id, exc.response.get("error"))
-            return frozenset()
+            return frozenset(), False
         users = response.get("users")
-        return frozenset(str(u) for u in users) if isinstance(users, list) else frozenset()
+        return (frozenset(str(u) for u in users) if isinstance(users, list) else frozenset()), True
