@@ -11,7 +11,7 @@ import pytest
 
 from incidentfox.agents.runs.models import Run
 from incidentfox.emulators.openai_api import OpenAIEmulator, RoutedScript, ScriptStep
-from tests.slack_world import CHANNEL, USER, World, world
+from tests.slack_world import ADMIN, CHANNEL, USER, World, world
 
 
 async def _finished_run(w: World, event_id: str = "EvA1") -> tuple[Run, str]:
@@ -187,3 +187,37 @@ async def test_buttons_work_over_socket_mode(tmp_path: Path) -> None:
                 break
             await asyncio.sleep(0.02)
         assert await w.fox.runtime.runs.feedback(run.run_id) == {USER: "down"}
+
+
+async def test_a_button_cannot_reach_a_run_of_another_org_or_channel(tmp_path: Path) -> None:
+    async with world(tmp_path) as w:
+        run, message_ts = await _finished_run(w)
+        elsewhere = w.slack.make_block_action(
+            "feedback_up", run.run_id, user=USER, channel="C0ELSEWHERE", message_ts=message_ts
+        )
+        await w.post_interactive(elsewhere)
+        wrong_channel = await w.slack.wait_for(
+            "chat.postEphemeral", lambda c: "doesn't belong" in str(c.args)
+        )
+        assert wrong_channel.args["user"] == USER
+        assert w.fox.runtime is not None
+        async with w.fox.runtime.config.sessions.begin() as session:
+            await w.fox.runtime.config.create_org(session, org_id="rival", name="Rival", actor="test")
+        await w.fox.runtime.config.write_config(
+            ADMIN, "rival", "rival", {"slack": {"workspace_ids": [w.slack.team_id]}}, operation="put"
+        )
+        await w.post_interactive(_press(w, "feedback_up", run.run_id, message_ts))
+        await w.slack.wait_for("chat.postEphemeral", lambda c: "another IncidentFox org" in str(c.args))
+        assert await w.fox.runtime.runs.feedback(run.run_id) == {}
+
+
+async def test_a_retried_button_delivery_is_handled_once(tmp_path: Path) -> None:
+    async with world(tmp_path) as w:
+        run, message_ts = await _finished_run(w)
+        press = _press(w, "feedback_up", run.run_id, message_ts)
+        await w.post_interactive(press)
+        await w.post_interactive(press)
+        await w.slack.wait_for("chat.postEphemeral", lambda c: "feedback" in str(c.args))
+        await asyncio.sleep(0.3)
+        thanks = [c for c in w.slack.calls("chat.postEphemeral") if "feedback is recorded" in str(c.args)]
+        assert len(thanks) == 1

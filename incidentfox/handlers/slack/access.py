@@ -28,6 +28,10 @@ from incidentfox.config.service import ConfigService
 
 log = logging.getLogger(__name__)
 _MAX_NAMED = 5
+RUN_OF_ANOTHER_ORG = (
+    "That investigation belongs to another IncidentFox org, so you can't act on it from here."
+)
+RUN_OF_ANOTHER_CHANNEL = "That button doesn't belong to an investigation of this channel."
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,6 +191,19 @@ class SlackAccess:
             f"Only the approvers of team *{team_id}* or an org admin can approve this. "
             f"Who can: {mention_list(list(dict.fromkeys(approvers)))}."
         )
+
+    async def run_refusal(
+        self, user: SlackUser, *, run_org: str, run_channel: str | None, clicked_in: str | None
+    ) -> Refusal | None:
+        """``None`` when a button press may act on a run: the run belongs to the org that owns the
+        presser's workspace, and the button sits in the run's own channel (a forged value cannot
+        reach another team's run)."""
+        owner = await self.org_of(user.workspace_id)
+        if owner is not None and owner != run_org:
+            return Refusal(RUN_OF_ANOTHER_ORG)
+        if clicked_in and run_channel and clicked_in != run_channel:
+            return Refusal(RUN_OF_ANOTHER_CHANNEL)
+        return None
 
     # -- Slack lookups ----------------------------------------------------------------------------------
 

@@ -18,7 +18,8 @@ from incidentfox.blocks.follow_up import FOLLOW_UP_CALLBACK_ID, render_follow_up
 from incidentfox.blocks.progress import ACTION_INTERRUPT, ACTION_RESUME, ACTION_VIEW_SESSION
 from incidentfox.blocks.rca import ACTION_FEEDBACK_DOWN, ACTION_FEEDBACK_UP, ACTION_FOLLOW_UP
 from incidentfox.blocks.session import render_session_view
-from incidentfox.handlers.pipeline import TriggerPipeline
+from incidentfox.handlers.pipeline import Duplicate, TriggerPipeline
+from incidentfox.handlers.slack.access import SlackAccess, SlackUser
 from incidentfox.handlers.slack.notices import SlackNotices
 from incidentfox.handlers.trigger import RoutingKey, ThreadRef, Trigger
 
@@ -50,6 +51,52 @@ def follow_up_trigger(run: Run, *, text: str, requester: str, delivery_id: str, 
     )
 
 
+def action_trigger(body: dict[str, Any], run_id: str) -> Trigger:
+    """A button press as a trigger; its ``trigger_id`` is unique per press and kept on retries."""
+    channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
+    return Trigger(
+        source="slack",
+        kind="action",
+        routing_key=RoutingKey(slack_channel_id=channel),
+        text=run_id,
+        thread_ref=None,
+        requester=str((body.get("user") or {}).get("id") or ""),
+        delivery_id=f"slack:action:{body.get('trigger_id') or body.get('actions', [{}])[0].get('action_ts')}",
+    )
+
+
+class RunGuard:
+    """Resolves the run a button names, once per press: deduped through the pipeline, and refused
+    (ephemerally) when the run is gone or belongs to another org or channel."""
+
+    def __init__(
+        self, *, runs: RunStore, pipeline: TriggerPipeline, access: SlackAccess, notices: SlackNotices
+    ) -> None:
+        self._runs = runs
+        self._pipeline = pipeline
+        self._access = access
+        self._notices = notices
+
+    async def run_for(self, body: dict[str, Any], run_id: str) -> Run | None:
+        trigger = action_trigger(body, run_id)
+        if isinstance(await self._pipeline.admit(trigger), Duplicate):
+            return None
+        run = await self._runs.get(run_id)
+        if run is None:
+            self._notices.ephemeral_in(body, GONE)
+            return None
+        refusal = await self._access.run_refusal(
+            SlackUser.from_body(body),
+            run_org=run.org_id,
+            run_channel=run.channel_id,
+            clicked_in=trigger.routing_key.slack_channel_id,
+        )
+        if refusal is not None:
+            self._notices.ephemeral_in(body, refusal.message)
+            return None
+        return run
+
+
 def register_run_actions(
     app: AsyncApp,
     *,
@@ -57,10 +104,14 @@ def register_run_actions(
     control: RunControl | None,
     pipeline: TriggerPipeline,
     notices: SlackNotices,
+    access: SlackAccess,
 ) -> None:
+    guard = RunGuard(runs=runs, pipeline=pipeline, access=access, notices=notices)
+
     async def vote(body: dict[str, Any], action: dict[str, Any], value: str) -> None:
-        user = body["user"]["id"]
-        recorded = await runs.record_feedback(action["value"], user, value)
+        if await guard.run_for(body, action["value"]) is None:
+            return
+        recorded = await runs.record_feedback(action["value"], body["user"]["id"], value)
         notices.ephemeral_in(body, "Thanks, your feedback is recorded." if recorded else GONE)
 
     @app.action(ACTION_FEEDBACK_UP)
@@ -78,9 +129,8 @@ def register_run_actions(
         ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
     ) -> None:
         await ack()
-        run = await runs.get(action["value"])
+        run = await guard.run_for(body, action["value"])
         if run is None:
-            notices.ephemeral_in(body, GONE)
             return
         live = control.live_events(run.run_id) if control else None
         events = live if live is not None else [event_from_dict(e) for e in run.events]
@@ -90,23 +140,23 @@ def register_run_actions(
     @app.action(ACTION_INTERRUPT)
     async def on_interrupt(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
         await ack()
+        if await guard.run_for(body, action["value"]) is None:
+            return
         if control is None or not control.interrupt(action["value"], body["user"]["id"]):
             notices.ephemeral_in(body, NOT_RUNNING)
 
     @app.action(ACTION_RESUME)
     async def on_resume(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
         await ack()
-        run = await runs.get(action["value"])
-        trigger = (
-            None
-            if run is None
-            else follow_up_trigger(
-                run,
-                text=run.question,
-                requester=body["user"]["id"],
-                delivery_id=f"slack:resume:{run.run_id}",
-                kind="resume",
-            )
+        run = await guard.run_for(body, action["value"])
+        if run is None:
+            return
+        trigger = follow_up_trigger(
+            run,
+            text=run.question,
+            requester=body["user"]["id"],
+            delivery_id=f"slack:resume:{run.run_id}",
+            kind="resume",
         )
         if trigger is None:
             notices.ephemeral_in(body, GONE)
@@ -118,9 +168,8 @@ def register_run_actions(
         ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
     ) -> None:
         await ack()
-        run = await runs.get(action["value"])
+        run = await guard.run_for(body, action["value"])
         if run is None:
-            notices.ephemeral_in(body, GONE)
             return
         modal = render_follow_up_modal(run_id=run.run_id, asked=run.question)
         await client.views_open(trigger_id=body["trigger_id"], view=modal)
@@ -133,6 +182,9 @@ def register_run_actions(
             return
         await ack()
         run = await runs.get(view.get("private_metadata", ""))
+        owner = await access.org_of(SlackUser.from_body(body).workspace_id)
+        if run is not None and owner is not None and owner != run.org_id:
+            return
         trigger = (
             None
             if run is None
