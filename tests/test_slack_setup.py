@@ -36,7 +36,7 @@ def form_values(w: World, **overrides: dict[str, Any]) -> dict[str, Any]:
         "setup_team": picked("+new"),
         "setup_name": text("Payments"),
         "setup_id": text(""),
-        "setup_parent": picked(""),
+        "setup_parent": picked("+org"),
         "routing_channels": channels(NEW_CHANNEL),
         "routing_repos": text("acme/payments"),
         "routing_services": text("PPAY001"),

@@ -28,6 +28,8 @@ from incidentfox.blocks.limits import PRIVATE_METADATA_MAX, fit_view, mrkdwn, on
 
 SETUP_CALLBACK_ID = "team_setup_modal"
 NEW_TEAM = "+new"
+NEW_ORG_ROOT = "+org"
+"""The parent option of a form that creates the org: its id is chosen when the form is saved."""
 TEAM_BLOCK, NAME_BLOCK, ID_BLOCK, PARENT_BLOCK = "setup_team", "setup_name", "setup_id", "setup_parent"
 SETUP_SECTIONS = ("routing", "kubernetes", "github", "pagerduty", "model")
 _SECTION_TITLES = {
@@ -206,5 +208,5 @@ def parse_choice(values: Mapping[str, Any]) -> SetupChoice:
         join_team=team if team and team != NEW_TEAM else None,
         name=typed(NAME_BLOCK),
         team_id=typed(ID_BLOCK),
-        parent_id=picked(PARENT_BLOCK),
+        parent_id="" if picked(PARENT_BLOCK) == NEW_ORG_ROOT else picked(PARENT_BLOCK),
     )

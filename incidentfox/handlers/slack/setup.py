@@ -22,6 +22,7 @@ from incidentfox.blocks.config_forms import parse_section
 from incidentfox.blocks.setup_modal import (
     ID_BLOCK,
     NAME_BLOCK,
+    NEW_ORG_ROOT,
     PARENT_BLOCK,
     SETUP_SECTIONS,
     TEAM_BLOCK,
@@ -121,7 +122,12 @@ class SetupFlow:
                 return Refusal(NOT_CONNECTED)
             name = await self._workspace_name(user.workspace_id)
             return SetupForm(
-                channel, name, True, teams=[], parents=[("", f"{name} (the new org)")], org_admin=True
+                channel,
+                name,
+                True,
+                teams=[],
+                parents=[(NEW_ORG_ROOT, f"{name} (the new org)")],
+                org_admin=True,
             )
         owner = await self._access.team_of_channel(channel)
         if owner is not None and owner[0] != org:
