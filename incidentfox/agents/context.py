@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from incidentfox.agents.approvals.gate import ApprovalGate, ApprovalsUnavailable
 from incidentfox.agents.events import ProgressEvent
 
 
@@ -16,7 +18,10 @@ class InvestigationContext:
     ``config`` is the team's effective config with secrets decrypted: it is for the run engine only
     and must never be rendered, logged or put into a prompt. ``emit`` publishes a progress event to
     the renderer; tools call it for their own start/end so that calls made inside sub-agents are
-    visible too. ``clients`` caches each toolset's connected client for the run.
+    visible too. ``clients`` caches each toolset's connected client for the run. ``approvals`` is
+    what a write tool call goes through before it may run (by default nobody can approve, so write
+    actions never run). ``deadline``, when the runner shares its deadline, is pushed back while a
+    write action waits for a person.
     """
 
     run_id: str
@@ -26,3 +31,5 @@ class InvestigationContext:
     emit: Callable[[ProgressEvent], None]
     clients: dict[str, Any] = field(default_factory=dict)
     findings: list[Any] = field(default_factory=list)
+    approvals: ApprovalGate = field(default_factory=ApprovalsUnavailable)
+    deadline: asyncio.Timeout | None = None

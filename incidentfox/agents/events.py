@@ -22,6 +22,7 @@ EventKind = Literal[
     "subagent_end",
     "question",
     "approval_request",
+    "approval_decided",
     "interrupted",
     "resumed",
     "result",
@@ -118,6 +119,23 @@ class ApprovalRequest:
     at: float = field(default_factory=_now)
 
 
+ApprovalOutcome = Literal["approved", "denied", "expired", "cancelled"]
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalDecided:
+    """An ``ApprovalRequest`` was settled: approved (and then run), denied, expired unanswered, or
+    cancelled because the run stopped. ``by`` is the deciding Slack user id; ``outcome`` says in a few
+    words what running the approved action did (or why it failed)."""
+
+    approval_id: str
+    decision: ApprovalOutcome
+    by: str = ""
+    outcome: str = ""
+    kind: Literal["approval_decided"] = "approval_decided"
+    at: float = field(default_factory=_now)
+
+
 @dataclass(frozen=True, slots=True)
 class Interrupted:
     """Someone pressed Interrupt; ``by`` is the Slack user id."""
@@ -163,6 +181,7 @@ ProgressEvent = (
     | SubagentEnd
     | Question
     | ApprovalRequest
+    | ApprovalDecided
     | Interrupted
     | Resumed
     | Result
@@ -178,6 +197,7 @@ _BY_KIND: dict[str, type[Any]] = {
     "subagent_end": SubagentEnd,
     "question": Question,
     "approval_request": ApprovalRequest,
+    "approval_decided": ApprovalDecided,
     "interrupted": Interrupted,
     "resumed": Resumed,
     "result": Result,

@@ -43,7 +43,8 @@ How to work:
 - Confidence is high only when quoted evidence directly shows the cause; medium when it is the most
   likely explanation; low when evidence is thin or missing. Say why.
 - Recommend immediate actions (to stop the impact) and follow-up actions (to prevent a recurrence).
-  Do not claim to have performed any action.
+  Do not claim to have performed an action unless a specialist reports that it ran after approval;
+  if an action was refused or not approved in time, say so and by whom.
 - Finish with the structured root-cause analysis.
 """
 

@@ -113,6 +113,7 @@ async def run_investigation(
     if announce:
         context.emit(Started(summary=mapper.clean(question, SUMMARY_MAX_CHARS)))
     deadline = asyncio.timeout(timeout_s)
+    context.deadline = deadline
     result: RunResultStreaming | None = None
     try:
         result = Runner.run_streamed(

@@ -20,6 +20,8 @@ from collections.abc import AsyncIterator
 
 from slack_sdk.web.async_client import AsyncWebClient
 
+from incidentfox.agents.approvals.gate import ApprovalsUnavailable, SlackApprovalGate
+from incidentfox.agents.approvals.service import ApprovalService
 from incidentfox.agents.context import InvestigationContext
 from incidentfox.agents.events import Error, Interrupted, ProgressEvent
 from incidentfox.agents.investigator import InvestigationOutcome, Investigator
@@ -88,6 +90,7 @@ class Worker:
         investigator: Investigator,
         concurrency: int = 500,
         update_interval: float = 1.0,
+        approvals: ApprovalService | None = None,
     ) -> None:
         self._queue = queue
         self._runs = runs
@@ -97,6 +100,7 @@ class Worker:
         self._investigator = investigator
         self._slots = asyncio.Semaphore(concurrency)
         self._update_interval = update_interval
+        self._approvals = approvals
         self._threads = ThreadLocks()
         self._tasks: set[asyncio.Task[None]] = set()
         self._by_run: dict[str, asyncio.Task[None]] = {}
@@ -212,12 +216,16 @@ class Worker:
             self._live.pop(run_id, None)
 
     async def _investigate(self, run: Run, live: LiveMessage) -> InvestigationOutcome:
+        config = await self._config.effective_config(run.org_id, run.team_node_id)
         context = InvestigationContext(
             run_id=run.run_id,
             org_id=run.org_id,
             team_node_id=run.team_node_id,
-            config=await self._config.effective_config(run.org_id, run.team_node_id),
+            config=config,
             emit=live.emit,
+            approvals=SlackApprovalGate.for_run(self._approvals, run, config, live.emit)
+            if self._approvals is not None
+            else ApprovalsUnavailable(),
         )
         history = await self._runs.history(run.thread_key)
         try:

@@ -20,6 +20,7 @@ from incidentfox.agents.events import (
     Thought,
     ToolEnd,
 )
+from incidentfox.blocks.approval import approval_blocks
 from incidentfox.blocks.components import (
     Block,
     actions,
@@ -37,17 +38,14 @@ from incidentfox.blocks.limits import (
     one_line,
     truncate_mrkdwn,
 )
-from incidentfox.blocks.timeline import RunState, approval_text, build_steps, run_seconds
+from incidentfox.blocks.timeline import RunState, build_steps, run_seconds
 
 ACTION_INTERRUPT = "run_interrupt"
 ACTION_RESUME = "run_resume"
 ACTION_VIEW_SESSION = "run_view_session"
-ACTION_APPROVE = "approval_approve"
-ACTION_DENY = "approval_deny"
 CONTROLS_BLOCK_ID = "run_controls"
 
 MAX_RECENT_STEPS = 8
-MAX_APPROVALS_SHOWN = 3
 STEP_LINE_MAX = 320
 TITLE_MAX = 300
 PROMPT_MAX = 1200
@@ -75,15 +73,6 @@ def _waiting_on_human(later: Sequence[ProgressEvent]) -> bool:
         or (isinstance(e, ToolEnd) and e.status == "approval_required")
         for e in later
     )
-
-
-def pending_approvals(events: Sequence[ProgressEvent]) -> list[ApprovalRequest]:
-    """Approval requests the run is still waiting on, oldest first."""
-    return [
-        e
-        for i, e in enumerate(events)
-        if isinstance(e, ApprovalRequest) and _waiting_on_human(events[i + 1 :])
-    ]
 
 
 def pending_question(events: Sequence[ProgressEvent]) -> Question | None:
@@ -115,21 +104,6 @@ def _timeline_block(events: Sequence[ProgressEvent]) -> Block:
     if earlier:
         lines.insert(0, f"_…and {earlier} earlier step{'s' if earlier != 1 else ''}_")
     return section("\n".join(lines) if lines else "_Getting started…_")
-
-
-def _approval_blocks(events: Sequence[ProgressEvent]) -> list[Block]:
-    blocks: list[Block] = []
-    for index, request in enumerate(pending_approvals(events)[:MAX_APPROVALS_SHOWN]):
-        text = f"🔐 *Approval needed:* {approval_text(request)}"
-        if request.reason.strip():
-            text += "\n" + mrkdwn(request.reason, PROMPT_MAX)
-        blocks.append(section(text))
-        buttons = [
-            button("Approve", action_id=ACTION_APPROVE, value=request.approval_id, style="primary"),
-            button("Deny", action_id=ACTION_DENY, value=request.approval_id, style="danger"),
-        ]
-        blocks.append(actions(buttons, block_id=f"approval_{index}"))
-    return blocks
 
 
 def _controls(run_id: str, state: RunState) -> Block:
@@ -165,7 +139,7 @@ def render_progress(
             blocks.append(
                 section(f"❓ *The investigation needs your input:*\n{prompt}\n_Reply in this thread._")
             )
-        blocks.extend(_approval_blocks(events))
+        blocks.extend(approval_blocks(events))
     blocks.append(_controls(run_id, state))
     return fit_message(blocks)
 

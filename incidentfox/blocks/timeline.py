@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from incidentfox.agents.events import (
+    ApprovalDecided,
     ApprovalRequest,
     Error,
     Interrupted,
@@ -26,6 +27,7 @@ from incidentfox.agents.events import (
     ToolEnd,
     ToolStart,
 )
+from incidentfox.blocks.approval import approval_text, decision_icon, decision_text
 from incidentfox.blocks.components import code, user_ref
 from incidentfox.blocks.limits import mrkdwn, one_line
 
@@ -87,6 +89,7 @@ class _Builder:
         self.steps: list[Step] = []
         self.calls: dict[str, tuple[int, dict[str, Any]]] = {}
         self.agents: dict[str, list[int]] = {}
+        self.approvals: dict[str, tuple[int, ApprovalRequest]] = {}
 
     def add(self, step: Step) -> int:
         self.steps.append(step)
@@ -107,6 +110,19 @@ class _Builder:
             self.add(Step(event.at, icon, text, event.agent != PLANNER))
         else:
             self.steps[opened[0]] = replace(self.steps[opened[0]], icon=icon, text=text)
+
+    def approval_request(self, event: ApprovalRequest) -> None:
+        index = self.add(Step(event.at, "🔐", "Approval requested: " + approval_text(event)))
+        self.approvals[event.approval_id] = (index, event)
+
+    def approval_decided(self, event: ApprovalDecided) -> None:
+        """The request's step now reads how it ended (the request stays in the text)."""
+        opened = self.approvals.get(event.approval_id)
+        step = Step(event.at, decision_icon(event), decision_text(event, opened[1] if opened else None))
+        if opened is None:
+            self.add(step)
+        else:
+            self.steps[opened[0]] = replace(step, at=self.steps[opened[0]].at)
 
     def subagent_start(self, event: SubagentStart) -> None:
         index = self.add(Step(event.at, RUNNING, "🤖 " + _agent_text(event.agent, event.task)))
@@ -144,7 +160,9 @@ def build_steps(events: Sequence[ProgressEvent]) -> list[Step]:
             case Question(text=text):
                 builder.add(Step(event.at, "❓", "Asked: " + mrkdwn(one_line(text), _TEXT_LIMIT)))
             case ApprovalRequest():
-                builder.add(Step(event.at, "🔐", "Approval requested: " + approval_text(event)))
+                builder.approval_request(event)
+            case ApprovalDecided():
+                builder.approval_decided(event)
             case Interrupted(by=by):
                 builder.add(Step(event.at, "⏸️", f"Interrupted by {user_ref(by)}"))
             case Resumed(by=by):
@@ -156,11 +174,6 @@ def build_steps(events: Sequence[ProgressEvent]) -> list[Step]:
             case Error(message=message):
                 builder.add(Step(event.at, "✗", "Failed: " + mrkdwn(one_line(message), _TEXT_LIMIT)))
     return builder.steps
-
-
-def approval_text(event: ApprovalRequest) -> str:
-    """``*restart* on `deployment/checkout```, escaped."""
-    return f"*{mrkdwn(one_line(event.action), _TOOL_LIMIT)}* on {code(event.target, _ARGS_LIMIT)}"
 
 
 def started(events: Sequence[ProgressEvent]) -> Started | None:

@@ -1,9 +1,12 @@
 """An offline Kubernetes API server: real HTTP on 127.0.0.1, serving a scenario's objects.
 
 The real ``kubernetes`` client talks to it unchanged: discovery, namespaces,
-pods with logs, core/v1 events, apps/v1 deployments and replica sets, services, endpoints, nodes and
-persistent volume claims. Missing objects answer with a 404 ``Status``; a wrong bearer token with
-401. Setting ``unreachable`` drops every connection, which is how tests simulate an API outage.
+pods with logs, core/v1 events, apps/v1 deployments, replica sets, stateful sets and daemon sets,
+services, endpoints, nodes and persistent volume claims. It applies the writes of ``kubernetes_writes``
+(PATCH of workloads and their ``scale``, DELETE of pods), so a test can read back what a write did.
+Missing objects answer with a 404 ``Status``; a wrong bearer token with 401. Setting ``unreachable``
+drops every connection, which is how tests simulate an API outage; ``read_only`` refuses every write
+with 403, as RBAC refuses a read-only identity.
 
     async with KubernetesEmulator("crashloop") as k8s:
         api = kubernetes.config.new_client_from_config(str(k8s.write_kubeconfig(tmp / "kubeconfig")))
@@ -20,24 +23,40 @@ from typing import Any
 import yaml
 from aiohttp import web
 
+from incidentfox.emulators import kubernetes_writes as writes
 from incidentfox.emulators.kubernetes_objects import Cluster, Obj, build_cluster
+from incidentfox.emulators.kubernetes_writes import ResourceType, not_found, status_response
 
 SCENARIO_DIR = Path(__file__).parent / "scenarios"
 DEFAULT_TOKEN = "k8s-emulator-token"
 
 _CORE, _APPS = "api/v1", "apis/apps/v1"
-# (group path, plural) -> (kind, apiVersion, namespaced, Cluster attribute)
-_RESOURCES: dict[tuple[str, str], tuple[str, str, bool, str]] = {
-    (_CORE, "namespaces"): ("Namespace", "v1", False, "namespaces"),
-    (_CORE, "nodes"): ("Node", "v1", False, "nodes"),
-    (_CORE, "pods"): ("Pod", "v1", True, "pods"),
-    (_CORE, "events"): ("Event", "v1", True, "events"),
-    (_CORE, "services"): ("Service", "v1", True, "services"),
-    (_CORE, "endpoints"): ("Endpoints", "v1", True, "endpoints"),
-    (_CORE, "persistentvolumeclaims"): ("PersistentVolumeClaim", "v1", True, "persistentvolumeclaims"),
-    (_APPS, "deployments"): ("Deployment", "apps/v1", True, "deployments"),
-    (_APPS, "replicasets"): ("ReplicaSet", "apps/v1", True, "replicasets"),
+_PATCHABLE = frozenset({"PATCH"})
+_SCALABLE = frozenset({"scale"})
+_RESOURCES: dict[tuple[str, str], ResourceType] = {
+    (_CORE, "namespaces"): ResourceType("Namespace", "v1", False, "namespaces", "namespaces"),
+    (_CORE, "nodes"): ResourceType("Node", "v1", False, "nodes", "nodes"),
+    (_CORE, "pods"): ResourceType(
+        "Pod", "v1", True, "pods", "pods", subresources=frozenset({"log"}), writes=frozenset({"DELETE"})
+    ),
+    (_CORE, "events"): ResourceType("Event", "v1", True, "events", "events"),
+    (_CORE, "services"): ResourceType("Service", "v1", True, "services", "services"),
+    (_CORE, "endpoints"): ResourceType("Endpoints", "v1", True, "endpoints", "endpoints"),
+    (_CORE, "persistentvolumeclaims"): ResourceType(
+        "PersistentVolumeClaim", "v1", True, "persistentvolumeclaims", "persistentvolumeclaims"
+    ),
+    (_APPS, "deployments"): ResourceType(
+        "Deployment", "apps/v1", True, "deployments", "deployments", "apps", _SCALABLE, _PATCHABLE
+    ),
+    (_APPS, "replicasets"): ResourceType("ReplicaSet", "apps/v1", True, "replicasets", "replicasets", "apps"),
+    (_APPS, "statefulsets"): ResourceType(
+        "StatefulSet", "apps/v1", True, "statefulsets", "statefulsets", "apps", _SCALABLE, _PATCHABLE
+    ),
+    (_APPS, "daemonsets"): ResourceType(
+        "DaemonSet", "apps/v1", True, "daemonsets", "daemonsets", "apps", writes=_PATCHABLE
+    ),
 }
+_VERBS = {"GET": "get", "PATCH": "patch", "DELETE": "delete"}
 _VERSION = {
     "major": "1",
     "minor": "33",
@@ -74,23 +93,24 @@ def load_scenario(scenario: str | Path | Mapping[str, Any]) -> dict[str, Any]:
     return doc
 
 
-def _status(code: int, reason: str, message: str, details: Mapping[str, str] | None = None) -> web.Response:
-    body: Obj = {
-        "kind": "Status",
-        "apiVersion": "v1",
-        "metadata": {},
-        "status": "Failure",
-        "message": message,
-        "reason": reason,
-        "code": code,
+def _subresource_discovery(plural: str, sub: str) -> Obj:
+    if sub == "log":
+        return {
+            "name": f"{plural}/log",
+            "singularName": "",
+            "namespaced": True,
+            "kind": "Pod",
+            "verbs": ["get"],
+        }
+    return {
+        "name": f"{plural}/{sub}",
+        "singularName": "",
+        "namespaced": True,
+        "group": "autoscaling",
+        "version": "v1",
+        "kind": "Scale",
+        "verbs": ["get", "patch", "update"],
     }
-    if details:
-        body["details"] = dict(details)
-    return web.json_response(body, status=code)
-
-
-def _not_found(plural: str, name: str) -> web.Response:
-    return _status(404, "NotFound", f'{plural} "{name}" not found', {"name": name, "kind": plural})
 
 
 def label_selector_matches(selector: str, labels: Mapping[str, str]) -> bool:
@@ -169,6 +189,8 @@ class KubernetesEmulator:
         self.port = port
         self.unreachable = False
         """When true, every request's connection is dropped without an answer."""
+        self.read_only = False
+        """When true, every write is refused with 403 Forbidden, as RBAC refuses a read-only identity."""
         self.requests: list[tuple[str, str]] = []
         """(method, path with query) of every request received, for tests."""
         self.scenario: dict[str, Any] = {}
@@ -189,7 +211,8 @@ class KubernetesEmulator:
 
     async def start(self) -> KubernetesEmulator:
         app = web.Application(middlewares=[self._gate])
-        app.router.add_route("GET", "/{tail:.*}", self._dispatch)
+        for method in _VERBS:
+            app.router.add_route(method, "/{tail:.*}", self._dispatch)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
@@ -238,7 +261,7 @@ class KubernetesEmulator:
                 request.transport.abort()
             return web.Response(status=503)
         if request.headers.get("Authorization") != f"Bearer {self.token}":
-            return _status(401, "Unauthorized", "Unauthorized")
+            return status_response(401, "Unauthorized", "Unauthorized")
         response: web.StreamResponse = await handler(request)
         return response
 
@@ -247,11 +270,13 @@ class KubernetesEmulator:
         if path == "version":
             return web.json_response(_VERSION)
         if path in ("api", "apis", _CORE, _APPS):
+            if request.method != "GET":
+                return writes.method_not_allowed()
             return web.json_response(self._discovery(path))
         for group in (_CORE, _APPS):
             if path.startswith(group + "/"):
-                return self._resource(request, group, path[len(group) + 1 :].split("/"))
-        return _status(404, "NotFound", "the server could not find the requested resource")
+                return await self._resource(request, group, path[len(group) + 1 :].split("/"))
+        return status_response(404, "NotFound", "the server could not find the requested resource")
 
     def _discovery(self, path: str) -> Obj:
         if path == "api":
@@ -261,49 +286,66 @@ class KubernetesEmulator:
             version = {"groupVersion": "apps/v1", "version": "v1"}
             groups = [{"name": "apps", "versions": [version], "preferredVersion": version}]
             return {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}
-        resources = []
-        for (group, plural), (kind, _, namespaced, _) in _RESOURCES.items():
-            if group == path:
-                verbs = ["get", "list", "watch"]
-                resources.append(
-                    {
-                        "name": plural,
-                        "singularName": kind.lower(),
-                        "namespaced": namespaced,
-                        "kind": kind,
-                        "verbs": verbs,
-                    }
-                )
-        if path == _CORE:
+        resources: list[Obj] = []
+        for (group, plural), res in _RESOURCES.items():
+            if group != path:
+                continue
+            verbs = sorted({"get", "list", "watch", *(_VERBS[m] for m in res.writes)})
             resources.append(
-                {"name": "pods/log", "singularName": "", "namespaced": True, "kind": "Pod", "verbs": ["get"]}
+                {
+                    "name": plural,
+                    "singularName": res.kind.lower(),
+                    "namespaced": res.namespaced,
+                    "kind": res.kind,
+                    "verbs": verbs,
+                }
             )
+            for sub in sorted(res.subresources):
+                resources.append(_subresource_discovery(plural, sub))
         return {"kind": "APIResourceList", "groupVersion": path.removeprefix("apis/"), "resources": resources}
 
-    def _resource(self, request: web.Request, group: str, parts: list[str]) -> web.StreamResponse:
+    async def _resource(self, request: web.Request, group: str, parts: list[str]) -> web.StreamResponse:
         namespace: str | None = None
         if len(parts) >= 3 and parts[0] == "namespaces":
             namespace, parts = parts[1], parts[2:]
-        spec = _RESOURCES.get((group, parts[0]))
-        if spec is None or len(parts) > 3 or (namespace is not None and not spec[2]):
-            return _status(404, "NotFound", "the server could not find the requested resource")
-        kind, api_version, namespaced, attr = spec
-        objects: list[Obj] = getattr(self.cluster, attr)
+        res = _RESOURCES.get((group, parts[0]))
+        if res is None or len(parts) > 3 or (namespace is not None and not res.namespaced):
+            return status_response(404, "NotFound", "the server could not find the requested resource")
+        objects: list[Obj] = getattr(self.cluster, res.attr)
         if namespace is not None:
             objects = [o for o in objects if o["metadata"].get("namespace") == namespace]
         if len(parts) == 1:
-            return self._list(request, kind, api_version, objects)
-        if namespaced and namespace is None:
-            return _status(404, "NotFound", "the server could not find the requested resource")
-        name = parts[1]
+            if request.method != "GET":
+                return writes.method_not_allowed()
+            return self._list(request, res.kind, res.api_version, objects)
+        if res.namespaced and namespace is None:
+            return status_response(404, "NotFound", "the server could not find the requested resource")
+        name, sub = parts[1], (parts[2] if len(parts) == 3 else None)
+        if sub is not None and sub not in res.subresources:
+            return status_response(404, "NotFound", "the server could not find the requested resource")
+        if request.method != "GET" and (sub == "log" or (sub is None and request.method not in res.writes)):
+            return writes.method_not_allowed()
+        if request.method != "GET" and self.read_only:
+            return writes.forbidden(res, _VERBS[request.method], name, namespace, sub)
         found = next((o for o in objects if o["metadata"]["name"] == name), None)
         if found is None:
-            return _not_found(parts[0], name)
-        if len(parts) == 3:
-            if (kind, parts[2]) != ("Pod", "log"):
-                return _status(404, "NotFound", "the server could not find the requested resource")
+            return not_found(res.plural, name, res.group)
+        return await self._object(request, res, found, sub)
+
+    async def _object(
+        self, request: web.Request, res: ResourceType, found: Obj, sub: str | None
+    ) -> web.StreamResponse:
+        if sub == "log":
             return self._log(request, found)
-        return web.json_response({"kind": kind, "apiVersion": api_version, **found})
+        if sub == "scale":
+            if request.method == "PATCH":
+                return await writes.patch_scale(self.cluster, res, found, request)
+            return writes.read_scale(res, found)
+        if request.method == "PATCH":
+            return await writes.patch_object(self.cluster, res, found, request)
+        if request.method == "DELETE":
+            return writes.delete_object(self.cluster, res, found, request)
+        return web.json_response({"kind": res.kind, "apiVersion": res.api_version, **found})
 
     def _list(self, request: web.Request, kind: str, api_version: str, objects: list[Obj]) -> web.Response:
         labels = request.query.get("labelSelector")
@@ -326,20 +368,20 @@ class KubernetesEmulator:
         if container is None:
             if len(names) != 1:
                 choices = " ".join(names)
-                return _status(
+                return status_response(
                     400,
                     "BadRequest",
                     f"a container name must be specified for pod {name}, choose one of: [{choices}]",
                 )
             container = names[0]
         if container not in names:
-            return _status(400, "BadRequest", f"container {container} is not valid for pod {name}")
+            return status_response(400, "BadRequest", f"container {container} is not valid for pod {name}")
         if not pod["spec"].get("nodeName"):
-            return _status(400, "BadRequest", f"pod {name} does not have a host assigned")
+            return status_response(400, "BadRequest", f"pod {name} does not have a host assigned")
         previous = request.query.get("previous", "false").lower() == "true"
         problem, key = _log_source(pod, container, previous)
         if problem:
-            return _status(400, "BadRequest", problem)
+            return status_response(400, "BadRequest", problem)
         text = self.cluster.logs.get((ns, name, key), "")
         lines = (text or "").splitlines()
         tail = request.query.get("tailLines")

@@ -4,7 +4,7 @@ The scenario YAML states only what matters to a story (a pod's state, its previo
 this module fills in everything a real API server would return, so that the strict pydantic models
 of the ``kubernetes`` client (v37) accept the responses unchanged. Derived objects are computed the
 way the control plane would: deployment status from its pods, endpoints from service selectors and
-pod readiness, replica sets from deployments.
+pod readiness, replica sets from deployments (see ``kubernetes_workloads``).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from incidentfox.emulators.kubernetes_fields import (
     timestamp,
     uid,
 )
+from incidentfox.emulators.kubernetes_workloads import build_daemonset, build_deployment, build_statefulset
 
 _EVENT_SOURCES = {
     "FailedScheduling": "default-scheduler",
@@ -47,12 +48,21 @@ class Cluster:
     events: list[Obj] = field(default_factory=list)
     deployments: list[Obj] = field(default_factory=list)
     replicasets: list[Obj] = field(default_factory=list)
+    statefulsets: list[Obj] = field(default_factory=list)
+    daemonsets: list[Obj] = field(default_factory=list)
     services: list[Obj] = field(default_factory=list)
     endpoints: list[Obj] = field(default_factory=list)
     nodes: list[Obj] = field(default_factory=list)
     persistentvolumeclaims: list[Obj] = field(default_factory=list)
     logs: dict[tuple[str, str, str], str] = field(default_factory=dict)
     """(namespace, pod, container) -> current log; previous logs are keyed with a ``previous:`` prefix."""
+    last_resource_version: int = 5_000_000
+    """Above every generated ``resourceVersion``, so the versions writes hand out only grow."""
+
+    def next_resource_version(self) -> str:
+        """A new ``resourceVersion`` for an object a write changed."""
+        self.last_resource_version += 1
+        return str(self.last_resource_version)
 
 
 class _Builder:
@@ -70,6 +80,15 @@ class _Builder:
             self.cluster.pods.append(self._pod(spec, i))
         for spec in self.doc.get("deployments") or []:
             self._deployment(spec)
+        for spec in self.doc.get("statefulsets") or []:
+            self.cluster.statefulsets.append(
+                build_statefulset(spec, self._ns(spec), self.cluster.pods, self.now)
+            )
+        schedulable = sum(1 for n in self.cluster.nodes if not n["spec"].get("unschedulable"))
+        for spec in self.doc.get("daemonsets") or []:
+            self.cluster.daemonsets.append(
+                build_daemonset(spec, self._ns(spec), self.cluster.pods, schedulable, self.now)
+            )
         for spec in self.doc.get("services") or []:
             self._service(spec)
         for spec in self.doc.get("pvcs") or []:
@@ -84,7 +103,16 @@ class _Builder:
 
     def _namespaces(self) -> None:
         names = {*(self.doc.get("namespaces") or []), "default", "kube-system"}
-        for kind in ("pods", "events", "deployments", "services", "persistentvolumeclaims"):
+        kinds = (
+            "pods",
+            "events",
+            "deployments",
+            "statefulsets",
+            "daemonsets",
+            "services",
+            "persistentvolumeclaims",
+        )
+        for kind in kinds:
             names.update(o["metadata"]["namespace"] for o in getattr(self.cluster, kind))
         for name in sorted(names):
             meta = object_meta(
@@ -161,20 +189,21 @@ class _Builder:
         name, ns = str(spec["name"]), self._ns(spec)
         node = spec.get("node")
         owner_refs: list[Obj] | None = None
+        owner_kind = str(spec.get("owner_kind", "ReplicaSet"))
         if spec.get("owner"):
-            rs_name = name.rsplit("-", 1)[0]
+            owner_name = name.rsplit("-", 1)[0] if owner_kind == "ReplicaSet" else str(spec["owner"])
             owner_refs = [
                 {
                     "apiVersion": "apps/v1",
-                    "kind": "ReplicaSet",
-                    "name": rs_name,
-                    "uid": uid("ReplicaSet", ns, rs_name),
+                    "kind": owner_kind,
+                    "name": owner_name,
+                    "uid": uid(owner_kind, ns, owner_name),
                     "controller": True,
                     "blockOwnerDeletion": True,
                 }
             ]
         labels = dict(spec.get("labels") or {"app": str(spec.get("owner") or name)})
-        if owner_refs:
+        if owner_refs and owner_kind == "ReplicaSet":
             labels["pod-template-hash"] = owner_refs[0]["name"].rsplit("-", 1)[-1]
         statuses: list[Obj] = []
         containers: list[Obj] = []
@@ -250,103 +279,9 @@ class _Builder:
         return {"metadata": meta, "spec": pod_spec, "status": status_obj}
 
     def _deployment(self, spec: Mapping[str, Any]) -> None:
-        name, ns = str(spec["name"]), self._ns(spec)
-        selector = dict(spec.get("selector") or {"app": name})
-        pods = [p for p in self.cluster.pods if p["metadata"]["namespace"] == ns and matches(p, selector)]
-        desired = int(spec.get("replicas", max(len(pods), 1)))
-        ready = sum(1 for p in pods if pod_ready(p))
-        updated = int(spec.get("updated", len(pods)))
-        available = int(spec.get("available", ready))
-        template_containers = (
-            pods[0]["spec"]["containers"]
-            if pods
-            else [container_spec({"name": name, "image": spec["image"]})]
-        )
-        conditions = [
-            condition(
-                "Available",
-                available >= desired,
-                self.now,
-                "MinimumReplicasAvailable" if available >= desired else "MinimumReplicasUnavailable",
-                "Deployment has minimum availability."
-                if available >= desired
-                else "Deployment does not have minimum availability.",
-            )
-        ]
-        rs_name = pods[0]["metadata"]["name"].rsplit("-", 1)[0] if pods else f"{name}-5d8c7b9f4"
-        if spec.get("stalled"):
-            progressing = condition(
-                "Progressing",
-                False,
-                self.now,
-                "ProgressDeadlineExceeded",
-                f'ReplicaSet "{rs_name}" has timed out progressing.',
-            )
-        elif available >= desired:
-            progressing = condition(
-                "Progressing",
-                True,
-                self.now,
-                "NewReplicaSetAvailable",
-                f'ReplicaSet "{rs_name}" has successfully progressed.',
-            )
-        else:
-            progressing = condition(
-                "Progressing", True, self.now, "ReplicaSetUpdated", f'ReplicaSet "{rs_name}" is progressing.'
-            )
-        progressing["lastUpdateTime"] = progressing["lastTransitionTime"]
-        conditions.append(progressing)
-        status: Obj = {
-            "observedGeneration": 2,
-            "replicas": len(pods),
-            "updatedReplicas": updated,
-            "readyReplicas": ready,
-            "availableReplicas": available,
-            "conditions": conditions,
-        }
-        if desired - available > 0:
-            status["unavailableReplicas"] = desired - available
-        template = {"metadata": {"labels": selector}, "spec": {"containers": template_containers}}
-        self.cluster.deployments.append(
-            {
-                "metadata": object_meta(
-                    "Deployment",
-                    name,
-                    ns,
-                    self.now,
-                    spec.get("age", "5d"),
-                    labels={"app": name},
-                    generation=2,
-                ),
-                "spec": {
-                    "replicas": desired,
-                    "selector": {"matchLabels": selector},
-                    "template": template,
-                    "strategy": {
-                        "type": "RollingUpdate",
-                        "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"},
-                    },
-                    "progressDeadlineSeconds": 600,
-                    "revisionHistoryLimit": 10,
-                },
-                "status": status,
-            }
-        )
-        owner = {
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "name": name,
-            "uid": uid("Deployment", ns, name),
-        }
-        self.cluster.replicasets.append(
-            {
-                "metadata": object_meta(
-                    "ReplicaSet", rs_name, ns, self.now, "1h", labels=selector, ownerReferences=[owner]
-                ),
-                "spec": {"replicas": desired, "selector": {"matchLabels": selector}, "template": template},
-                "status": {"replicas": len(pods), "readyReplicas": ready, "availableReplicas": available},
-            }
-        )
+        deployment, *replicasets = build_deployment(spec, self._ns(spec), self.cluster.pods, self.now)
+        self.cluster.deployments.append(deployment)
+        self.cluster.replicasets.extend(replicasets)
 
     def _service(self, spec: Mapping[str, Any]) -> None:
         name, ns = str(spec["name"]), self._ns(spec)

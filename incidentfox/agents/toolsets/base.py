@@ -63,6 +63,32 @@ class Tool:
 
 
 @dataclass(frozen=True, slots=True)
+class ToolsetHealth:
+    """The outcome of a toolset's health check.
+
+    ``configured`` is false when the team gives the toolset nothing to connect with (then nothing was
+    checked). ``reason`` says in one plain sentence why an unhealthy toolset failed, with no secrets.
+    """
+
+    configured: bool
+    healthy: bool = False
+    reason: str = ""
+
+    @classmethod
+    def ok(cls) -> ToolsetHealth:
+        return cls(configured=True, healthy=True)
+
+    @classmethod
+    def failing(cls, reason: str) -> ToolsetHealth:
+        return cls(configured=True, healthy=False, reason=reason)
+
+
+HealthCheck = Callable[[Mapping[str, Any]], Awaitable[ToolsetHealth]]
+"""``async def check(effective_config) -> ToolsetHealth``: one cheap call that proves the toolset's
+prerequisites hold (credentials accepted, endpoint reachable)."""
+
+
+@dataclass(frozen=True, slots=True)
 class Toolset:
     """A self-describing integration: name, purpose, prerequisites, model instructions and tools.
 
@@ -77,6 +103,8 @@ class Toolset:
     tools: tuple[Tool, ...]
     connect: Callable[[Mapping[str, Any]], Awaitable[Any]]
     prerequisites: tuple[str, ...] = field(default=())
+    health_check: HealthCheck | None = None
+    """Optional; ``None`` means the toolset cannot say whether it works before it is used."""
 
     def missing_prerequisites(self, config: Mapping[str, Any]) -> list[str]:
         """The dotted keys this toolset needs that ``config`` lacks."""

@@ -6,7 +6,8 @@ This is where tool policy is applied, once for every toolset:
    the model can read and correct, never an exception;
 2. ``ToolStart``/``ToolEnd`` progress events are emitted through the run's ``InvestigationContext``
    (calls made inside sub-agents are visible too);
-3. write tools return ``approval_required`` without running;
+3. write tools go through the run's approval gate (``context.approvals``): the exact action is shown
+   in Slack with Approve and Deny, and the tool runs once if approved, or tells the model why not;
 4. the toolset's client is connected once per run and cached in ``context.clients``;
 5. the result is scrubbed of secrets (patterns plus the team's own secret values) and then fitted to
    the output budget.
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from agents import FunctionTool, RunContextWrapper
@@ -24,6 +25,7 @@ from agents.strict_schema import ensure_strict_json_schema
 from agents.tool_context import ToolContext
 from pydantic import BaseModel, ValidationError
 
+from incidentfox.agents.approvals.models import ActionDescription, ActionRequest, DescribesAction
 from incidentfox.agents.context import InvestigationContext
 from incidentfox.agents.events import ToolEnd, ToolStart
 from incidentfox.agents.output_budget import OutputBudget, apply_budget, serialize_result
@@ -57,6 +59,8 @@ def summarize(result: ToolResult) -> str:
         text = f"{len(result.data)} item{'s' if len(result.data) != 1 else ''}"
     elif isinstance(result.data, Mapping) and isinstance(result.data.get("lines"), int):
         text = f"{result.data['lines']} log lines"
+    elif isinstance(result.data, Mapping) and isinstance(result.data.get("summary"), str):
+        text = str(result.data["summary"])
     else:
         text = "ok"
     return text if len(text) <= _SUMMARY_CHARS else text[: _SUMMARY_CHARS - 1] + "…"
@@ -120,15 +124,8 @@ async def invoke_tool(
     if params is None:
         result = ToolResult.failed(invalid or "invalid arguments")
     elif tool.writes:
-        result = ToolResult(
-            status="approval_required",
-            data={
-                "action": tool.name,
-                "args": params.model_dump(),
-                "note": "Not run: an authorized user must approve it.",
-            },
-            invocation=f"{toolset.name}.{tool.name}",
-        )
+        request = action_request(toolset, tool, params, scrub_json(args, secrets), secrets)
+        result = await _run_when_approved(ctx, request, lambda: _run(ctx, toolset, tool, params))
     else:
         result = await _run(ctx, toolset, tool, params)
     result = scrub_result(result, secrets)
@@ -137,6 +134,44 @@ async def invoke_tool(
     )
     budget = budget or OutputBudget.from_config(ctx.config)
     return apply_budget(serialize_result(result), budget.limit_for(tool.name), tool=tool.name)
+
+
+def action_request(
+    toolset: Toolset, tool: Tool, params: BaseModel, args: dict[str, Any], secrets: list[str]
+) -> ActionRequest:
+    """What the approver is shown: the params' own description when they have one (``describe_action``),
+    else the tool name, its arguments and their ``reason`` if any. Everything is scrubbed of secrets."""
+    if isinstance(params, DescribesAction):
+        described = params.describe_action()
+    else:
+        target = ", ".join(f"{key}={value}" for key, value in args.items() if key != "reason")
+        reason = args.get("reason")
+        described = ActionDescription(
+            action=tool.name.replace("_", " "),
+            target=target,
+            reason=reason if isinstance(reason, str) else "",
+        )
+    description = ActionDescription(
+        action=scrub_text(described.action, secrets),
+        target=scrub_text(described.target, secrets),
+        reason=scrub_text(described.reason, secrets),
+    )
+    return ActionRequest(toolset=toolset.name, tool=tool.name, description=description, args=args)
+
+
+async def _run_when_approved(
+    ctx: InvestigationContext, request: ActionRequest, action: Callable[[], Awaitable[ToolResult]]
+) -> ToolResult:
+    """The approval gate's answer; a gate that breaks (its database is down) means "not run", never a
+    crashed run."""
+    try:
+        return await ctx.approvals.run_when_approved(request, action, deadline=ctx.deadline)
+    except Exception:
+        log.exception("approval gate failed run_id=%s tool=%s", ctx.run_id, request.tool)
+        return ToolResult.failed(
+            f"{request.tool} was not run: asking for approval failed inside IncidentFox. "
+            "Mention in your answer that the action is still needed."
+        )
 
 
 async def _run(ctx: InvestigationContext, toolset: Toolset, tool: Tool, params: BaseModel) -> ToolResult:

@@ -1,4 +1,5 @@
-"""The kubernetes toolset: read-only tools over the team's cluster.
+"""The kubernetes toolset: read tools over the team's cluster, plus the write tools of
+``kubernetes_writes`` (restart, scale, roll back, delete a pod), which run only once approved in Slack.
 
 Every tool takes the run's ``KubernetesClient`` (from ``connect``) and a pydantic params model, and
 returns a ``ToolResult`` whose ``data`` is compact JSON in kubectl's vocabulary. Failures (an
@@ -8,14 +9,22 @@ The no-LLM analyzers call these same functions, so both paths see identical data
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from incidentfox.agents.toolsets import kubernetes_views as views
-from incidentfox.agents.toolsets.base import Tool, ToolFunction, ToolResult, Toolset
-from incidentfox.agents.toolsets.kubernetes_api import KubernetesClient, api_failure, connect
+from incidentfox.agents.toolsets.base import Tool, ToolFunction, ToolResult, Toolset, ToolsetHealth
+from incidentfox.agents.toolsets.kubernetes_api import (
+    KubernetesClient,
+    KubernetesNotConfigured,
+    api_failure,
+    connect,
+    describe_failure,
+    kubernetes_configured,
+)
+from incidentfox.agents.toolsets.kubernetes_writes import WRITE_INSTRUCTIONS, WRITE_TOOLS
 
 P = TypeVar("P", bound=BaseModel)
 DEFAULT_TAIL_LINES = 200
@@ -277,25 +286,57 @@ async def list_pvcs(client: KubernetesClient, params: NamespacedListParams) -> T
     return ToolResult.ok([views.pvc_row(p) for p in pvcs.items], invocation=invocation)
 
 
+HEALTH_TIMEOUT = (3.0, 5.0)
+"""(connect, read) seconds for the health check: a Home tab waits for it, an investigation does not."""
+
+
+async def health(config: Mapping[str, Any]) -> ToolsetHealth:
+    """One cheap read the tools depend on: one pod of the configured namespace (a namespaced RBAC
+    role allows that), or one namespace when no namespace is configured."""
+    if not kubernetes_configured(config):
+        return ToolsetHealth(configured=False, reason="no kubeconfig or api_url is set")
+    try:
+        client = await connect(config)
+    except KubernetesNotConfigured as exc:
+        return ToolsetHealth.failing(str(exc))
+    client.timeout = HEALTH_TIMEOUT
+    ns = client.default_namespace
+    try:
+        if ns:
+            await client.call(client.core.list_namespaced_pod, ns, limit=1)
+        else:
+            await client.call(client.core.list_namespace, limit=1)
+    except Exception as exc:
+        return ToolsetHealth.failing(
+            describe_failure(exc, client, f"list pods in namespace {ns}" if ns else "list namespaces")
+        )
+    finally:
+        client.close()
+    return ToolsetHealth.ok()
+
+
 def _tool(
     name: str, description: str, params: type[P], run: Callable[[KubernetesClient, P], Awaitable[ToolResult]]
 ) -> Tool:
     return Tool(name=name, description=description, params=params, run=cast(ToolFunction, run))
 
 
-INSTRUCTIONS = """You investigate Kubernetes workloads. Start broad and narrow down:
+INSTRUCTIONS = f"""You investigate Kubernetes workloads. Start broad and narrow down:
 list_pods (look at status, ready and restarts), then describe_pod and get_events for unhealthy pods.
 For a crash-looping pod read pod_logs with previous=true: the decisive line is usually near the end.
 Use rollout_status after a deploy, services_and_endpoints when traffic fails, list_nodes and list_pvcs
 when pods are Pending. Quote log lines and event messages exactly, with the pod they came from.
-Prefer a namespace or label_selector over listing everything."""
+Prefer a namespace or label_selector over listing everything.
+
+{WRITE_INSTRUCTIONS}"""
 
 KUBERNETES = Toolset(
     name="kubernetes",
-    description="Read-only view of the team's Kubernetes cluster: pods, logs, events, deployments, "
-    "services and endpoints, nodes and persistent volume claims.",
+    description="The team's Kubernetes cluster: pods, logs, events, deployments, services and endpoints, "
+    "nodes and persistent volume claims; restart, scale, roll back or delete a pod once approved in Slack.",
     instructions=INSTRUCTIONS,
     connect=connect,
+    health_check=health,
     tools=(
         _tool(
             "list_pods",
@@ -352,5 +393,6 @@ KUBERNETES = Toolset(
             NamespacedListParams,
             list_pvcs,
         ),
+        *WRITE_TOOLS,
     ),
 )
