@@ -10,7 +10,7 @@ from sqlalchemy import select
 from incidentfox.agents.runs.models import Run
 from incidentfox.emulators.slack.store import RecordedCall
 from incidentfox.handlers.slack.commands import ASK_WHAT, NOT_IN_CHANNEL
-from tests.slack_world import CHANNEL, USER, World, world
+from tests.slack_world import ADMIN, CHANNEL, USER, World, world
 
 
 def _said(call: RecordedCall) -> str:
@@ -108,3 +108,20 @@ async def test_commands_over_socket_mode(tmp_path: Path) -> None:
         await w.slack.send_envelope("slash_commands", fields)
         root = await w.slack.wait_for("chat.postMessage", lambda c: "asked:" in str(c.args.get("text")))
         await w.final_update(root.response["ts"], "Root cause")
+
+
+async def test_config_shows_sources_redacted_secrets_and_health(tmp_path: Path) -> None:
+    async with world(tmp_path) as w:
+        assert w.fox.runtime is not None
+        await w.fox.runtime.config.write_config(
+            ADMIN, "acme", "acme", {"model": {"name": "gpt-4.1"}}, operation="patch"
+        )
+        await w.command("config")
+        answer = await _response(w, "checkout")
+        said = json.dumps(answer.args, ensure_ascii=False)
+        assert answer.args["response_type"] == "ephemeral"
+        assert w.k8s.token not in said
+        assert "••••" in said
+        assert "gpt-4.1" in said and "acme" in said
+        assert "kubernetes" in said.lower()
+        assert "_from org acme_" in said and "✅ *kubernetes*: ok" in said

@@ -13,6 +13,7 @@ from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
+from incidentfox.agents.approvals.service import ApprovalService
 from incidentfox.agents.investigation import PlannerInvestigator
 from incidentfox.agents.model_provider import TeamModelProvider, configure_tracing
 from incidentfox.agents.queue import QueuedRun
@@ -69,6 +70,7 @@ class IncidentFox:
         self.runtime: Runtime | None = None
         self.slack: SlackSurface | None = None
         self.worker: Worker | None = None
+        self.approvals: ApprovalService | None = None
         self.port: int | None = None
         self._runner: web.AppRunner | None = None
         self._socket: AsyncSocketModeHandler | None = None
@@ -80,6 +82,7 @@ class IncidentFox:
         settings = self.settings
         configure_tracing(enabled=False)
         self.runtime = runtime = await build_runtime(settings)
+        self.approvals = ApprovalService(runtime.sessions)
         self._http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=200))
         client = slack_client(settings, session=self._http)
         if client is not None and self.role in ("all", "worker"):
@@ -92,6 +95,7 @@ class IncidentFox:
                 runs=runtime.runs,
                 control=self.worker,
                 config=runtime.config,
+                approvals=self.approvals,
             )
         else:
             log.warning(SLACK_NOT_CONFIGURED)
@@ -128,6 +132,7 @@ class IncidentFox:
             investigator=PlannerInvestigator(self._models),
             concurrency=self.worker_concurrency,
             update_interval=self.update_interval,
+            approvals=self.approvals,
         )
 
     async def stop(self) -> None:
@@ -146,6 +151,8 @@ class IncidentFox:
         if self.slack is not None:
             if self.slack.commands is not None:
                 await self.slack.commands.drain()
+            if self.slack.home is not None:
+                await self.slack.home.drain()
             await self.slack.notices.drain()
         if self._runner is not None:
             await self._runner.cleanup()

@@ -20,16 +20,23 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
+from incidentfox.agents.approvals.service import ApprovalService
 from incidentfox.agents.runs.service import RunStore
+from incidentfox.agents.toolsets.health import IntegrationHealth
+from incidentfox.agents.toolsets.kubernetes import KUBERNETES
 from incidentfox.bot.settings import Settings
 from incidentfox.config.service import ConfigService
 from incidentfox.handlers.pipeline import TriggerPipeline
 from incidentfox.handlers.slack.access import SlackAccess
 from incidentfox.handlers.slack.actions import RunControl, register_run_actions
+from incidentfox.handlers.slack.approvals import register_approval_actions
 from incidentfox.handlers.slack.commands import SlashCommands, register_commands
+from incidentfox.handlers.slack.home import register_home
+from incidentfox.handlers.slack.home_flows import HomeFlows
 from incidentfox.handlers.slack.listeners import register_investigation_listeners
 from incidentfox.handlers.slack.modals import register_setup_modal
 from incidentfox.handlers.slack.notices import SlackNotices
+from incidentfox.handlers.slack.overview import TeamOverviews
 from incidentfox.handlers.slack.setup import SetupFlow
 
 log = logging.getLogger(__name__)
@@ -42,6 +49,7 @@ class SlackSurface:
     notices: SlackNotices
     verifier: SignatureVerifier | None
     commands: SlashCommands | None = None
+    home: HomeFlows | None = None
 
 
 SLACK = web.AppKey("slack", SlackSurface)
@@ -77,6 +85,7 @@ def build_slack_surface(
     runs: RunStore,
     control: RunControl | None,
     config: ConfigService,
+    approvals: ApprovalService | None = None,
 ) -> SlackSurface:
     """``process_before_response``: the listener persists and enqueues the run before Slack gets its ack."""
     secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else ""
@@ -88,12 +97,22 @@ def build_slack_surface(
     )
     notices = SlackNotices(client)
     register_investigation_listeners(app, pipeline, notices)
-    register_run_actions(app, runs=runs, control=control, pipeline=pipeline, notices=notices)
     access = SlackAccess(config, client)
+    register_run_actions(app, runs=runs, control=control, pipeline=pipeline, notices=notices, access=access)
+    if approvals is not None:
+        register_approval_actions(app, approvals_service=approvals, access=access, runs=runs, notices=notices)
     setup = SetupFlow(config=config, access=access, client=client)
     register_setup_modal(app, setup=setup, pipeline=pipeline)
+    overview = TeamOverviews(config=config, runs=runs, health=IntegrationHealth((KUBERNETES,)), client=client)
+    home = register_home(app, access=access, config=config, overview=overview, notices=notices)
     commands = SlashCommands(
-        pipeline=pipeline, access=access, setup=setup, runs=runs, client=client, notices=notices
+        pipeline=pipeline,
+        access=access,
+        setup=setup,
+        runs=runs,
+        client=client,
+        notices=notices,
+        config_summary=overview.config_summary,
     )
     register_commands(app, commands)
     return SlackSurface(
@@ -102,6 +121,7 @@ def build_slack_surface(
         notices=notices,
         verifier=SignatureVerifier(secret) if secret else None,
         commands=commands,
+        home=home,
     )
 
 
