@@ -8,7 +8,6 @@ and review the JSON diff.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from typing import Any
 
@@ -29,7 +28,8 @@ from incidentfox.blocks.approval import pending_approvals
 from incidentfox.blocks.progress import progress_text, render_progress
 from incidentfox.blocks.session import render_session_view
 from incidentfox.blocks.timeline import RunState, build_steps
-from tests.test_blocks_golden import GOLDEN_DIR, RUN_ID, T0, TITLE, crashloop_events
+from tests.goldens import assert_matches_golden
+from tests.test_blocks_golden import RUN_ID, T0, TITLE, crashloop_events
 from tests.test_blocks_limits import (
     PROFILE,
     assert_message_within_limits,
@@ -41,7 +41,6 @@ from tests.test_blocks_limits import (
     times,
 )
 
-UPDATE = os.environ.get("UPDATE_GOLDENS") == "1"
 APPROVER = "U024BE7LH"
 RESTART = ApprovalRequest(
     approval_id="appr_7f3c",
@@ -127,12 +126,7 @@ CASES: dict[str, Callable[[], dict[str, Any]]] = {
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_approval_rendering_matches_golden(name: str) -> None:
     rendered = CASES[name]()
-    path = GOLDEN_DIR / f"{name}.json"
-    serialized = json.dumps(rendered, indent=2, ensure_ascii=False) + "\n"
-    if UPDATE:
-        path.write_text(serialized, encoding="utf-8")
-    assert path.exists(), f"missing golden {path}; run with UPDATE_GOLDENS=1 to create it"
-    assert json.loads(path.read_text(encoding="utf-8")) == json.loads(serialized)
+    assert_matches_golden("blocks", name, rendered)
 
 
 def _buttons(blocks: list[dict[str, Any]]) -> list[tuple[str, str]]:

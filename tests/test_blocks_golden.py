@@ -7,10 +7,7 @@ and review the JSON diff before committing it.
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -32,9 +29,8 @@ from incidentfox.agents.rca import Confidence, Evidence, RootCauseAnalysis
 from incidentfox.blocks.progress import progress_text, render_progress
 from incidentfox.blocks.rca import error_text, rca_text, render_error, render_rca
 from incidentfox.blocks.session import render_session_view
+from tests.goldens import assert_matches_golden
 
-GOLDEN_DIR = Path(__file__).parent / "golden" / "blocks"
-UPDATE = os.environ.get("UPDATE_GOLDENS") == "1"
 T0 = 1_717_430_400.0  # 2024-06-03 16:00:00 UTC
 RUN_ID = "run_01HZX4K9CRASH"
 TITLE = "checkout pods crashlooping in prod"
@@ -243,13 +239,7 @@ CASES: dict[str, Callable[[], dict[str, Any]]] = {
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_rendering_matches_golden(name: str) -> None:
     rendered = CASES[name]()
-    path = GOLDEN_DIR / f"{name}.json"
-    serialized = json.dumps(rendered, indent=2, ensure_ascii=False) + "\n"
-    if UPDATE:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(serialized, encoding="utf-8")
-    assert path.exists(), f"missing golden {path}; run with UPDATE_GOLDENS=1 to create it"
-    assert json.loads(path.read_text(encoding="utf-8")) == json.loads(serialized)
+    assert_matches_golden("blocks", name, rendered)
 
 
 def test_rendering_is_deterministic() -> None:

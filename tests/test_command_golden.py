@@ -8,10 +8,8 @@ regenerate with ``UPDATE_GOLDENS=1 pytest tests/test_command_golden.py`` and rev
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,9 +24,8 @@ from incidentfox.blocks.setup_modal import (
 )
 from incidentfox.emulators.slack.validation import validate_message, validate_view
 from incidentfox.handlers.slack.setup import NOT_CONNECTED
+from tests.goldens import assert_matches_golden
 
-GOLDEN_DIR = Path(__file__).parent / "golden" / "commands"
-UPDATE = os.environ.get("UPDATE_GOLDENS") == "1"
 AT = datetime(2024, 6, 3, 16, 0, tzinfo=UTC)
 
 CLAIMING = SetupForm(
@@ -88,13 +85,7 @@ def test_rendering_matches_golden_and_slack_accepts_it(name: str) -> None:
         assert len(ids) == len(set(ids)), ids
     else:
         assert validate_message(rendered["text"], rendered["blocks"]) is None
-    path = GOLDEN_DIR / f"{name}.json"
-    serialized = json.dumps(rendered, indent=2, ensure_ascii=False) + "\n"
-    if UPDATE:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(serialized, encoding="utf-8")
-    assert path.exists(), f"missing golden {path}; run with UPDATE_GOLDENS=1 to create it"
-    assert json.loads(path.read_text(encoding="utf-8")) == json.loads(serialized)
+    assert_matches_golden("commands", name, rendered)
 
 
 def test_user_text_is_escaped_in_replies() -> None:

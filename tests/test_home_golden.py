@@ -9,10 +9,8 @@ review the JSON diff before committing it.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -30,9 +28,8 @@ from incidentfox.blocks.config_summary import (
 from incidentfox.blocks.edit_modals import EditTarget, render_edit_modal, render_edit_notice
 from incidentfox.blocks.home import TEAMS_PER_PAGE, HomePage, render_home, render_home_notice
 from incidentfox.emulators.slack.validation import validate_message, validate_view
+from tests.goldens import assert_matches_golden
 
-GOLDEN_DIR = Path(__file__).parent / "golden" / "home"
-UPDATE = os.environ.get("UPDATE_GOLDENS") == "1"
 AT = datetime(2024, 6, 3, 16, 0, tzinfo=UTC)
 ALICE, ADMIN = "U0ALICE", "U0ADMIN"
 
@@ -234,13 +231,7 @@ def test_rendering_matches_golden_and_slack_accepts_it(name: str) -> None:
         _block_ids_are_unique(view["blocks"])
     else:
         assert validate_message(rendered["text"], rendered["blocks"]) is None
-    path = GOLDEN_DIR / f"{name}.json"
-    serialized = json.dumps(rendered, indent=2, ensure_ascii=False) + "\n"
-    if UPDATE:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(serialized, encoding="utf-8")
-    assert path.exists(), f"missing golden {path}; run with UPDATE_GOLDENS=1 to create it"
-    assert json.loads(path.read_text(encoding="utf-8")) == json.loads(serialized)
+    assert_matches_golden("home", name, rendered)
 
 
 def test_rendering_is_deterministic() -> None:
