@@ -317,6 +317,31 @@ def _strings(value: Any) -> list[str]:
     return [str(v) for v in value if isinstance(v, str)] if isinstance(value, list) else []
 
 
+# -- errors --------------------------------------------------------------------------------------------
+
+CLAIMED = "Already claimed by another team: {items}. An org admin can move it to this team."
+_CLAIM_BLOCKS = {
+    "Slack channel": "routing_channels",
+    "GitHub repo": "routing_repos",
+    "PagerDuty service": "routing_services",
+}
+
+
+def claim_conflict_errors(message: str, *, fallback: str, limit: int = 300) -> dict[str, str]:
+    """Field errors for a claim conflict: each identifier another team holds on the input that claims
+    it. The config service's message names only identifiers (``already claimed by another team:
+    Slack channel C1, GitHub repo a/b``), never the holder, and neither does this."""
+    _, _, listed = message.partition(": ")
+    by_block: dict[str, list[str]] = {}
+    for item in filter(None, (part.strip() for part in listed.split(","))):
+        for label, block in _CLAIM_BLOCKS.items():
+            if item.startswith(label + " "):
+                by_block.setdefault(block, []).append(item.removeprefix(label + " "))
+    if not by_block:
+        return {fallback: message[:limit]}
+    return {block: CLAIMED.format(items=", ".join(items))[:limit] for block, items in by_block.items()}
+
+
 # -- parsing -------------------------------------------------------------------------------------------
 
 

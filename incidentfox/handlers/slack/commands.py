@@ -20,6 +20,7 @@ from incidentfox.agents.runs.service import IN_PROGRESS, RunSummary
 from incidentfox.blocks.command_replies import RunLine, help_blocks, help_text, status_blocks
 from incidentfox.blocks.components import Block
 from incidentfox.blocks.limits import escape_mrkdwn
+from incidentfox.handlers.background import BackgroundTasks
 from incidentfox.handlers.pipeline import Duplicate, TriggerPipeline
 from incidentfox.handlers.slack.access import SlackAccess, SlackUser
 from incidentfox.handlers.slack.notices import SlackNotices, unrouted_text
@@ -83,19 +84,16 @@ class SlashCommands:
         self._client = client
         self._notices = notices
         self._config_summary = config_summary
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._background = BackgroundTasks()
 
     def start(self, body: Mapping[str, Any], respond: AsyncRespond) -> None:
         """Run the subcommand after the ack, as a task this object owns (``drain`` waits for them).
 
         Not a Bolt lazy listener: those deep-copy the request, and with it the shared HTTP session."""
-        task = asyncio.create_task(self._handle_safely(body, respond))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._background.spawn(self._handle_safely(body, respond))
 
     async def drain(self) -> None:
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self._background.drain()
 
     async def _handle_safely(self, body: Mapping[str, Any], respond: AsyncRespond) -> None:
         try:

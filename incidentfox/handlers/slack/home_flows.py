@@ -22,7 +22,7 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from incidentfox.blocks.config_forms import SECTIONS, fields_of, parse_section
+from incidentfox.blocks.config_forms import SECTIONS, claim_conflict_errors, fields_of, parse_section
 from incidentfox.blocks.config_summary import EDIT_ACTION_PREFIX, TeamOverview, parse_edit_value
 from incidentfox.blocks.edit_modals import (
     EditTarget,
@@ -44,6 +44,7 @@ from incidentfox.config.ids import NODE_ID_PATTERN
 from incidentfox.config.permissions import Principal
 from incidentfox.config.service import ConfigService
 from incidentfox.errors import Conflict, UserFacingError
+from incidentfox.handlers.background import BackgroundTasks
 from incidentfox.handlers.slack.access import Refusal, SlackAccess, SlackUser
 from incidentfox.handlers.slack.notices import SlackNotices
 from incidentfox.handlers.slack.overview import TeamOverviews
@@ -59,12 +60,6 @@ OPEN_FAILED = "Sorry, Slack didn't let me open the editor ({error}). Press the E
 LOAD_FAILED = "Sorry, I couldn't load this team's config just now. Press the Edit button again in a moment."
 HOME_FAILED = "Sorry, I couldn't load your teams just now. Reopen this tab in a moment to try again."
 TEAM_UNAVAILABLE = "This team couldn't be shown just now. Reopen the tab in a moment to try again."
-CLAIMED = "Already claimed by another team: {items}. An org admin can move it to this team."
-_CLAIM_BLOCKS = {
-    "Slack channel": "routing_channels",
-    "GitHub repo": "routing_repos",
-    "PagerDuty service": "routing_services",
-}
 _IDENTIFIER_BLOCKS = {
     "slack channel": "routing_channels",
     "github repo": "routing_repos",
@@ -88,18 +83,15 @@ class HomeFlows:
         self._config = config
         self._overview = overview
         self._notices = notices
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._background = BackgroundTasks()
 
     # -- background work -------------------------------------------------------------------------------
 
     def spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(coroutine)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._background.spawn(coroutine)
 
     async def drain(self) -> None:
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self._background.drain()
 
     # -- the Home tab ----------------------------------------------------------------------------------
 
@@ -320,15 +312,8 @@ def _conflict_errors(exc: Conflict, anchor: str) -> dict[str, str]:
     config service's message names only the identifiers)."""
     if exc.code != "routing_conflict":
         return {anchor: _short(exc.message)}
-    _, _, listed = exc.message.partition(": ")
-    by_block: dict[str, list[str]] = {}
-    for item in filter(None, (part.strip() for part in listed.split(","))):
-        for label, block in _CLAIM_BLOCKS.items():
-            if item.startswith(label + " "):
-                by_block.setdefault(block, []).append(item.removeprefix(label + " "))
-    if not by_block:
-        return {"routing_channels" if anchor.startswith("routing") else anchor: _short(exc.message)}
-    return {block: _short(CLAIMED.format(items=", ".join(items))) for block, items in by_block.items()}
+    fallback = "routing_channels" if anchor.startswith("routing") else anchor
+    return claim_conflict_errors(exc.message, fallback=fallback, limit=ERROR_TEXT_MAX)
 
 
 def _field_of(exc: UserFacingError, section: str, anchor: str) -> str:

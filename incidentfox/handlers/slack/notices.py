@@ -5,7 +5,6 @@ These replies are sent in the background, after the ack, so a slow Slack never d
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Coroutine
 from typing import Any
@@ -14,6 +13,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from incidentfox.blocks.limits import escape_mrkdwn
+from incidentfox.handlers.background import BackgroundTasks
 from incidentfox.handlers.pipeline import Misconfigured, PipelineOutcome, Unrouted
 from incidentfox.handlers.trigger import Trigger
 
@@ -41,7 +41,7 @@ ASK_FOR_A_QUESTION = (
 class SlackNotices:
     def __init__(self, client: AsyncWebClient) -> None:
         self._client = client
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._background = BackgroundTasks()
 
     def tell(self, trigger: Trigger, outcome: PipelineOutcome) -> None:
         if isinstance(outcome, Unrouted) and trigger.thread_ref:
@@ -62,13 +62,10 @@ class SlackNotices:
         self._spawn(self._ephemeral(trigger, ASK_FOR_A_QUESTION))
 
     async def drain(self) -> None:
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self._background.drain()
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(coroutine)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._background.spawn(coroutine)
 
     async def _ephemeral(self, trigger: Trigger, text: str) -> None:
         assert trigger.thread_ref is not None

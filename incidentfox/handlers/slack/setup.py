@@ -18,7 +18,7 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from incidentfox.blocks.config_forms import parse_section
+from incidentfox.blocks.config_forms import claim_conflict_errors, parse_section
 from incidentfox.blocks.setup_modal import (
     ID_BLOCK,
     NAME_BLOCK,
@@ -44,11 +44,6 @@ from incidentfox.handlers.slack.access import Refusal, SlackAccess, SlackUser
 
 log = logging.getLogger(__name__)
 _ADMIN = Principal(kind="admin")
-_CLAIM_FIELDS = {
-    "Slack channel": "routing_channels",
-    "GitHub repo": "routing_repos",
-    "PagerDuty service": "routing_services",
-}
 NOT_CONNECTED = (
     "This Slack workspace isn't connected to IncidentFox yet. Only a Slack workspace admin or owner can "
     "connect it: ask one of them to run `/incidentfox setup` in a channel. They become the first "
@@ -295,9 +290,7 @@ def _new_team_errors(choice: SetupChoice) -> dict[str, str]:
 def _conflict_errors(exc: Conflict) -> dict[str, str]:
     """A claim held elsewhere goes on the field that claims it (never naming the holder)."""
     if exc.code == "routing_conflict":
-        for label, block in _CLAIM_FIELDS.items():
-            if label in exc.message:
-                return {block: exc.message.replace("another team", "another team, so it can't be added")}
+        return claim_conflict_errors(exc.message, fallback=TEAM_BLOCK)
     if "already exists" in exc.message:
         return {ID_BLOCK: "That team id is taken in this org; choose another."}
     return {TEAM_BLOCK: exc.message}
