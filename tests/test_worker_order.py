@@ -97,5 +97,5 @@ async def test_a_follow_up_waits_for_the_run_queued_before_it(tmp_path: Path, sl
         loop_task.cancel()
         await runtime.close()
     assert investigator.order == ["first question", "follow-up"]
-    second = await store.history(thread.key)
+    second = await store.history(thread.key, org_id="acme", team_node_id="t")
     assert [m["content"] for m in second] == ["first question", "follow-up"]

@@ -227,7 +227,7 @@ class Worker:
             if self._approvals is not None
             else ApprovalsUnavailable(),
         )
-        history = await self._runs.history(run.thread_key)
+        history = await self._runs.history(run.thread_key, org_id=run.org_id, team_node_id=run.team_node_id)
         try:
             return await self._investigator.investigate(context, run.question, history)
         except Exception:

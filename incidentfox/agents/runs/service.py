@@ -133,12 +133,18 @@ class RunStore:
             rows = await session.scalars(select(RunFeedback).where(RunFeedback.run_id == run_id))
             return {row.user_id: row.vote for row in rows.all()}
 
-    async def history(self, thread_key: str | None) -> list[dict[str, Any]]:
+    async def history(
+        self, thread_key: str | None, *, org_id: str, team_node_id: str
+    ) -> list[dict[str, Any]]:
+        """The thread's conversation, if this team had it: after a channel's claim moves to another
+        team, the previous owner's questions and answers never reach the new owner's model."""
         if not thread_key:
             return []
         async with self.sessions() as session:
             row = await session.get(ThreadSession, thread_key)
-        return list(row.history) if row else []
+        if row is None or (row.org_id, row.team_node_id) != (org_id, team_node_id):
+            return []
+        return list(row.history)
 
     async def runs_in_thread(self, thread_key: str) -> list[Run]:
         async with self.sessions() as session:
@@ -192,5 +198,6 @@ class RunStore:
                 )
             )
         else:
+            row.org_id, row.team_node_id = run.org_id, run.team_node_id
             row.history = history
             row.updated_at = utcnow()
