@@ -46,6 +46,10 @@ def _submission(w: World, run_id: str, question: str, view_id: str = "VFOLLOWUP1
 
 async def test_feedback_is_stored_once_per_person_and_acknowledged(tmp_path: Path) -> None:
     async with world(tmp_path) as w:
+        assert w.fox.runtime is not None
+        await w.fox.runtime.config.write_config(
+            ADMIN, "acme", "checkout", {"slack": {"member_user_ids": ["U0BOB"]}}, operation="patch"
+        )
         run, message_ts = await _finished_run(w)
         status, _ = await w.post_interactive(_press(w, "feedback_up", run.run_id, message_ts))
         assert status == 200
@@ -221,3 +225,41 @@ async def test_a_retried_button_delivery_is_handled_once(tmp_path: Path) -> None
         await asyncio.sleep(0.3)
         thanks = [c for c in w.slack.calls("chat.postEphemeral") if "feedback is recorded" in str(c.args)]
         assert len(thanks) == 1
+
+
+async def test_only_the_asker_members_and_org_admins_may_control_a_run(tmp_path: Path) -> None:
+    async with world(tmp_path) as w:
+        assert w.fox.runtime is not None
+        config = w.fox.runtime.config
+        await config.write_config(
+            ADMIN, "acme", "acme", {"slack": {"admin_user_ids": ["U0ORGADMIN"]}}, operation="patch"
+        )
+        run, message_ts = await _finished_run(w)
+        for action in ("feedback_up", "run_resume", "run_interrupt"):
+            await w.post_interactive(_press(w, action, run.run_id, message_ts, user="U0STRANGER"))
+
+        def refused() -> list[Any]:
+            return [
+                c for c in w.slack.calls("chat.postEphemeral") if "Only the person who asked" in str(c.args)
+            ]
+
+        for _ in range(100):
+            if len(refused()) >= 3:
+                break
+            await asyncio.sleep(0.05)
+        refusals = refused()
+        assert len(refusals) == 3
+        assert {c.args["user"] for c in refusals} == {"U0STRANGER"}
+        assert f"<@{USER}>" in refusals[0].args["text"] and "<@U0ORGADMIN>" in refusals[0].args["text"]
+        assert await w.fox.runtime.runs.feedback(run.run_id) == {}
+        assert len(await w.wait_runs_finished(1)) == 1, "a refused Resume starts no run"
+
+        await w.post_interactive(_press(w, "feedback_down", run.run_id, message_ts, user="U0ORGADMIN"))
+        await config.write_config(
+            ADMIN, "acme", "checkout", {"access": {"run_buttons": "anyone"}}, operation="patch"
+        )
+        await w.post_interactive(_press(w, "feedback_up", run.run_id, message_ts, user="U0STRANGER"))
+        await w.slack.wait_for(
+            "chat.postEphemeral", lambda c: c.args["user"] == "U0STRANGER" and "recorded" in str(c.args)
+        )
+        assert await w.fox.runtime.runs.feedback(run.run_id) == {"U0ORGADMIN": "down", "U0STRANGER": "up"}

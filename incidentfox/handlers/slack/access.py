@@ -205,6 +205,27 @@ class SlackAccess:
             return Refusal(RUN_OF_ANOTHER_CHANNEL)
         return None
 
+    async def run_control_refusal(
+        self, user_id: str, *, org_id: str, team_id: str, requester: str, doing: str
+    ) -> Refusal | None:
+        """``None`` when ``user_id`` may press Interrupt, Resume or feedback on a run of ``team_id``:
+        the person who asked, the team's members and org admins, or anyone when the team's
+        ``access.run_buttons`` is ``anyone``."""
+        team = await self._config.effective_config_shared(org_id, team_id)
+        access = team.get("access")
+        if isinstance(access, Mapping) and access.get("run_buttons") == "anyone":
+            return None
+        if user_id == requester or await self.is_team_member(org_id, team_id, user_id):
+            return None
+        if await self.is_org_admin(org_id, user_id):
+            return None
+        members = _ids(team.get("slack"), "member_user_ids")
+        who = list(dict.fromkeys([requester, *members, *await self.org_admins(org_id)]))
+        return Refusal(
+            f"Only the person who asked, members of team *{team_id}* and org admins can {doing} "
+            f"this investigation. Who can: {mention_list([u for u in who if u])}."
+        )
+
     # -- Slack lookups ----------------------------------------------------------------------------------
 
     async def _listed(self, section: Any, users_key: str, group_key: str, user_id: str) -> bool:

@@ -77,7 +77,11 @@ class RunGuard:
         self._access = access
         self._notices = notices
 
-    async def run_for(self, body: dict[str, Any], run_id: str) -> Run | None:
+    async def run_for(
+        self, body: dict[str, Any], run_id: str, *, controlling: str | None = None
+    ) -> Run | None:
+        """The run, or ``None`` after telling the presser why not. ``controlling`` names what the
+        button does to the run (interrupt, resume, rate): only its people may do that."""
         trigger = action_trigger(body, run_id)
         if isinstance(await self._pipeline.admit(trigger), Duplicate):
             return None
@@ -91,6 +95,14 @@ class RunGuard:
             run_channel=run.channel_id,
             clicked_in=trigger.routing_key.slack_channel_id,
         )
+        if refusal is None and controlling is not None:
+            refusal = await self._access.run_control_refusal(
+                trigger.requester,
+                org_id=run.org_id,
+                team_id=run.team_node_id,
+                requester=run.requester,
+                doing=controlling,
+            )
         if refusal is not None:
             self._notices.ephemeral_in(body, refusal.message)
             return None
@@ -109,7 +121,7 @@ def register_run_actions(
     guard = RunGuard(runs=runs, pipeline=pipeline, access=access, notices=notices)
 
     async def vote(body: dict[str, Any], action: dict[str, Any], value: str) -> None:
-        if await guard.run_for(body, action["value"]) is None:
+        if await guard.run_for(body, action["value"], controlling="rate") is None:
             return
         recorded = await runs.record_feedback(action["value"], body["user"]["id"], value)
         notices.ephemeral_in(body, "Thanks, your feedback is recorded." if recorded else GONE)
@@ -140,7 +152,7 @@ def register_run_actions(
     @app.action(ACTION_INTERRUPT)
     async def on_interrupt(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
         await ack()
-        if await guard.run_for(body, action["value"]) is None:
+        if await guard.run_for(body, action["value"], controlling="interrupt") is None:
             return
         if control is None or not control.interrupt(action["value"], body["user"]["id"]):
             notices.ephemeral_in(body, NOT_RUNNING)
@@ -148,7 +160,7 @@ def register_run_actions(
     @app.action(ACTION_RESUME)
     async def on_resume(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
         await ack()
-        run = await guard.run_for(body, action["value"])
+        run = await guard.run_for(body, action["value"], controlling="resume")
         if run is None:
             return
         trigger = follow_up_trigger(
