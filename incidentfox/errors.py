@@ -58,3 +58,10 @@ class PreconditionFailed(UserFacingError):
 class PayloadTooLarge(UserFacingError):
     status = 413
     code = "payload_too_large"
+
+
+class Unavailable(UserFacingError):
+    """A dependency (Slack, the database) could not answer; the same request may work later."""
+
+    status = 503
+    code = "unavailable"

@@ -134,7 +134,10 @@ async def world(
     socket_mode: bool = False,
     team_config: dict[str, Any] | None = None,
     role: Role = "all",
+    claim_workspace: bool = True,
 ) -> AsyncIterator[World]:
+    """``claim_workspace``: acme owns the emulator's Slack workspace, as an org must before it can
+    claim channels there. Without it, the default team claims no channel."""
     async with SlackEmulator() as slack, KubernetesEmulator(scenario) as k8s:
         overrides: dict[str, Any] = {
             "slack_bot_token": slack.bot_token,
@@ -164,16 +167,20 @@ async def world(
             await config.create_node(
                 ADMIN, "acme", {"node_id": "checkout", "parent_id": "acme", "kind": "team"}
             )
-            document = (
+            if claim_workspace:
+                ownership = {"slack": {"workspace_ids": [slack.team_id]}}
+                await config.write_config(ADMIN, "acme", "acme", ownership, operation="put")
+            document: dict[str, Any] = (
                 team_config
                 if team_config is not None
                 else {
-                    "routing": {"slack_channel_ids": [CHANNEL]},
                     "integrations": {
                         "kubernetes": {"api_url": k8s.api_url, "token": k8s.token, "namespace": "prod"}
                     },
                 }
             )
+            if team_config is None and claim_workspace:
+                document["routing"] = {"slack_channel_ids": [CHANNEL]}
             await config.write_config(ADMIN, "acme", "checkout", document, operation="put")
             async with aiohttp.ClientSession() as http:
                 the_world = World(fox=fox, slack=slack, k8s=k8s, http=http)

@@ -220,7 +220,7 @@ async def test_someone_on_no_team_sees_how_to_get_one_and_who_the_org_admins_are
 
 
 async def test_an_unclaimed_workspace_shows_how_to_claim_it(tmp_path: Path) -> None:
-    async with world(tmp_path) as w:
+    async with world(tmp_path, claim_workspace=False) as w:
         home_flows(w)
         w.slack.add_user("U0OWNER", is_admin=True)
         view, _ = await open_home(w, USER)

@@ -207,6 +207,7 @@ async def test_a_button_cannot_reach_a_run_of_another_org_or_channel(tmp_path: P
         assert w.fox.runtime is not None
         async with w.fox.runtime.config.sessions.begin() as session:
             await w.fox.runtime.config.create_org(session, org_id="rival", name="Rival", actor="test")
+        await w.fox.runtime.config.write_config(ADMIN, "acme", "acme", {}, operation="put")
         await w.fox.runtime.config.write_config(
             ADMIN, "rival", "rival", {"slack": {"workspace_ids": [w.slack.team_id]}}, operation="put"
         )

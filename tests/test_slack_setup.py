@@ -10,7 +10,7 @@ from typing import Any
 from incidentfox.config.permissions import Principal
 from incidentfox.emulators.slack.store import RecordedCall
 from incidentfox.handlers.slack.setup import NOT_CONNECTED, OPEN_FAILED
-from tests.slack_world import CHANNEL, World, world
+from tests.slack_world import World, world
 
 ADMIN_USER = "U0WSADMIN"
 BOB = "U0BOB"
@@ -68,7 +68,7 @@ async def submit(w: World, update: RecordedCall, values: dict[str, Any], user: s
 async def test_workspace_admin_claims_the_workspace_and_sets_up_a_team_that_investigates(
     tmp_path: Path,
 ) -> None:
-    async with world(tmp_path) as w:
+    async with world(tmp_path, claim_workspace=False) as w:
         w.slack.add_user(ADMIN_USER, is_admin=True)
         update = await open_setup(w, ADMIN_USER)
         form = json.dumps(update.args["view"])
@@ -100,7 +100,7 @@ async def test_workspace_admin_claims_the_workspace_and_sets_up_a_team_that_inve
 
 
 async def test_a_non_admin_cannot_claim_the_workspace_and_is_told_who_can(tmp_path: Path) -> None:
-    async with world(tmp_path) as w:
+    async with world(tmp_path, claim_workspace=False) as w:
         update = await open_setup(w, BOB)
         assert NOT_CONNECTED.split(".")[0] in json.dumps(update.args["view"])
         assert "setup_name" not in json.dumps(update.args["view"])
@@ -109,8 +109,10 @@ async def test_a_non_admin_cannot_claim_the_workspace_and_is_told_who_can(tmp_pa
 
 
 async def test_field_errors_come_back_in_the_modal_and_nothing_is_half_written(tmp_path: Path) -> None:
-    async with world(tmp_path) as w:
+    async with world(tmp_path, claim_workspace=False) as w:
         w.slack.add_user(ADMIN_USER, is_admin=True)
+        assert w.fox.runtime is not None
+        config = w.fox.runtime.config
         update = await open_setup(w, ADMIN_USER)
         bad = form_values(
             w, setup_name=text(""), k8s_api_url=text("k8s.example.com"), routing_repos=text("not-a-repo")
@@ -119,37 +121,42 @@ async def test_field_errors_come_back_in_the_modal_and_nothing_is_half_written(t
         assert answer["response_action"] == "errors"
         assert set(answer["errors"]) == {"setup_name", "k8s_api_url", "routing_repos"}
         assert "https://" in answer["errors"]["k8s_api_url"]
+        assert await config.routing.lookup_one("slack_workspace", w.slack.team_id) is None
 
-        conflict = await submit(
-            w, update, form_values(w, routing_channels=channels(NEW_CHANNEL, CHANNEL)), ADMIN_USER
+        assert (await submit(w, update, form_values(w), ADMIN_USER))["response_action"] == "update"
+        update = await open_setup(w, ADMIN_USER, channel="C0LEDGER")
+        ledger = form_values(
+            w,
+            setup_name=text("Ledger"),
+            routing_channels=channels("C0LEDGER", NEW_CHANNEL),
+            routing_repos=text(""),
+            routing_services=text(""),
         )
+        conflict = await submit(w, update, ledger, ADMIN_USER)
         assert conflict["response_action"] == "errors"
         assert set(conflict["errors"]) == {"routing_channels"}
-        assert CHANNEL in conflict["errors"]["routing_channels"]
-        assert "checkout" not in conflict["errors"]["routing_channels"]
-        assert w.fox.runtime is not None
-        nodes = await w.fox.runtime.config.list_nodes(Principal(kind="admin"), ORG)
-        assert [n["kind"] for n in nodes] == ["org"]
+        assert conflict["errors"]["routing_channels"] == (
+            f"Already claimed by another team: {NEW_CHANNEL}. An org admin can move it to this team."
+        ), "the holding team is never named"
+        nodes = await config.list_nodes(Principal(kind="admin"), ORG)
+        assert [n["node_id"] for n in nodes] == [ORG, "payments"], "the refused team was not created"
 
-        fixed = await submit(w, update, form_values(w), ADMIN_USER)
-        assert fixed["response_action"] == "update"
-        update = await open_setup(w, ADMIN_USER, channel="C0LEDGER")
         taken = await submit(
             w,
             update,
-            form_values(
-                w, routing_channels=channels("C0LEDGER"), routing_repos=text(""), routing_services=text("")
-            ),
+            {**ledger, "setup_name": text("Payments"), "routing_channels": channels("C0LEDGER")},
             ADMIN_USER,
         )
         assert taken == {
             "response_action": "errors",
             "errors": {"setup_id": "That team id is taken in this org; choose another."},
         }
+        created = await submit(w, update, {**ledger, "routing_channels": channels("C0LEDGER")}, ADMIN_USER)
+        assert created["response_action"] == "update"
 
 
 async def test_joining_an_existing_team_adds_the_channel_to_its_claims(tmp_path: Path) -> None:
-    async with world(tmp_path) as w:
+    async with world(tmp_path, claim_workspace=False) as w:
         w.slack.add_user(ADMIN_USER, is_admin=True)
         update = await open_setup(w, ADMIN_USER)
         assert (await submit(w, update, form_values(w), ADMIN_USER))["response_action"] == "update"
@@ -165,7 +172,7 @@ async def test_joining_an_existing_team_adds_the_channel_to_its_claims(tmp_path:
 
 
 async def test_other_users_of_a_claimed_workspace_are_refused_with_the_admins_named(tmp_path: Path) -> None:
-    async with world(tmp_path) as w:
+    async with world(tmp_path, claim_workspace=False) as w:
         w.slack.add_user(ADMIN_USER, is_admin=True)
         update = await open_setup(w, ADMIN_USER)
         assert (await submit(w, update, form_values(w), ADMIN_USER))["response_action"] == "update"
@@ -176,7 +183,7 @@ async def test_other_users_of_a_claimed_workspace_are_refused_with_the_admins_na
 
 
 async def test_an_expired_trigger_id_is_explained(tmp_path: Path) -> None:
-    async with world(tmp_path) as w:
+    async with world(tmp_path, claim_workspace=False) as w:
         w.slack.fail_next("views.open", status=200, error="expired_trigger_id")
         await w.command("setup", user=BOB, channel=NEW_CHANNEL)
         answer = await w.slack.wait_for("response_url", lambda c: "setup form" in json.dumps(c.args))
@@ -184,7 +191,7 @@ async def test_an_expired_trigger_id_is_explained(tmp_path: Path) -> None:
 
 
 async def test_setup_over_socket_mode(tmp_path: Path) -> None:
-    async with world(tmp_path, socket_mode=True) as w:
+    async with world(tmp_path, socket_mode=True, claim_workspace=False) as w:
         await w.slack.wait_for_connections()
         w.slack.add_user(ADMIN_USER, is_admin=True)
         fields = w.slack.make_slash_command("setup", channel=NEW_CHANNEL, user=ADMIN_USER)

@@ -52,7 +52,7 @@ async def test_a_failure_inside_the_worker_ends_the_run_failed_with_a_plain_mess
     async with world(tmp_path) as w:
         assert w.fox.runtime is not None
 
-        async def broken_history(thread_key: str | None) -> list[dict[str, Any]]:
+        async def broken_history(thread_key: str | None, **owner: str) -> list[dict[str, Any]]:
             raise RuntimeError("the database went away: password=hunter2")
 
         w.fox.runtime.runs.history = broken_history  # type: ignore[method-assign]

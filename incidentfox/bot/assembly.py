@@ -22,6 +22,7 @@ from incidentfox.bot.runtime import Runtime, build_runtime
 from incidentfox.bot.server import create_app
 from incidentfox.bot.settings import Settings
 from incidentfox.bot.slack_app import SlackSurface, build_slack_surface, slack_client, start_socket_mode
+from incidentfox.config.slack_claims import SlackClaimPolicy, cached_workspace_of
 
 log = logging.getLogger(__name__)
 Role = Literal["all", "bot", "worker"]
@@ -85,6 +86,8 @@ class IncidentFox:
         self.approvals = ApprovalService(runtime.sessions)
         self._http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=200))
         client = slack_client(settings, session=self._http)
+        if client is not None:
+            runtime.config.claim_policy = SlackClaimPolicy(cached_workspace_of(client.auth_test))
         if client is not None and self.role in ("all", "worker"):
             self.worker = self._build_worker(runtime, client)
         if client is not None:

@@ -26,6 +26,7 @@ from incidentfox.config.permissions import (
 )
 from incidentfox.config.routing import SLACK_WORKSPACE, Claim, RoutingIndex, claims_in
 from incidentfox.config.secrets import SecretBox
+from incidentfox.config.slack_claims import SlackClaimPolicy, require_may_claim_workspaces
 from incidentfox.db.base import utcnow
 from incidentfox.errors import BadRequest, Conflict, NotFound, PreconditionFailed
 
@@ -56,6 +57,8 @@ class ConfigService:
         self.cache = cache or EffectiveConfigCache()
         self._generation = 0
         self.changes: ConfigChanges = changes or LocalConfigChanges()
+        self.claim_policy: SlackClaimPolicy | None = None
+        """Set when Slack is configured: channel claims need the org to own the workspace."""
 
     async def create_org(self, session: AsyncSession, *, org_id: object, name: object, actor: str) -> Node:
         """Create the org's root node in the caller's transaction (the caller also issues its token)."""
@@ -256,7 +259,7 @@ class ConfigService:
             )
         proposed = merge_patch(row.document, body) if operation == "patch" else body
         document = self._box.seal(proposed, row.document)
-        changed_claims = await self._sync_claims(session, node, claims_in(document))
+        changed_claims = await self._sync_claims(session, principal, node, claims_in(document))
         diff = [self._redact_op(op) for op in jsonpatch.make_patch(row.document, document).patch]
         row.document = document
         row.version += 1
@@ -377,7 +380,9 @@ class ConfigService:
         self._generation += 1
         self.cache.invalidate(org_id, node_id)
 
-    async def _sync_claims(self, session: AsyncSession, node: Node, wanted: set[Claim]) -> set[Claim]:
+    async def _sync_claims(
+        self, session: AsyncSession, principal: Principal, node: Node, wanted: set[Claim]
+    ) -> set[Claim]:
         workspaces = {claim for claim in wanted if claim[0] == SLACK_WORKSPACE}
         if workspaces and node.kind != "org":
             raise BadRequest(
@@ -398,6 +403,9 @@ class ConfigService:
         ).all()
         held: set[Claim] = {(r.kind, r.identifier) for r in held_rows}
         to_add, to_remove = wanted - held, held - wanted
+        require_may_claim_workspaces(principal, to_add)
+        if to_add and self.claim_policy is not None:
+            await self.claim_policy.check(session, node.org_id, to_add)
         if to_add:
             taken = (
                 await session.execute(
