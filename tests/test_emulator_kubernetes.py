@@ -192,3 +192,43 @@ async def test_service_endpoints_follow_pod_readiness() -> None:
         core = client.CoreV1Api(client.ApiClient(cfg))
         endpoints = await asyncio.to_thread(core.read_namespaced_endpoints, "frontend", "prod")
     assert endpoints.subsets is None
+
+
+async def test_list_resource_version_moves_on_writes_and_scenario_loads_only(
+    crashloop: tuple[KubernetesEmulator, client.ApiClient],
+) -> None:
+    emulator, api = crashloop
+    core = client.CoreV1Api(api)
+
+    async def revision() -> str:
+        pods = await asyncio.to_thread(core.list_namespaced_pod, "prod", limit=1)
+        assert pods.metadata is not None
+        return str(pods.metadata.resource_version)
+
+    first = await revision()
+    assert await revision() == first, "reads do not move the cluster's revision"
+    await asyncio.to_thread(core.delete_namespaced_pod, "cart-6b8d4c7f9-m2p7r", "prod")
+    after_delete = await revision()
+    assert int(after_delete) > int(first)
+    emulator.load("healthy")
+    assert int(await revision()) > int(after_delete)
+
+
+async def test_an_identity_bound_to_one_namespace_is_refused_elsewhere_with_403(
+    crashloop: tuple[KubernetesEmulator, client.ApiClient],
+) -> None:
+    emulator, api = crashloop
+    emulator.namespace_scoped = frozenset({"prod"})
+    core = client.CoreV1Api(api)
+    assert (await asyncio.to_thread(core.list_namespaced_pod, "prod")).items
+    for call in (core.list_namespace, core.list_node, core.list_pod_for_all_namespaces):
+        with pytest.raises(ApiException) as refused:
+            await asyncio.to_thread(call)
+        assert refused.value.status == 403
+        assert "at the cluster scope" in json.loads(str(refused.value.body))["message"]
+    with pytest.raises(ApiException) as other:
+        await asyncio.to_thread(core.list_namespaced_pod, "shop")
+    assert (
+        'cannot list resource "pods" in API group "" in the namespace "shop"'
+        in json.loads(str(other.value.body))["message"]
+    )

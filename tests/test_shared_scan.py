@@ -45,3 +45,33 @@ async def test_a_cancelled_run_does_not_cancel_the_scan_others_wait_for() -> Non
     second = asyncio.create_task(scans.get(("a", "t", "k"), scan))
     first.cancel()
     assert await second == "The Kubernetes integration is not available: unreachable"
+
+
+async def test_a_finished_scan_is_reused_past_the_fresh_window_only_while_unchanged() -> None:
+    now = [0.0]
+    scans = SharedScans(ttl_s=10, fresh_s=2, clock=lambda: now[0])
+    calls = 0
+    revision = ["100"]
+
+    async def scan() -> list[Finding]:
+        nonlocal calls
+        calls += 1
+        return [FINDING]
+
+    async def unchanged(_: list[Finding]) -> bool:
+        return revision[0] == "100"
+
+    key = ("acme", "checkout", "k")
+    await scans.get(key, scan, unchanged=unchanged)
+    now[0] = 1.0
+    await scans.get(key, scan, unchanged=unchanged)
+    assert calls == 1, "within the fresh window the scan is shared without asking"
+    now[0] = 5.0
+    await scans.get(key, scan, unchanged=unchanged)
+    assert calls == 1, "the cluster's revision is the one scanned"
+    await scans.get(key, scan)
+    assert calls == 2, "without a way to check for changes, only the fresh window is trusted"
+    revision[0] = "101"
+    now[0] = 8.0
+    await scans.get(key, scan, unchanged=unchanged)
+    assert calls == 3, "a write since the scan forces a new one"

@@ -6,7 +6,9 @@ services, endpoints, nodes and persistent volume claims. It applies the writes o
 (PATCH of workloads and their ``scale``, DELETE of pods), so a test can read back what a write did.
 Missing objects answer with a 404 ``Status``; a wrong bearer token with 401. Setting ``unreachable``
 drops every connection, which is how tests simulate an API outage; ``read_only`` refuses every write
-with 403, as RBAC refuses a read-only identity.
+with 403, as RBAC refuses a read-only identity; ``namespace_scoped`` refuses reads outside some
+namespaces with 403, as RBAC refuses an identity bound by Roles only. Every list answers with the
+cluster's current ``resourceVersion`` (etcd's revision), which grows on every write and on ``load``.
 
     async with KubernetesEmulator("crashloop") as k8s:
         api = kubernetes.config.new_client_from_config(str(k8s.write_kubeconfig(tmp / "kubeconfig")))
@@ -173,6 +175,18 @@ def _log_source(pod: Obj, container: str, previous: bool) -> tuple[str | None, s
     return f'container "{container}" in pod "{name}" is waiting to start: {reason}', ""
 
 
+def _forbidden_read(res: ResourceType, verb: str, namespace: str | None, name: str | None) -> web.Response:
+    """The API server's 403 for a read RBAC does not grant, worded as it words it."""
+    what = f'{res.qualified} "{name}"' if name else res.qualified
+    where = f'in the namespace "{namespace}"' if namespace else "at the cluster scope"
+    message = (
+        f'{what} is forbidden: User "{writes.SERVICE_ACCOUNT}" cannot {verb} resource "{res.plural}" '
+        f'in API group "{res.group}" {where}'
+    )
+    details = {"group": res.group, "kind": res.plural, **({"name": name} if name else {})}
+    return status_response(403, "Forbidden", message, details)
+
+
 class KubernetesEmulator:
     """A Kubernetes API server for one scenario. Start with ``await start()`` or ``async with``."""
 
@@ -191,6 +205,9 @@ class KubernetesEmulator:
         """When true, every request's connection is dropped without an answer."""
         self.read_only = False
         """When true, every write is refused with 403 Forbidden, as RBAC refuses a read-only identity."""
+        self.namespace_scoped: frozenset[str] | None = None
+        """When set, the identity may read only in these namespaces (RoleBindings, no ClusterRole):
+        namespaces, nodes, lists across all namespaces and other namespaces answer 403 Forbidden."""
         self.requests: list[tuple[str, str]] = []
         """(method, path with query) of every request received, for tests."""
         self.scenario: dict[str, Any] = {}
@@ -199,9 +216,13 @@ class KubernetesEmulator:
         self.load(scenario)
 
     def load(self, scenario: str | Path | Mapping[str, Any]) -> None:
-        """Replace the served objects with another scenario (safe while running)."""
+        """Replace the served objects with another scenario (safe while running).
+
+        Replacing objects is a write: the cluster's revision moves past the old one, as it would."""
+        previous = self.cluster.last_resource_version
         self.scenario = load_scenario(scenario)
         self.cluster = build_cluster(self.scenario)
+        self.cluster.last_resource_version = max(self.cluster.last_resource_version, previous + 1)
 
     @property
     def api_url(self) -> str:
@@ -311,6 +332,9 @@ class KubernetesEmulator:
         res = _RESOURCES.get((group, parts[0]))
         if res is None or len(parts) > 3 or (namespace is not None and not res.namespaced):
             return status_response(404, "NotFound", "the server could not find the requested resource")
+        if self.namespace_scoped is not None and namespace not in self.namespace_scoped:
+            verb = "list" if len(parts) == 1 else "get"
+            return _forbidden_read(res, verb, namespace, parts[1] if len(parts) > 1 else None)
         objects: list[Obj] = getattr(self.cluster, res.attr)
         if namespace is not None:
             objects = [o for o in objects if o["metadata"].get("namespace") == namespace]
@@ -356,7 +380,7 @@ class KubernetesEmulator:
             if (not labels or label_selector_matches(labels, o["metadata"].get("labels") or {}))
             and (not fields or _field_selector_matches(fields, o))
         ]
-        meta = {"resourceVersion": str(len(self.requests) + 1000)}
+        meta = {"resourceVersion": str(self.cluster.last_resource_version)}
         return web.json_response(
             {"kind": f"{kind}List", "apiVersion": api_version, "metadata": meta, "items": items}
         )

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
+from incidentfox.agents.analyzers.question_scope import QuestionScope, parse_question
 from incidentfox.agents.rca import Evidence
 
 FindingKind = Literal[
@@ -92,10 +93,21 @@ def mentions(question: str, finding: Finding) -> bool:
     )
 
 
+def about_question(question: str, finding: Finding, scope: QuestionScope | None = None) -> bool:
+    """Whether the question is about this finding: it mentions its workload, or names its object or
+    namespace ("pod checkout-7d9…", "in namespace shop")."""
+    scope = scope if scope is not None else parse_question(question)
+    named = bool(finding.key) and scope.names(
+        finding.key, finding.namespace, finding.workload, finding.related
+    )
+    return named or mentions(question, finding)
+
+
 def relevant_to(question: str, findings: Iterable[Finding]) -> set[str]:
     """Keys of the findings the question is about, plus the causes those findings point to."""
     found = list(findings)
-    direct = [f for f in found if f.key and mentions(question, f)]
+    scope = parse_question(question)
+    direct = [f for f in found if f.key and about_question(question, f, scope)]
     keys = {f.key for f in direct}
     for f in direct:
         keys.update(f.related)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from incidentfox.agents.analyzers.findings import Finding, mentions, rank_findings
+from incidentfox.agents.analyzers.findings import Finding, about_question, rank_findings
 from incidentfox.agents.rca import Confidence, Evidence, RootCauseAnalysis
 
 MAX_EVIDENCE = 8
@@ -23,20 +23,28 @@ def _unreachable(finding: Finding) -> RootCauseAnalysis:
     )
 
 
-def _all_clear(finding: Finding | None, question: str) -> RootCauseAnalysis:
+def _all_clear(
+    finding: Finding | None, question: str, notes: tuple[str, ...], unchecked: tuple[str, ...]
+) -> RootCauseAnalysis:
     checked = finding.summary if finding else "No Kubernetes objects were checked."
+    confidence = (
+        Confidence("low", "Part of the cluster could not be checked: " + " ".join(unchecked))
+        if unchecked
+        else Confidence(
+            "medium",
+            "Every pod, node, service and volume claim checked looks healthy; the cause may lie elsewhere.",
+        )
+    )
     return RootCauseAnalysis(
         summary="No problems found in Kubernetes.",
         root_cause=f"No Kubernetes problems found. {checked}",
-        confidence=Confidence(
-            "medium",
-            "Every pod, node, service and volume claim checked looks healthy; the cause may lie elsewhere.",
-        ),
+        confidence=confidence,
         follow_up_actions=(
             "Look at application logs, metrics and recent deploys of the affected service.",
             "Check external dependencies (databases, third-party APIs) the service calls.",
         ),
-        caveats=(_SCOPE_CAVEAT,) + ((f'Question asked: "{question}"',) if question else ()),
+        caveats=(*notes, *unchecked, _SCOPE_CAVEAT)
+        + ((f'Question asked: "{question}"',) if question else ()),
     )
 
 
@@ -57,16 +65,27 @@ def _confidence(primary: Finding, question: str, matched: bool) -> Confidence:
     )
 
 
-def build_rca(findings: Sequence[Finding], *, question: str = "") -> RootCauseAnalysis:
+def build_rca(
+    findings: Sequence[Finding],
+    *,
+    question: str = "",
+    notes: Sequence[str] = (),
+    unchecked: Sequence[str] = (),
+) -> RootCauseAnalysis:
     """The RCA for a set of findings: the best-ranked problem is the root cause, the others are
     listed as related evidence. High confidence only when the cause is stated outright (a fatal log
-    line, OOMKilled, a scheduler message)."""
+    line, OOMKilled, a scheduler message).
+
+    ``notes`` (where the scan looked, when it read the cluster) and ``unchecked`` (what could not be
+    read, e.g. other namespaces under RBAC) become caveats; an all-clear with anything unchecked is
+    only low confidence."""
     api_errors = [f for f in findings if f.kind == "api_error"]
     if api_errors:
         return _unreachable(api_errors[0])
     problems = rank_findings([f for f in findings if f.is_problem], question)
     if not problems:
-        return _all_clear(next((f for f in findings if f.kind == "healthy"), None), question)
+        healthy = next((f for f in findings if f.kind == "healthy"), None)
+        return _all_clear(healthy, question, tuple(notes), tuple(unchecked))
     primary, others = problems[0], problems[1:]
     evidence: list[Evidence] = list(primary.evidence)
     for other in others:
@@ -79,8 +98,8 @@ def build_rca(findings: Sequence[Finding], *, question: str = "") -> RootCauseAn
         summary=summary,
         root_cause=primary.root_cause,
         evidence=tuple(evidence[:MAX_EVIDENCE]),
-        confidence=_confidence(primary, question, any(mentions(question, f) for f in problems)),
+        confidence=_confidence(primary, question, any(about_question(question, f) for f in problems)),
         immediate_actions=primary.immediate_actions,
         follow_up_actions=primary.follow_up_actions + tuple(f"Also: {o.summary}" for o in others[:4]),
-        caveats=(_SCOPE_CAVEAT,),
+        caveats=(*notes, *unchecked, _SCOPE_CAVEAT),
     )
