@@ -7,32 +7,32 @@ from typing import Any
 
 from aiohttp import web
 
-from incidentfox.errors import BadRequest, PayloadTooLarge
+from incidentfox.bot.strict_json import MalformedJson, loads_strict, loads_strict_object
+from incidentfox.errors import PayloadTooLarge
+
+_JSON_MEDIA_TYPES = frozenset({"application/json", "application/x-www-form-urlencoded"})
+"""What a JSON body may be labelled: JSON itself, or curl's default for ``-d`` (the README's walkthrough)."""
 
 
 async def read_json(request: web.Request) -> Any:
-    """The request body as JSON: 413 over the size limit, 400 for malformed JSON or a wrong media type."""
-    try:
-        raw = await request.read()
-    except web.HTTPRequestEntityTooLarge as exc:
-        raise PayloadTooLarge("request body is larger than 1 MiB") from exc
-    if not raw:
-        raise BadRequest("request body is empty; send a JSON object", code="malformed_json")
-    try:
-        return json.loads(raw)
-    except UnicodeDecodeError as exc:
-        raise BadRequest("request body is not UTF-8", code="malformed_json") from exc
-    except json.JSONDecodeError as exc:
-        raise BadRequest(
-            f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}", code="malformed_json"
-        ) from exc
+    """The body as strict JSON: 413 over the size limit, 400 for malformed JSON or a wrong media type."""
+    raw = await _read_body(request)
+    return loads_strict(raw)
 
 
 async def read_json_object(request: web.Request) -> dict[str, Any]:
-    body = await read_json(request)
-    if not isinstance(body, dict):
-        raise BadRequest("request body must be a JSON object", code="malformed_json")
-    return body
+    raw = await _read_body(request)
+    return loads_strict_object(raw)
+
+
+async def _read_body(request: web.Request) -> bytes:
+    media_type = request.content_type if "Content-Type" in request.headers else ""
+    if media_type and media_type not in _JSON_MEDIA_TYPES and not media_type.endswith("+json"):
+        raise MalformedJson(f"send the body as Content-Type: application/json, not {media_type[:60]}")
+    try:
+        return await request.read()
+    except web.HTTPRequestEntityTooLarge as exc:
+        raise PayloadTooLarge("request body is larger than 1 MiB") from exc
 
 
 def json_response(data: Any, *, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:

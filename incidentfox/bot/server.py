@@ -8,6 +8,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.typedefs import Middleware
 
 from incidentfox.bot.health import RUNTIME, healthz, readyz
@@ -48,8 +49,10 @@ async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
             raise PayloadTooLarge("request body is larger than 1 MiB")
         return await handler(request)
     except UserFacingError as exc:
+        _log_refusal(request, exc.status, exc.code)
         return json_response(exc.to_json(), status=exc.status)
     except web.HTTPRequestEntityTooLarge:
+        _log_refusal(request, 413, PayloadTooLarge.code)
         return json_response(PayloadTooLarge("request body is larger than 1 MiB").to_json(), status=413)
     except web.HTTPException as exc:
         if exc.status < 400:
@@ -68,7 +71,37 @@ async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
         )
 
 
+def _log_refusal(request: web.Request, status: int, code: str) -> None:
+    """One line per refused request, without the body or a trace: the client's mistake, not ours."""
+    log.info(
+        "request refused status=%s code=%s method=%s path=%s", status, code, request.method, request.path
+    )
+
+
+class MalformedHttpFilter(logging.Filter):
+    """aiohttp logs a request it cannot even parse (a NUL in a header, a broken chunk) with a full
+    traceback, though it answers 400 itself. Keep one plain line: the client's mistake, not ours."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, HttpProcessingError) and 400 <= (error.code or 400) < 500:
+            first_line = str(error.message).splitlines()[0][:120] if error.message else ""
+            record.msg = "malformed HTTP request refused status=%s from %s: %s"
+            remote = record.args[0] if isinstance(record.args, tuple) and record.args else "?"
+            record.args = (error.code, remote, first_line)
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+def _quiet_malformed_http() -> None:
+    server_log = logging.getLogger("aiohttp.server")
+    if not any(isinstance(f, MalformedHttpFilter) for f in server_log.filters):
+        server_log.addFilter(MalformedHttpFilter())
+
+
 def create_app(runtime: Runtime, slack: SlackSurface | None = None) -> web.Application:
+    _quiet_malformed_http()
     metrics = HttpMetrics()
     app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[edge_middleware(metrics)])
     app[RUNTIME] = runtime
