@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest bench clean
+.PHONY: run test lint typecheck pytest bench faults fuzz clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,17 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.routing
 	$(BIN)/python -m bench.ack
 	$(BIN)/python -m bench.worker
+
+# Not part of `make test`: SIGKILL at each step of a run (SQLite and Postgres), Postgres restarted
+# mid-run (a private cluster), a Slack 429 storm. Override with e.g. FAULTS_ARGS="--trials 10".
+FAULTS_ARGS ?= --trials 100 --storm-seconds 300
+faults: $(STAMP)
+	$(BIN)/python -m bench.faults $(FAULTS_ARGS)
+
+# Not part of `make test`: schemathesis on the config API and hypothesis on /slack/events, 10,000+ each.
+fuzz: $(STAMP)
+	$(BIN)/python -m bench.fuzz_config_api
+	$(BIN)/python -m bench.fuzz_slack_events
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

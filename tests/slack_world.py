@@ -76,9 +76,10 @@ class World:
 
     async def restart(self, role: Role = "all") -> None:
         """Stop this IncidentFox process and start a new one on the same database and emulators."""
-        settings = self.fox.settings
+        settings, resilience = self.fox.settings, self.fox.resilience
         await self.fox.stop()
         self.fox = IncidentFox(settings, role=role, update_interval=0.2)
+        self.fox.resilience = resilience
         await self.fox.start()
 
     def mention(

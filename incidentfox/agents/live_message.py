@@ -5,21 +5,44 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from incidentfox.agents.events import ProgressEvent, Started
 from incidentfox.agents.investigator import InvestigationOutcome
+from incidentfox.agents.pending_finals import final_message
 from incidentfox.agents.runs.models import Run
-from incidentfox.agents.slack_updater import SlackProgressUpdater
+from incidentfox.agents.slack_updater import (
+    CONTENT_ERRORS,
+    GONE_ERRORS,
+    SendKind,
+    SlackProgressUpdater,
+    classify_slack_error,
+)
 from incidentfox.blocks.progress import progress_text, render_progress
 from incidentfox.blocks.rca import error_text, rca_text, render_error, render_rca
 from incidentfox.blocks.timeline import RunState
 
 log = logging.getLogger(__name__)
 INTERNAL_ERROR = "Something went wrong inside IncidentFox while investigating; the details are in its logs."
+
+
+class SlackUnreachable(Exception):
+    """Slack did not take the first post for a temporary reason (429/5xx, network): try again later."""
+
+
+@dataclass(frozen=True, slots=True)
+class FinalDelivery:
+    """How a message ended: ``pending`` holds the final message Slack has not accepted yet, if any."""
+
+    pending: dict[str, Any] | None = None
+
+
+DELIVERED = FinalDelivery()
 
 
 class LiveMessage:
@@ -68,23 +91,30 @@ class LiveMessage:
             await self._pump
         return True
 
-    async def finish(self, outcome: InvestigationOutcome) -> None:
+    async def finish(self, outcome: InvestigationOutcome) -> FinalDelivery:
         """Replace the progress with the RCA, or with the error in plain words."""
         if not await self._end():
-            return
+            return DELIVERED
         if outcome.rca is not None:
             await self._updater.finish(render_rca(outcome.rca, run_id=self._run_id), rca_text(outcome.rca))
         else:
             message = outcome.error or INTERNAL_ERROR
             await self._updater.finish(render_error(message, run_id=self._run_id), error_text(message))
-        await self._updater.close()
+        return await self._closed_delivery()
 
-    async def finish_interrupted(self) -> None:
+    async def finish_interrupted(self) -> FinalDelivery:
         """Leave the message showing where the run stopped, with a Resume button."""
         if not await self._end():
-            return
+            return DELIVERED
         await self._send("interrupted", final=True)
+        return await self._closed_delivery()
+
+    async def _closed_delivery(self) -> FinalDelivery:
         await self._updater.close()
+        updater = self._updater
+        if updater.final_delivered or updater.final_error in GONE_ERRORS | CONTENT_ERRORS:
+            return DELIVERED
+        return FinalDelivery(pending=final_message(updater.final_blocks, updater.final_text))
 
     async def abandon(self) -> None:
         """Stop editing without a final state (shutdown): the next start picks the run up again."""
@@ -93,12 +123,19 @@ class LiveMessage:
 
 
 async def open_live_message(
-    run: Run, title: str, *, poster: AsyncWebClient, editor: AsyncWebClient, interval: float
+    run: Run,
+    title: str,
+    *,
+    poster: AsyncWebClient,
+    editor: AsyncWebClient,
+    interval: float,
+    final_wait: float = 60.0,
 ) -> LiveMessage | None:
     """Post "Investigating…" in the thread (or take over the message of a run resumed after a restart).
 
     ``poster`` retries 429/5xx itself; ``editor`` has no retry handlers, because the updater paces
-    its edits. ``None`` when Slack refuses the post.
+    its edits. ``None`` when Slack refuses the post for good; ``SlackUnreachable`` when it may take
+    it later.
     """
     if not run.channel_id:
         return None
@@ -115,18 +152,24 @@ async def open_live_message(
             posted = await poster.chat_postMessage(**kwargs)
             channel, ts = str(posted["channel"]), str(posted["ts"])
     except SlackApiError as exc:
+        outcome = classify_slack_error(exc)
+        if outcome.kind in (SendKind.RATE_LIMITED, SendKind.TRANSIENT):
+            raise SlackUnreachable(outcome.error) from exc
         log.error(
             "cannot post the progress message run_id=%s channel=%s error=%s",
             run.run_id,
             run.channel_id,
-            exc.response.get("error"),
+            outcome.error,
         )
         return None
+    except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+        raise SlackUnreachable(type(exc).__name__) from exc
     updater = SlackProgressUpdater(
         editor,
         channel,
         ts,
         min_interval=interval,
+        max_final_wait=final_wait,
         log_context={"run_id": run.run_id, "team": run.team_node_id},
     )
     return LiveMessage(updater, run.run_id, title, ts=ts)

@@ -4,7 +4,8 @@ Progress arrives much faster than Slack lets us edit (``chat.update`` is Tier 3,
 us at one edit per second per message). The updater therefore *coalesces*: ``update()`` only records
 the newest state and a background task sends it when the interval window opens, so intermediate
 states are skipped and the caller never waits on Slack. ``finish()`` is the opposite: it waits out
-the window and retries until the final state is on screen (or a bounded budget runs out).
+the window and retries until the final state is on screen (or a bounded budget runs out; the caller
+then keeps the final state pending in the database, see ``agents/pending_finals.py``).
 
 Why 429 is handled here and not by slack_sdk's ``AsyncRateLimitErrorRetryHandler``: that handler
 sleeps *inside* ``chat_update`` (real ``asyncio.sleep`` plus random jitter) and then resends the
@@ -47,13 +48,17 @@ CONTENT_ERRORS = frozenset(
 )
 #: Errors Slack reports with HTTP 200 that are nonetheless temporary.
 TRANSIENT_ERRORS = frozenset({"internal_error", "fatal_error", "service_unavailable", "request_timeout"})
+#: Errors saying the message's thread is gone for good: a final message for it is dropped, not retried.
+GONE_ERRORS = frozenset({"message_not_found", "channel_not_found", "is_archived", "thread_not_found"})
 
 FALLBACK_TEXT_LIMIT = 39_000
 EMPTY_FALLBACK_TEXT = "The investigation finished, but its result could not be shown here."
 MAX_INTERMEDIATE_RETRIES = 3
 
 
-class _Kind(enum.Enum):
+class SendKind(enum.Enum):
+    """How Slack answered one attempt to send a message."""
+
     SENT = "sent"
     RATE_LIMITED = "rate_limited"
     TRANSIENT = "transient"
@@ -68,8 +73,8 @@ class _Content:
 
 
 @dataclass(frozen=True, slots=True)
-class _Outcome:
-    kind: _Kind
+class SendOutcome:
+    kind: SendKind
     error: str | None = None
     retry_after: float = 0.0
 
@@ -119,6 +124,11 @@ class SlackProgressUpdater:
         self._final_lock = asyncio.Lock()
         self.final_delivered = False
         self.used_fallback = False
+        self.final_error: str | None = None
+        """Why the final state is not on screen, when it is not: Slack's error code or ``ratelimited``."""
+        self.final_blocks: list[dict[str, Any]] = []
+        self.final_text = ""
+        """The final content last tried (the plain-text fallback once blocks were refused)."""
         if any(isinstance(h, AsyncRateLimitErrorRetryHandler) for h in client.retry_handlers):
             self._log(logging.WARNING, "slack_updater_client_retries_429 note=coalescing_degraded")
 
@@ -135,8 +145,8 @@ class SlackProgressUpdater:
     async def finish(self, blocks: list[dict[str, Any]], text: str) -> None:
         """Deliver the final state: waits out the interval, retries 429/5xx, falls back to plain text.
 
-        Never raises Slack or network errors; failures are logged. Afterwards ``final_delivered``
-        and ``used_fallback`` tell what happened.
+        Never raises Slack or network errors; failures are logged. Afterwards ``final_delivered``,
+        ``used_fallback``, ``final_error`` and ``final_blocks``/``final_text`` tell what happened.
         """
         async with self._final_lock:
             if self._closed:
@@ -166,7 +176,7 @@ class SlackProgressUpdater:
             if content == self._last_delivered:
                 continue
             outcome = await self._send(content, final=False)
-            if outcome.kind in (_Kind.RATE_LIMITED, _Kind.TRANSIENT):
+            if outcome.kind in (SendKind.RATE_LIMITED, SendKind.TRANSIENT):
                 # Retry this state unless a newer one arrived meanwhile (that one replaces it).
                 self._requeues += 1
                 if self._pending is None and self._requeues <= MAX_INTERMEDIATE_RETRIES:
@@ -190,54 +200,60 @@ class SlackProgressUpdater:
         attempts = 0
         fell_back = False
         while True:
+            self.final_blocks, self.final_text = content.blocks, content.text
             if content == self._last_delivered:
                 self.final_delivered = True
+                self.final_error = None
                 return
             if self._not_before > deadline or attempts >= self._max_final_attempts:
-                self._log(logging.ERROR, f"slack_final_update_gave_up attempts={attempts}")
+                self._log(logging.WARNING, f"slack_final_update_deferred attempts={attempts}")
                 return
             await self._wait_until(self._not_before)
             attempts += 1
             outcome = await self._send(content, final=True)
-            if outcome.kind is _Kind.SENT:
+            if outcome.kind is SendKind.SENT:
                 self.final_delivered = True
+                self.final_error = None
                 return
-            if outcome.kind is _Kind.BAD_CONTENT and not fell_back:
+            self.final_error = outcome.error
+            if outcome.kind is SendKind.BAD_CONTENT and not fell_back:
                 content = _plain_text(content)
                 fell_back = self.used_fallback = True
                 continue
-            if outcome.kind not in (_Kind.RATE_LIMITED, _Kind.TRANSIENT):
+            if outcome.kind not in (SendKind.RATE_LIMITED, SendKind.TRANSIENT):
                 self._log(logging.ERROR, f"slack_final_update_failed error={outcome.error}")
                 return
 
     # -- one attempt --------------------------------------------------------------------------------
 
-    async def _send(self, content: _Content, *, final: bool) -> _Outcome:
+    async def _send(self, content: _Content, *, final: bool) -> SendOutcome:
         self._in_flight = True
         try:
             await self._client.chat_update(
                 channel=self._channel, ts=self._ts, text=content.text, blocks=content.blocks
             )
-            outcome = _Outcome(_Kind.SENT)
+            outcome = SendOutcome(SendKind.SENT)
         except SlackApiError as exc:
-            outcome = _classify(exc)
+            outcome = classify_slack_error(exc)
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            outcome = _Outcome(_Kind.TRANSIENT, error=type(exc).__name__)
+            outcome = SendOutcome(SendKind.TRANSIENT, error=type(exc).__name__)
         finally:
             self._in_flight = False
         now = self._clock()
         self._not_before = max(self._not_before, now + self._interval)
-        if outcome.kind is _Kind.SENT:
+        if outcome.kind is SendKind.SENT:
             self._last_delivered = content
             self._failures = 0
             return outcome
-        if outcome.kind is _Kind.RATE_LIMITED:
+        if outcome.kind is SendKind.RATE_LIMITED:
             self._not_before = max(self._not_before, now + outcome.retry_after)
-        elif outcome.kind is _Kind.TRANSIENT:
+        elif outcome.kind is SendKind.TRANSIENT:
             self._failures += 1
             backoff = min(self._backoff_cap, self._backoff_base * 2 ** (self._failures - 1))
             self._not_before = max(self._not_before, now + backoff)
-        level = logging.WARNING if outcome.kind in (_Kind.RATE_LIMITED, _Kind.TRANSIENT) else logging.ERROR
+        level = (
+            logging.WARNING if outcome.kind in (SendKind.RATE_LIMITED, SendKind.TRANSIENT) else logging.ERROR
+        )
         self._log(
             level,
             f"slack_update_failed kind={outcome.kind.value} error={outcome.error} "
@@ -254,18 +270,18 @@ class SlackProgressUpdater:
         logger.log(level, "%s channel=%s ts=%s %s", message, self._channel, self._ts, self._log_suffix)
 
 
-def _classify(exc: SlackApiError) -> _Outcome:
+def classify_slack_error(exc: SlackApiError) -> SendOutcome:
     response = exc.response
     status = getattr(response, "status_code", 0)
     data = getattr(response, "data", None)
     error = data.get("error") if isinstance(data, dict) else None
     if status == 429 or error == "ratelimited":
-        return _Outcome(_Kind.RATE_LIMITED, error="ratelimited", retry_after=_retry_after(response))
+        return SendOutcome(SendKind.RATE_LIMITED, error="ratelimited", retry_after=_retry_after(response))
     if status >= 500 or error in TRANSIENT_ERRORS:
-        return _Outcome(_Kind.TRANSIENT, error=error or f"http_{status}")
+        return SendOutcome(SendKind.TRANSIENT, error=error or f"http_{status}")
     if error in CONTENT_ERRORS:
-        return _Outcome(_Kind.BAD_CONTENT, error=error)
-    return _Outcome(_Kind.FAILED, error=error or f"http_{status}")
+        return SendOutcome(SendKind.BAD_CONTENT, error=error)
+    return SendOutcome(SendKind.FAILED, error=error or f"http_{status}")
 
 
 def _retry_after(response: Any) -> float:
@@ -280,6 +296,12 @@ def _retry_after(response: Any) -> float:
             except (TypeError, ValueError):
                 break
     return 1.0
+
+
+def plain_text_fallback(message: dict[str, Any]) -> dict[str, Any]:
+    """The text-only form of a stored message (``blocks``, ``text``), for content Slack refused."""
+    fallback = _plain_text(_Content(list(message.get("blocks") or []), str(message.get("text") or "")))
+    return {"blocks": fallback.blocks, "text": fallback.text}
 
 
 def _plain_text(content: _Content) -> _Content:

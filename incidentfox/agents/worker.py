@@ -16,7 +16,8 @@ import functools
 import inspect
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TypeVar
 
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -25,13 +26,37 @@ from incidentfox.agents.approvals.service import ApprovalService
 from incidentfox.agents.context import InvestigationContext
 from incidentfox.agents.events import Error, Interrupted, ProgressEvent
 from incidentfox.agents.investigator import InvestigationOutcome, Investigator
-from incidentfox.agents.live_message import INTERNAL_ERROR, LiveMessage, open_live_message
+from incidentfox.agents.live_message import (
+    INTERNAL_ERROR,
+    LiveMessage,
+    SlackUnreachable,
+    open_live_message,
+)
+from incidentfox.agents.pending_finals import final_message
+from incidentfox.agents.progress_journal import ProgressJournal
 from incidentfox.agents.queue import QueuedRun, RunQueue
+from incidentfox.agents.resilience import Resilience
 from incidentfox.agents.runs.models import Run
 from incidentfox.agents.runs.service import RunFinish, RunStore
+from incidentfox.agents.step_retry import StepFailed, retried
+from incidentfox.blocks.rca import error_text, render_error
 from incidentfox.config.service import ConfigService
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+SLACK_UNREACHABLE = (
+    "IncidentFox could not reach Slack when this question came in, so it did not investigate it. "
+    "Ask again to start over."
+)
+CONFIG_UNAVAILABLE = (
+    "Something went wrong inside IncidentFox: it could not load this team's configuration, so it did "
+    "not investigate. Try again in a few minutes."
+)
+DATABASE_UNAVAILABLE = (
+    "Something went wrong inside IncidentFox: its database did not answer, so it stopped investigating. "
+    "Try again in a few minutes."
+)
 
 
 async def close_clients(context: InvestigationContext) -> None:
@@ -91,6 +116,7 @@ class Worker:
         concurrency: int = 500,
         update_interval: float = 1.0,
         approvals: ApprovalService | None = None,
+        resilience: Resilience | None = None,
     ) -> None:
         self._queue = queue
         self._runs = runs
@@ -106,8 +132,32 @@ class Worker:
         self._by_run: dict[str, asyncio.Task[None]] = {}
         self._live: dict[str, LiveMessage] = {}
         self._interrupted_by: dict[str, str] = {}
+        self._requeues: set[asyncio.Task[None]] = set()
+        tuning = resilience or Resilience()
+        self._journal = ProgressJournal(runs, interval_s=tuning.journal_interval_s)
+        self.backoff = tuning.step_backoff
+        self.requeue_delay_s = tuning.requeue_delay_s
+        self.final_wait_s = tuning.final_wait_s
+
+    @property
+    def journal(self) -> ProgressJournal:
+        return self._journal
+
+    @property
+    def editor(self) -> AsyncWebClient:
+        """The client without retry handlers, for edits the caller paces itself."""
+        return self._slack
 
     async def run_forever(self) -> None:
+        journal = asyncio.create_task(self._journal.run_forever())
+        try:
+            await self._take_runs()
+        finally:
+            journal.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await journal
+
+    async def _take_runs(self) -> None:
         while True:
             item = await self._queue.get()
             if item.run_id in self._by_run:
@@ -148,12 +198,15 @@ class Worker:
     async def shutdown(self, grace_s: float = 10.0) -> None:
         """Give running investigations ``grace_s`` to finish, then cancel them. A cancelled run keeps its
         ``running`` status, so the next start queues it again."""
-        if not self._tasks:
-            return
-        _, pending = await asyncio.wait(list(self._tasks), timeout=grace_s)
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
+        for requeue in list(self._requeues):
+            requeue.cancel()
+        if self._tasks:
+            _, pending = await asyncio.wait(list(self._tasks), timeout=grace_s)
+            await self._journal.flush()
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        await self._journal.flush()
 
     async def _guarded(self, item: QueuedRun) -> None:
         try:
@@ -167,28 +220,48 @@ class Worker:
             await self._runs.finish(
                 item.run_id, RunFinish(status="interrupted", events=[], error=f"interrupted by {by}")
             )
+        except StepFailed:
+            self._requeue_later(item)
         except Exception:
             log.exception("run could not be processed run_id=%s", item.run_id)
 
+    def _requeue_later(self, item: QueuedRun) -> None:
+        """The run could not even be read: it is still ``queued`` in the database, so try it again later
+        (a restart would pick it up too)."""
+        delay = self.requeue_delay_s
+
+        async def again() -> None:
+            await asyncio.sleep(delay)
+            await self._queue.put(item)
+
+        log.warning("run will be tried again run_id=%s retry_in_s=%.1f", item.run_id, delay)
+        task = asyncio.create_task(again())
+        self._requeues.add(task)
+        task.add_done_callback(self._requeues.discard)
+
     async def process(self, run_id: str) -> None:
-        """Investigate one run; the caller holds its thread's turn and a slot."""
-        run = await self._runs.get(run_id)
+        """Investigate one run; the caller holds its thread's turn and a slot.
+
+        ``StepFailed`` escapes only when the run cannot be read at all (it stays ``queued``).
+        """
+        run = await self._step("read the run", lambda: self._runs.get(run_id), run_id, DATABASE_UNAVAILABLE)
         if run is None or run.status not in ("queued", "running"):
             return
         started = time.perf_counter()
         title = run.question.strip() or "Investigation"
-        live = await open_live_message(
-            run, title, poster=self._poster, editor=self._slack, interval=self._update_interval
-        )
+        live = await self._open(run, title)
         if live is None:
-            await self._runs.finish(
-                run_id, RunFinish(status="failed", events=[], error="could not post to Slack")
-            )
             return
         first_message_s = time.perf_counter() - started
         self._live[run_id] = live
+        self._journal.track(run_id, live.events)
         try:
-            await self._runs.mark_running(run_id, message_ts=live.ts)
+            await self._step(
+                "mark the run running",
+                lambda: self._runs.mark_running(run_id, message_ts=live.ts),
+                run_id,
+                DATABASE_UNAVAILABLE,
+            )
             outcome = await self._investigate(run, live)
             timings = {
                 "first_message_s": round(first_message_s, 4),
@@ -202,11 +275,22 @@ class Worker:
                 raise
             _uncancel()
             live.emit(Interrupted(by=by))
-            await live.finish_interrupted()
-            await self._runs.finish(
-                run_id, RunFinish(status="interrupted", events=live.events, error=f"interrupted by {by}")
+            self._journal.forget(run_id)
+            delivery = await live.finish_interrupted()
+            await self._record(
+                run,
+                RunFinish(
+                    status="interrupted",
+                    events=live.events,
+                    error=f"interrupted by {by}",
+                    pending_final=delivery.pending,
+                ),
             )
             log.info("run interrupted run_id=%s by=%s", run_id, by)
+        except StepFailed as failure:
+            live.emit(Error(message=failure.user_message))
+            failed = InvestigationOutcome(rca=None, error=failure.user_message)
+            await self._finish(run, live, failed, {"total_s": round(time.perf_counter() - started, 3)})
         except Exception:
             log.exception("run failed inside the worker run_id=%s team=%s", run_id, run.team_node_id)
             live.emit(Error(message=INTERNAL_ERROR))
@@ -214,9 +298,64 @@ class Worker:
             await self._finish(run, live, failed, {"total_s": round(time.perf_counter() - started, 3)})
         finally:
             self._live.pop(run_id, None)
+            self._journal.forget(run_id)
+
+    async def _open(self, run: Run, title: str) -> LiveMessage | None:
+        """Post "Investigating…", retrying while Slack is unreachable. ``None`` when the run ended here:
+        Slack refused the post (nothing can be shown), or stayed unreachable (the run fails with a
+        message kept pending, posted in the thread once Slack answers again)."""
+        failures = 0
+        while True:
+            try:
+                live = await open_live_message(
+                    run,
+                    title,
+                    poster=self._poster,
+                    editor=self._slack,
+                    interval=self._update_interval,
+                    final_wait=self.final_wait_s,
+                )
+            except SlackUnreachable as exc:
+                failures += 1
+                if failures < self.backoff.attempts:
+                    delay = self.backoff.delay(failures)
+                    log.warning(
+                        "Slack did not take the first post run_id=%s error=%s retry_in_s=%.2f",
+                        run.run_id,
+                        exc,
+                        delay,
+                    )
+                    await asyncio.sleep(delay)
+                    continue
+                log.error("Slack stayed unreachable for the first post run_id=%s error=%s", run.run_id, exc)
+                await self._record(
+                    run,
+                    RunFinish(
+                        status="failed",
+                        events=[Error(message=SLACK_UNREACHABLE)],
+                        error=SLACK_UNREACHABLE,
+                        pending_final=final_message(
+                            render_error(SLACK_UNREACHABLE, run_id=run.run_id), error_text(SLACK_UNREACHABLE)
+                        ),
+                    ),
+                )
+                return None
+            if live is None:
+                await self._record(
+                    run, RunFinish(status="failed", events=[], error="could not post to Slack")
+                )
+            return live
+
+    async def _step(self, step: str, call: Callable[[], Awaitable[T]], run_id: str, user_message: str) -> T:
+        return await retried(step, call, backoff=self.backoff, user_message=user_message, run_id=run_id)
 
     async def _investigate(self, run: Run, live: LiveMessage) -> InvestigationOutcome:
-        config = await self._config.effective_config(run.org_id, run.team_node_id)
+        config = await self._step(
+            "load the team's config",
+            lambda: self._config.effective_config(run.org_id, run.team_node_id),
+            run.run_id,
+            CONFIG_UNAVAILABLE,
+        )
         context = InvestigationContext(
             run_id=run.run_id,
             org_id=run.org_id,
@@ -227,23 +366,30 @@ class Worker:
             if self._approvals is not None
             else ApprovalsUnavailable(),
         )
-        history = await self._runs.history(run.thread_key, org_id=run.org_id, team_node_id=run.team_node_id)
         try:
-            return await self._investigator.investigate(context, run.question, history)
-        except Exception:
-            log.exception("investigator failed run_id=%s team=%s", run.run_id, run.team_node_id)
-            context.emit(Error(message=INTERNAL_ERROR))
-            return InvestigationOutcome(rca=None, error=INTERNAL_ERROR, history=history)
+            history = await self._step(
+                "read the thread's history",
+                lambda: self._runs.history(run.thread_key, org_id=run.org_id, team_node_id=run.team_node_id),
+                run.run_id,
+                DATABASE_UNAVAILABLE,
+            )
+            try:
+                return await self._investigator.investigate(context, run.question, history)
+            except Exception:
+                log.exception("investigator failed run_id=%s team=%s", run.run_id, run.team_node_id)
+                context.emit(Error(message=INTERNAL_ERROR))
+                return InvestigationOutcome(rca=None, error=INTERNAL_ERROR, history=history)
         finally:
             await close_clients(context)
 
     async def _finish(
         self, run: Run, live: LiveMessage, outcome: InvestigationOutcome, timings: dict[str, float]
     ) -> None:
-        await live.finish(outcome)
+        self._journal.forget(run.run_id)
+        delivery = await live.finish(outcome)
         status = "succeeded" if outcome.rca else "failed"
-        await self._runs.finish(
-            run.run_id,
+        await self._record(
+            run,
             RunFinish(
                 status=status,
                 events=live.events,
@@ -251,15 +397,30 @@ class Worker:
                 error=outcome.error,
                 history=outcome.history or None,
                 timings=timings,
+                pending_final=delivery.pending,
             ),
         )
         log.info(
-            "run finished run_id=%s team=%s status=%s timings=%s",
+            "run finished run_id=%s team=%s status=%s final=%s timings=%s",
             run.run_id,
             run.team_node_id,
             status,
+            "pending" if delivery.pending else "shown",
             timings,
         )
+
+    async def _record(self, run: Run, result: RunFinish) -> None:
+        """Write the run's final state, retried; if the database stays away the run is left as it was,
+        and the next start resumes it (its attempt cap and age limit still apply)."""
+        try:
+            await self._step(
+                "record the run's end",
+                lambda: self._runs.finish(run.run_id, result),
+                run.run_id,
+                DATABASE_UNAVAILABLE,
+            )
+        except StepFailed:
+            log.error("run end not recorded run_id=%s status=%s", run.run_id, result.status)
 
 
 def _uncancel() -> None:

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+from datetime import timedelta
 from typing import Literal
 
 import aiohttp
@@ -16,7 +17,10 @@ from slack_sdk.web.async_client import AsyncWebClient
 from incidentfox.agents.approvals.service import ApprovalService
 from incidentfox.agents.investigation import PlannerInvestigator
 from incidentfox.agents.model_provider import TeamModelProvider, configure_tracing
-from incidentfox.agents.queue import QueuedRun
+from incidentfox.agents.pending_finals import PendingFinals
+from incidentfox.agents.resilience import Resilience
+from incidentfox.agents.runs.delivery_pruning import prune_forever
+from incidentfox.agents.runs.recovery import resume_unfinished
 from incidentfox.agents.worker import Worker
 from incidentfox.bot.runtime import Runtime, build_runtime
 from incidentfox.bot.server import create_app
@@ -68,6 +72,8 @@ class IncidentFox:
         self.worker_concurrency = worker_concurrency or settings.worker_concurrency
         self.update_interval = update_interval
         self.shutdown_grace_s = 10.0
+        self.resilience = Resilience()
+        self.finals: PendingFinals | None = None
         self.runtime: Runtime | None = None
         self.slack: SlackSurface | None = None
         self.worker: Worker | None = None
@@ -78,6 +84,7 @@ class IncidentFox:
         self._worker_task: asyncio.Task[None] | None = None
         self._models: TeamModelProvider | None = None
         self._http: aiohttp.ClientSession | None = None
+        self._background: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
         settings = self.settings
@@ -102,10 +109,21 @@ class IncidentFox:
             )
         else:
             log.warning(SLACK_NOT_CONFIGURED)
+        if self.slack is not None and self.slack.authorization is not None and self.role != "worker":
+            await self.slack.authorization.warm(attempts=self.resilience.auth_warm_attempts)
         if self.worker is not None:
-            for run in await runtime.runs.unfinished():
-                log.info("resuming run accepted before a restart run_id=%s status=%s", run.run_id, run.status)
-                await runtime.queue.put(QueuedRun(run.run_id, run.thread_key))
+            await resume_unfinished(
+                runtime.runs, runtime.queue, max_age=timedelta(seconds=settings.run_resume_max_age_s)
+            )
+            self.finals = PendingFinals(
+                runtime.runs,
+                self.worker.editor,
+                schedule=self.resilience.final_retry,
+                poll_s=self.resilience.finals_poll_s,
+            )
+            self._background.append(asyncio.create_task(self.finals.run_forever()))
+        if self.role != "worker":
+            self._background.append(asyncio.create_task(prune_forever(runtime.sessions)))
         self._runner = web.AppRunner(create_app(runtime, self.slack), access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, settings.host, settings.port)
@@ -136,6 +154,7 @@ class IncidentFox:
             concurrency=self.worker_concurrency,
             update_interval=self.update_interval,
             approvals=self.approvals,
+            resilience=self.resilience,
         )
 
     async def stop(self) -> None:
@@ -145,6 +164,10 @@ class IncidentFox:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        for task in self._background:
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+        self._background.clear()
         if self._worker_task is not None:
             self._worker_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

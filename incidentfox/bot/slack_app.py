@@ -25,6 +25,8 @@ from incidentfox.agents.runs.service import RunStore
 from incidentfox.agents.toolsets.health import IntegrationHealth
 from incidentfox.agents.toolsets.kubernetes import KUBERNETES
 from incidentfox.bot.settings import Settings
+from incidentfox.bot.slack_auth import BotTokenAuthorization, RequireAuthorization
+from incidentfox.bot.strict_json import MalformedJson
 from incidentfox.config.service import ConfigService
 from incidentfox.handlers.pipeline import TriggerPipeline
 from incidentfox.handlers.slack.access import SlackAccess
@@ -37,6 +39,7 @@ from incidentfox.handlers.slack.listeners import register_investigation_listener
 from incidentfox.handlers.slack.modals import register_setup_modal
 from incidentfox.handlers.slack.notices import SlackNotices
 from incidentfox.handlers.slack.overview import TeamOverviews
+from incidentfox.handlers.slack.request_body import parse_slack_body
 from incidentfox.handlers.slack.setup import SetupFlow
 
 log = logging.getLogger(__name__)
@@ -50,6 +53,8 @@ class SlackSurface:
     verifier: SignatureVerifier | None
     commands: SlashCommands | None = None
     home: HomeFlows | None = None
+    authorization: BotTokenAuthorization | None = None
+    """Bolt's cached ``auth.test``; ``IncidentFox.start`` warms it."""
 
 
 SLACK = web.AppKey("slack", SlackSurface)
@@ -89,11 +94,14 @@ def build_slack_surface(
 ) -> SlackSurface:
     """``process_before_response``: the listener persists and enqueues the run before Slack gets its ack."""
     secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else ""
+    authorization = BotTokenAuthorization(client)
     app = AsyncApp(
         client=client,
         signing_secret=secret,
         process_before_response=True,
         logger=logging.getLogger("incidentfox.slack"),
+        authorize=authorization,
+        before_authorize=RequireAuthorization(authorization),
     )
     notices = SlackNotices(client)
     register_investigation_listeners(app, pipeline, notices)
@@ -122,34 +130,50 @@ def build_slack_surface(
         verifier=SignatureVerifier(secret) if secret else None,
         commands=commands,
         home=home,
+        authorization=authorization,
     )
 
 
 async def slack_events(request: web.Request) -> web.StreamResponse:
-    """HTTP mode: Bolt verifies the signature and dispatches. A body Bolt cannot even parse gets 401 if
-    its signature is wrong and 400 if it is right; every 401 goes out without detail."""
+    """HTTP mode: the signature is checked on the raw bytes first (401, no detail); only then is the
+    body parsed strictly (400 for anything Slack would not send) and handed to Bolt to dispatch."""
     surface = request.app[SLACK]
-    body = (await request.read()).decode("utf-8", errors="replace")
-    headers: dict[str, str | Sequence[str]] = {key.lower(): value for key, value in request.headers.items()}
+    if surface.verifier is None or not _has_signature_headers(request):
+        return _refused(request, 401, "unsigned")
+    raw = await request.read()
+    if not _signed(surface.verifier, raw, request):
+        return _refused(request, 401, "bad signature")
     try:
-        bolt_request = AsyncBoltRequest(body=body, query=request.query_string, headers=headers)
-    except ValueError:
-        if not _signed(surface, body, request):
-            return web.Response(status=401)
-        return web.json_response(
-            {"error": "malformed_body", "message": "the request body is not valid JSON"}, status=400
-        )
-    if surface.verifier is None:
-        return web.Response(status=401)
+        parse_slack_body(raw, request.content_type if "Content-Type" in request.headers else "")
+    except MalformedJson as exc:
+        return _refused(request, 400, exc.message, body=exc.to_json())
+    headers: dict[str, str | Sequence[str]] = {key.lower(): value for key, value in request.headers.items()}
+    bolt_request = AsyncBoltRequest(body=raw.decode("utf-8"), query=request.query_string, headers=headers)
     response = await surface.app.async_dispatch(bolt_request)
     if response.status == 401:
         return web.Response(status=401)
     return await to_aiohttp_response(response)
 
 
-def _signed(surface: SlackSurface, body: str, request: web.Request) -> bool:
-    headers = {key.lower(): value for key, value in request.headers.items()}
-    return surface.verifier is not None and surface.verifier.is_valid_request(body, headers)
+def _has_signature_headers(request: web.Request) -> bool:
+    return "X-Slack-Signature" in request.headers and "X-Slack-Request-Timestamp" in request.headers
+
+
+def _signed(verifier: SignatureVerifier, raw: bytes, request: web.Request) -> bool:
+    """slack_sdk's check; a timestamp that is not a number or a non-ASCII signature is simply invalid."""
+    try:
+        return verifier.is_valid_request(raw, dict(request.headers))
+    except (ValueError, TypeError, OverflowError):
+        return False
+
+
+def _refused(
+    request: web.Request, status: int, reason: str, *, body: dict[str, object] | None = None
+) -> web.StreamResponse:
+    log.info("slack request refused status=%s reason=%r path=%s", status, reason[:200], request.path)
+    if body is None:
+        return web.Response(status=status)
+    return web.json_response(body, status=status)
 
 
 async def start_socket_mode(surface: SlackSurface, app_token: str) -> AsyncSocketModeHandler:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Index, String, Text
+from sqlalchemy import JSON, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from incidentfox.config.models import ID_LENGTH
@@ -39,11 +39,19 @@ class Run(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    attempts: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    """Times a worker was handed this run: 1 at intake, plus one per resume after a restart."""
+    final_message: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    """The final message (``blocks``, ``text``) while Slack has not accepted it yet; ``None`` once shown."""
+    final_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    final_next_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    """When the pending final message is tried next (with backoff); ``None`` when nothing is pending."""
 
     __table_args__ = (
         Index("ix_runs_thread", "thread_key", "created_at"),
         Index("ix_runs_team", "org_id", "team_node_id", "created_at"),
         Index("ix_runs_status", "status"),
+        Index("ix_runs_final_next_at", "final_next_at"),
     )
 
 
@@ -55,7 +63,7 @@ class Delivery(Base):
     delivery_id: Mapped[str] = mapped_column(String(200), primary_key=True)
     outcome: Mapped[str] = mapped_column(String(32))
     run_id: Mapped[str | None] = mapped_column(String(40))
-    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
 
 
 class ThreadSession(Base):

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -30,6 +30,22 @@ class RunFinish:
     error: str | None = None
     history: list[dict[str, Any]] | None = None
     timings: dict[str, Any] | None = None
+    pending_final: dict[str, Any] | None = None
+    """The final message (``blocks``, ``text``) when Slack has not accepted it yet: kept for retries."""
+    retry_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PendingFinal:
+    """A finished run whose final message still waits for Slack."""
+
+    run_id: str
+    channel_id: str
+    thread_ts: str | None
+    message_ts: str | None
+    message: dict[str, Any]
+    attempts: int
+    finished_at: datetime | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,8 +119,76 @@ class RunStore:
             run.rca = result.rca.to_dict() if result.rca else None
             run.error = result.error
             run.timings = result.timings or {}
+            run.final_message = result.pending_final
+            run.final_attempts = 0
+            run.final_next_at = (result.retry_at or utcnow()) if result.pending_final else None
             if result.history is not None and run.thread_key:
                 await self._save_history(session, run, result.history)
+
+    async def save_progress(self, events_by_run: Mapping[str, list[dict[str, Any]]]) -> None:
+        """Store the events so far of runs still in progress, in one transaction (the progress journal)."""
+        if not events_by_run:
+            return
+        table = cast(Table, Run.__table__)
+        runs = table.c
+        statement = (
+            update(table)
+            .where(runs.run_id == bindparam("rid"), runs.status.in_(IN_PROGRESS))
+            .values(events=bindparam("evs"))
+        )
+        rows = [{"rid": run_id, "evs": events} for run_id, events in events_by_run.items()]
+        async with self.sessions.begin() as session:
+            await session.execute(statement, rows)
+
+    async def count_resumes(self, run_ids: Sequence[str]) -> None:
+        """One more attempt for each run handed to a worker again after a restart."""
+        if not run_ids:
+            return
+        async with self.sessions.begin() as session:
+            await session.execute(
+                update(Run).where(Run.run_id.in_(run_ids)).values(attempts=Run.attempts + 1)
+            )
+
+    async def due_finals(self, now: datetime, *, limit: int = 100) -> list[PendingFinal]:
+        """Pending final messages whose next try is due, the longest waiting first."""
+        query = (
+            select(
+                Run.run_id,
+                Run.channel_id,
+                Run.thread_ts,
+                Run.message_ts,
+                Run.final_message,
+                Run.final_attempts,
+                Run.finished_at,
+            )
+            .where(Run.final_next_at.is_not(None), Run.final_next_at <= now)
+            .order_by(Run.final_next_at)
+            .limit(limit)
+        )
+        async with self.sessions() as session:
+            rows = (await session.execute(query)).all()
+        return [
+            PendingFinal(row[0], row[1] or "", row[2], row[3], row[4] or {}, row[5] or 0, row[6])
+            for row in rows
+        ]
+
+    async def final_settled(self, run_id: str, *, message_ts: str | None = None) -> None:
+        """The final message is on screen (or its thread is gone): nothing is pending any more."""
+        values: dict[str, Any] = {"final_message": None, "final_next_at": None}
+        if message_ts is not None:
+            values["message_ts"] = message_ts
+        async with self.sessions.begin() as session:
+            await session.execute(update(Run).where(Run.run_id == run_id).values(**values))
+
+    async def final_retry(
+        self, run_id: str, *, attempts: int, at: datetime, message: dict[str, Any] | None = None
+    ) -> None:
+        """Schedule the next try of a pending final message (``message`` replaces it, e.g. by plain text)."""
+        values: dict[str, Any] = {"final_attempts": attempts, "final_next_at": at}
+        if message is not None:
+            values["final_message"] = message
+        async with self.sessions.begin() as session:
+            await session.execute(update(Run).where(Run.run_id == run_id).values(**values))
 
     async def record_feedback(self, run_id: str, user_id: str, vote: str) -> bool:
         """Store a vote (``up``/``down``), the latest per person winning; ``False`` when the run is gone.

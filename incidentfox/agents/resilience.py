@@ -1,0 +1,25 @@
+"""The knobs of the run engine's retries, in one place: production defaults, tiny values in tests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from incidentfox.agents.pending_finals import FinalRetrySchedule
+from incidentfox.agents.step_retry import Backoff
+
+
+@dataclass(slots=True)
+class Resilience:
+    step_backoff: Backoff = field(default_factory=Backoff)
+    """Retries of a worker step (database, config, first post) before the run ends with a message."""
+    final_wait_s: float = 60.0
+    """How long the worker retries a final edit itself before leaving it pending in the database."""
+    final_retry: FinalRetrySchedule = field(default_factory=FinalRetrySchedule)
+    finals_poll_s: float = 1.0
+    """How often pending final messages that are due are tried."""
+    requeue_delay_s: float = 30.0
+    """How long a run that could not even be read waits before it is tried again."""
+    journal_interval_s: float = 1.0
+    """How often the progress of running runs is written to the database."""
+    auth_warm_attempts: int = 3
+    """Tries of Slack's ``auth.test`` at start before serving (requests retry it later)."""
