@@ -24,6 +24,7 @@ from incidentfox.bot.settings import Settings
 from incidentfox.db.engine import create_engine
 from incidentfox.db.migrate import upgrade_to_head
 from incidentfox.db.models_registry import metadata
+from incidentfox.egress import EgressPolicy, current_policy, install_policy
 from incidentfox.emulators.slack import SlackEmulator
 
 ADMIN_TOKEN = "test-admin-" + "a" * 40
@@ -129,12 +130,24 @@ def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite+aiosqlite:///{tmp_path}/incidentfox.db"
 
 
+@pytest.fixture(autouse=True)
+def loopback_egress_allowed() -> Iterator[None]:
+    """Every emulator listens on 127.0.0.1, so tests run with private egress allowed, stated here
+    (tests of the refusal install their own policy)."""
+    previous = current_policy()
+    install_policy(EgressPolicy(allow_private=True))
+    yield
+    install_policy(previous)
+
+
 def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settings:
+    """Test settings. ``EGRESS_ALLOW_PRIVATE`` is stated explicitly: every emulator listens on 127.0.0.1."""
     values: dict[str, Any] = {
         "database_url": database_url,
         "admin_token": ADMIN_TOKEN,
         "incidentfox_secret_key": "test-secret-key-" + "k" * 32,
         "INCIDENTFOX_DATA_DIR": data_dir,
+        "egress_allow_private": True,
         **overrides,
     }
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

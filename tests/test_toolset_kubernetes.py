@@ -59,18 +59,25 @@ async def test_connect_from_kubeconfig_uses_context_namespace(
     assert (await client.version()).startswith("v1.33")
 
 
-async def test_connect_falls_back_to_kubeconfig_env(
+async def test_connect_never_reads_the_kubeconfig_environment_variable(
     emulator: KubernetesEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("KUBECONFIG", str(emulator.write_kubeconfig(tmp_path / "kc")))
-    client = await connect({"integrations": {}})
+    with pytest.raises(KubernetesNotConfigured, match=r"integrations\.kubernetes\.kubeconfig_content"):
+        await connect({"integrations": {}})
+
+
+async def test_connect_from_inline_kubeconfig_content(emulator: KubernetesEmulator, tmp_path: Path) -> None:
+    content = emulator.write_kubeconfig(tmp_path / "kc", namespace="prod").read_text()
+    client = await connect({"integrations": {"kubernetes": {"kubeconfig_content": content}}})
+    assert client.default_namespace == "prod"
     result = await _run(client, "list_nodes")
     assert [n["name"] for n in result.data] == ["worker-1", "worker-2"]
+    client.close()
 
 
-async def test_connect_without_any_config_says_what_to_set(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("KUBECONFIG", raising=False)
-    with pytest.raises(KubernetesNotConfigured, match=r"integrations\.kubernetes\.kubeconfig"):
+async def test_connect_without_any_config_says_what_to_set() -> None:
+    with pytest.raises(KubernetesNotConfigured, match=r"integrations\.kubernetes\.api_url"):
         await connect({})
 
 

@@ -16,9 +16,9 @@ from typing import Any
 
 from agents import Tool
 
-from incidentfox.agents.analyzers.findings import Finding, rank_findings
-from incidentfox.agents.analyzers.kubernetes import analyze_kubernetes
+from incidentfox.agents.analyzers.findings import Finding
 from incidentfox.agents.analyzers.rca_builder import build_rca
+from incidentfox.agents.analyzers.scoped_scan import ClusterReport, ScopedScanner
 from incidentfox.agents.analyzers.shared_scan import SharedScans
 from incidentfox.agents.context import InvestigationContext
 from incidentfox.agents.events import Error, Result, Started, SubagentEnd, SubagentStart, Thought
@@ -27,7 +27,6 @@ from incidentfox.agents.model_provider import ModelConfigError, TeamModelProvide
 from incidentfox.agents.planner import SubagentSpec, build_planner
 from incidentfox.agents.redaction import scrub_rca, scrub_text, secret_values
 from incidentfox.agents.runner import run_investigation
-from incidentfox.agents.toolsets.base import lookup_dotted
 from incidentfox.agents.toolsets.function_tools import toolset_function_tools
 from incidentfox.agents.toolsets.kubernetes import KUBERNETES
 from incidentfox.agents.toolsets.kubernetes_api import kubernetes_configured, kubernetes_settings
@@ -50,9 +49,10 @@ def config_problems(config: Mapping[str, Any]) -> list[str]:
         return ["IncidentFox is turned off for this team (`enabled: false` in its config)."]
     if not kubernetes_configured(config):
         return [
-            "No integration is configured: set `integrations.kubernetes.kubeconfig` (a path) or "
-            "`integrations.kubernetes.api_url` and `integrations.kubernetes.token` in the team's config, "
-            "or KUBECONFIG for the installation."
+            "No integration is configured: set `integrations.kubernetes.api_url` and "
+            "`integrations.kubernetes.token`, or `integrations.kubernetes.kubeconfig_content`, in the "
+            "team's config (or ask the installation's admin to add this org to "
+            "INSTALLATION_CREDENTIALS_ORGS to use the installation's kubeconfig)."
         ]
     return []
 
@@ -74,53 +74,44 @@ def conversation_only(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return kept[-MAX_HISTORY_ITEMS:]
 
 
-def findings_as_grounding(findings: Sequence[Finding]) -> str:
-    """The analyzers' findings as plain text for the planner's instructions."""
+def findings_as_grounding(findings: Sequence[Finding], notes: Sequence[str] = ()) -> str:
+    """The analyzers' findings as plain text for the planner's instructions, then where they looked."""
     lines = []
     for finding in findings:
         lines.append(f"- [{finding.severity}] {finding.resource}: {finding.summary}")
         lines.extend(f'    evidence ({e.source}): "{e.quote}"' for e in finding.evidence[:3])
+    lines.extend(f"Note: {note}" for note in notes)
     return "\n".join(lines)
 
 
 async def run_analyzers(
     context: InvestigationContext, question: str, scans: SharedScans
-) -> list[Finding] | str:
-    """Run the kubernetes analyzers, showing them as a sub-agent; a plain-words error if unavailable.
+) -> ClusterReport | str:
+    """Run the kubernetes analyzers where the question points, showing them as a sub-agent; a
+    plain-words error if the cluster is unavailable.
 
-    The scan itself is shared with the team's other runs that start within seconds (``SharedScans``);
-    the findings are ranked against this run's question.
+    Each scan is shared with the team's other runs while fresh or provably unchanged
+    (``SharedScans``); the findings are ranked against this run's question (``ScopedScanner``).
     """
     context.emit(
         SubagentStart(agent="kubernetes", task="deterministic checks of pods, nodes, services, volumes")
     )
     secrets = secret_values(context.config)
-    namespace = lookup_dotted(context.config, "integrations.kubernetes.namespace")
-
-    async def scan() -> list[Finding] | str:
-        try:
-            client = await KUBERNETES.connect(context.config)
-        except Exception as exc:
-            return scrub_text(f"The Kubernetes integration is not available: {exc}", secrets)
-        try:
-            return await analyze_kubernetes(client, namespace=namespace)
-        finally:
-            client.close()
-
     cluster = json.dumps(kubernetes_settings(context.config), sort_keys=True, default=str)
     key = (context.org_id, context.team_node_id, hashlib.sha256(cluster.encode()).hexdigest())
-    scanned = await scans.get(key, scan)
-    if isinstance(scanned, str):
-        context.emit(SubagentEnd(agent="kubernetes", summary=scanned))
-        return scanned
-    findings = rank_findings(scanned, question)
-    for finding in findings[:5]:
+    scanner = ScopedScanner(lambda: KUBERNETES.connect(context.config), scans, key)
+    report = await scanner.report(question)
+    if isinstance(report, str):
+        report = scrub_text(report, secrets)
+        context.emit(SubagentEnd(agent="kubernetes", summary=report))
+        return report
+    for finding in report.findings[:5]:
         context.emit(
             Thought(text=scrub_text(f"{finding.resource}: {finding.summary}", secrets), agent="kubernetes")
         )
-    problems = sum(1 for f in findings if f.is_problem)
+    problems = sum(1 for f in report.findings if f.is_problem)
     context.emit(SubagentEnd(agent="kubernetes", summary=f"{problems} problem(s) found"))
-    return findings
+    return report
 
 
 class AnalyzerInvestigator:
@@ -133,11 +124,12 @@ class AnalyzerInvestigator:
         self, context: InvestigationContext, question: str, history: list[dict[str, Any]]
     ) -> InvestigationOutcome:
         context.emit(Started(summary=question))
-        findings = await run_analyzers(context, question, self._scans)
-        if isinstance(findings, str):
-            context.emit(Error(message=findings))
-            return InvestigationOutcome(rca=None, error=findings, history=history)
-        rca = scrub_rca(build_rca(findings, question=question), secret_values(context.config))
+        report = await run_analyzers(context, question, self._scans)
+        if isinstance(report, str):
+            context.emit(Error(message=report))
+            return InvestigationOutcome(rca=None, error=report, history=history)
+        rca = build_rca(report.findings, question=question, notes=report.notes, unchecked=report.unchecked)
+        rca = scrub_rca(rca, secret_values(context.config))
         context.emit(Result(rca=rca))
         turn = [{"role": "user", "content": question}, {"role": "assistant", "content": rca.summary}]
         return InvestigationOutcome(rca=rca, history=[*history, *turn])
@@ -154,7 +146,7 @@ class PlannerInvestigator:
         self, context: InvestigationContext, question: str, history: list[dict[str, Any]]
     ) -> InvestigationOutcome:
         try:
-            model = self._provider.model_for(context.config)
+            model = await self._provider.checked_model_for(context.config)
         except ModelConfigError as exc:
             context.emit(Started(summary=question))
             context.emit(Error(message=str(exc)))
@@ -162,8 +154,12 @@ class PlannerInvestigator:
         if model is None:
             return await AnalyzerInvestigator(self._scans).investigate(context, question, history)
         context.emit(Started(summary=question))
-        findings = await run_analyzers(context, question, self._scans)
-        grounding = findings_as_grounding(findings) if isinstance(findings, list) else findings
+        report = await run_analyzers(context, question, self._scans)
+        grounding = (
+            report
+            if isinstance(report, str)
+            else findings_as_grounding(report.findings, (*report.notes, *report.unchecked))
+        )
         grounding = scrub_text(grounding, secret_values(context.config))
         kubernetes = SubagentSpec(
             name="kubernetes",

@@ -27,6 +27,8 @@ from urllib.parse import urlsplit
 from agents import OpenAIChatCompletionsModel, set_tracing_disabled
 from openai import AsyncOpenAI
 
+from incidentfox.egress import EgressRefused, current_policy
+
 OPENAI_DEFAULT_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_MODEL_NAME = "gpt-4.1-mini"
 KEYLESS_API_KEY = "EMPTY"
@@ -114,6 +116,19 @@ class TeamModelProvider:
             openai_base_url=self._base_url,
             default_model=self._default_model,
         )
+
+    async def checked_model_for(self, config: Mapping[str, Any]) -> OpenAIChatCompletionsModel | None:
+        """``model_for``, after the egress policy has allowed a team endpoint's address.
+
+        Raises ``ModelConfigError`` (plain words) when it is refused. The installation's own
+        ``OPENAI_BASE_URL`` is set by the global admin and not checked."""
+        endpoint = self.endpoint_for(config)
+        if endpoint is not None and endpoint.source == "team":
+            try:
+                await current_policy().check_url(endpoint.base_url, setting="model.base_url")
+            except EgressRefused as exc:
+                raise ModelConfigError(f"The team's model endpoint was refused: {exc}") from exc
+        return self.model_for(config)
 
     def model_for(self, config: Mapping[str, Any]) -> OpenAIChatCompletionsModel | None:
         """The run's model, or ``None`` for no-LLM mode."""

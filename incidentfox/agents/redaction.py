@@ -18,18 +18,11 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from incidentfox.agents.rca import Evidence, RootCauseAnalysis
-from incidentfox.config.secrets import is_secret_key
+from incidentfox.config.secret_names import URL_WITH_PASSWORD, has_url_password, is_secret_key
 
 REDACTED = "[REDACTED]"
 _MIN_SECRET_VALUE_LEN = 6
 """Shorter config values are not scrubbed verbatim: replacing every ``abc`` would garble output."""
-
-_SECRET_KEY_WORDS = (
-    r"password|passwd|passphrase|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key"
-    r"|client[_-]?secret|credentials?|signing[_-]?secret|webhook[_-]?secret|auth[_-]?token|session[_-]?key"
-)
-SECRET_KEY = re.compile(rf"(?i)^[\w.-]*?(?:{_SECRET_KEY_WORDS})$")
-"""Whether a config or JSON key names a secret (``token``, ``DB_PASSWORD``, ``api_key``...)."""
 
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (
@@ -51,29 +44,40 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\bgithub_pat_[A-Za-z0-9_]{20,}"), REDACTED),
     (re.compile(r"\bglpat-[A-Za-z0-9_-]{20,}"), REDACTED),
     (re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}"), REDACTED),
-    (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^:/@\s\"']+:)[^@/\s\"']+@"), rf"\1{REDACTED}@"),
+    (URL_WITH_PASSWORD, rf"\1{REDACTED}@"),
 )
-_KEY_VALUE = re.compile(
-    rf"""(?ix)
-    (?P<key>\b[\w.-]*?(?:{_SECRET_KEY_WORDS}))   # a secret-sounding key
-    (?P<kq>["']?)                                # closing quote of a JSON/YAML key
-    (?P<sep>\s*[:=]\s*)                          # : or =
-    (?:"(?P<dq>(?:[^"\\]|\\.)*)"|'(?P<sq>[^']*)'|(?P<bare>[^\s"',;&}}\]]+))
-    """
+_KEY_HEAD = re.compile(r"""\b(?P<key>[A-Za-z_][\w.-]{0,80})(?P<kq>["']?)(?P<sep>\s*[:=]\s*)""")
+"""``key:`` or ``key=`` (JSON/YAML/env/logfmt); ``is_secret_key`` decides whether the key names a secret."""
+_VALUE = re.compile(r""""(?P<dq>(?:[^"\\]|\\.)*)"|'(?P<sq>[^']*)'|(?P<bare>[^\s"',;&}\]]+)""")
+_KEPT_VALUES = frozenset(
+    {"", REDACTED, "null", "None", "true", "false", "basic", "bearer", "token", "digest"}
 )
+"""Values left alone after a secret key: empty or boolean ones, and the scheme word of
+``Authorization: Bearer …`` (whose credential the patterns above already replaced)."""
 
 
-def _replace_key_value(match: re.Match[str]) -> str:
-    head = match.group("key") + match.group("kq") + match.group("sep")
-    if match.group("dq") is not None:
-        value, quote = match.group("dq"), '"'
-    elif match.group("sq") is not None:
-        value, quote = match.group("sq"), "'"
-    else:
-        value, quote = match.group("bare"), ""
-    if value in ("", REDACTED, "null", "None", "true", "false") or value.startswith("[REDACTED"):
-        return match.group(0)
-    return f"{head}{quote}{REDACTED}{quote}"
+def _scrub_key_values(text: str) -> str:
+    parts: list[str] = []
+    pos = 0
+    for head in _KEY_HEAD.finditer(text):
+        if head.start() < pos or not is_secret_key(head.group("key").strip(".-")):
+            continue
+        value = _VALUE.match(text, head.end())
+        if value is None:
+            continue
+        if value.group("dq") is not None:
+            raw, quote = value.group("dq"), '"'
+        elif value.group("sq") is not None:
+            raw, quote = value.group("sq"), "'"
+        else:
+            raw, quote = value.group("bare"), ""
+        if raw in _KEPT_VALUES or raw.lower() in _KEPT_VALUES or raw.startswith("[REDACTED"):
+            continue
+        parts.append(text[pos : head.end()])
+        parts.append(f"{quote}{REDACTED}{quote}")
+        pos = value.end()
+    parts.append(text[pos:])
+    return "".join(parts)
 
 
 def scrub_text(text: str, known_values: Iterable[str] = ()) -> str:
@@ -82,7 +86,7 @@ def scrub_text(text: str, known_values: Iterable[str] = ()) -> str:
         text = text.replace(value, REDACTED)
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
-    return _KEY_VALUE.sub(_replace_key_value, text)
+    return _scrub_key_values(text)
 
 
 def scrub_json(value: Any, known_values: Iterable[str] = ()) -> Any:
@@ -101,8 +105,8 @@ def scrub_json(value: Any, known_values: Iterable[str] = ()) -> Any:
 
 
 def is_secret_name(key: Any) -> bool:
-    """A secret by this module's key words or by the config service's (which encrypts it at rest)."""
-    return isinstance(key, str) and (bool(SECRET_KEY.match(key)) or is_secret_key(key))
+    """Whether a JSON key names a secret: the config service's one definition (``secret_names``)."""
+    return isinstance(key, str) and is_secret_key(key)
 
 
 def secret_values(config: Mapping[str, Any]) -> list[str]:
@@ -118,8 +122,10 @@ def secret_values(config: Mapping[str, Any]) -> list[str]:
         elif isinstance(node, list | tuple):
             for child in node:
                 walk(child, inside_secret)
-        elif inside_secret and isinstance(node, str) and node:
+        elif isinstance(node, str) and node and inside_secret:
             found.append(node)
+        elif isinstance(node, str) and has_url_password(node):
+            found.extend(m.group(2) for m in URL_WITH_PASSWORD.finditer(node))
 
     walk(config, False)
     return [v for v in found if len(v) >= _MIN_SECRET_VALUE_LEN]

@@ -56,7 +56,7 @@ from incidentfox.agents.context import InvestigationContext
 from incidentfox.agents.events import Error, Result, Started, SubagentEnd, SubagentStart, Thought
 from incidentfox.agents.planner import RcaOutput
 from incidentfox.agents.rca import RootCauseAnalysis
-from incidentfox.agents.redaction import scrub_rca, scrub_text, secret_values
+from incidentfox.agents.redaction import scrub_json, scrub_rca, scrub_text, secret_values
 
 logger = logging.getLogger(__name__)
 
@@ -107,9 +107,10 @@ async def run_investigation(
     ``announce=False`` skips the ``Started`` event, for callers that emitted it before earlier steps.
     """
     started = time.monotonic()
-    earlier = cast(Sequence[TResponseInputItem], history)
-    base_input: list[TResponseInputItem] = [*earlier, {"role": "user", "content": question}]
     mapper = _EventMapper(context)
+    question = mapper.clean_json(question)
+    earlier = cast(Sequence[TResponseInputItem], mapper.clean_json(list(history)))
+    base_input: list[TResponseInputItem] = [*earlier, {"role": "user", "content": question}]
     if announce:
         context.emit(Started(summary=mapper.clean(question, SUMMARY_MAX_CHARS)))
     deadline = asyncio.timeout(timeout_s)
@@ -201,6 +202,10 @@ class _EventMapper:
     def clean(self, text: str, limit: int) -> str:
         """Scrubbed of secrets, then shortened (scrubbing first, so a cut never exposes half a secret)."""
         return _shorten(scrub_text(text, self._secrets), limit)
+
+    def clean_json(self, value: Any) -> Any:
+        """A conversation (or any JSON) with every string scrubbed, before it is sent to the model."""
+        return scrub_json(value, self._secrets)
 
     def clean_rca(self, rca: RootCauseAnalysis) -> RootCauseAnalysis:
         return scrub_rca(rca, self._secrets)

@@ -53,8 +53,8 @@ class Field:
     secret: bool = False
     admin_only: bool = False
     kind: str = "text"
-    """``text``, ``url``, ``list`` (one per line or comma-separated), ``channels``, ``users``,
-    ``checkbox`` or ``minutes``."""
+    """``text``, ``multiline``, ``url``, ``list`` (one per line or comma-separated), ``channels``,
+    ``users``, ``checkbox`` or ``minutes``."""
     check: Callable[[str], str | None] | None = None
 
 
@@ -69,14 +69,6 @@ def _namespace(value: str) -> str | None:
     if not _NAMESPACE.fullmatch(value):
         return "A namespace is lowercase letters, digits and dashes (at most 63), e.g. prod"
     return None
-
-
-def _abs_path(value: str) -> str | None:
-    return (
-        None
-        if value.startswith("/")
-        else "Give an absolute path on the IncidentFox host, e.g. /etc/kube/config"
-    )
 
 
 def _repo(value: str) -> str | None:
@@ -124,13 +116,13 @@ _FIELDS: dict[str, tuple[Field, ...]] = {
             check=_namespace,
         ),
         Field(
-            "k8s_kubeconfig",
-            ("integrations", "kubernetes", "kubeconfig"),
-            "Kubeconfig path (org admins)",
-            hint="Instead of URL and token: a kubeconfig file on the IncidentFox host.",
-            placeholder="/etc/incidentfox/kubeconfig",
+            "k8s_kubeconfig_content",
+            ("integrations", "kubernetes", "kubeconfig_content"),
+            "Kubeconfig contents (org admins)",
+            hint="Instead of URL and token: paste the whole kubeconfig file. It is stored encrypted.",
+            kind="multiline",
             admin_only=True,
-            check=_abs_path,
+            secret=True,
         ),
     ),
     "github": (
@@ -301,7 +293,11 @@ def _input(field: Field, value: Any) -> Block:
 def _text_element(field: Field, value: Any) -> PlainTextInputElement:
     if field.secret:
         placeholder = "Set. Leave empty to keep it." if value else "Not set"
-        return PlainTextInputElement(action_id=VALUE, placeholder=PlainTextObject(text=placeholder))
+        return PlainTextInputElement(
+            action_id=VALUE,
+            placeholder=PlainTextObject(text=placeholder),
+            multiline=field.kind == "multiline" or None,
+        )
     initial = (
         ", ".join(_strings(value)) if field.kind == "list" else (value if isinstance(value, str) else None)
     )

@@ -31,7 +31,7 @@ from incidentfox.config.ids import NODE_ID_PATTERN
 EDIT_CALLBACK_ID = "team_config_edit"
 _LABELS = dict(EDIT_SECTIONS)
 _HINTS = {
-    "kubernetes": "Either the API URL with a token, or (org admins) a kubeconfig path on the host.",
+    "kubernetes": "Either the API URL with a token, or (org admins) the contents of a kubeconfig file.",
     "github": "Used to read the repos this team claims and to comment on their failed CI runs.",
     "pagerduty": "Used to read incidents of the services this team claims and to add RCA notes.",
     "model": "The model that investigates for this team. Empty fields inherit the org's setting.",

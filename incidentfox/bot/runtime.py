@@ -13,12 +13,14 @@ from incidentfox.agents.runs.intake import RunIntake
 from incidentfox.agents.runs.service import RunStore
 from incidentfox.bot.settings import Settings
 from incidentfox.config.change_bus import RedisConfigChanges
+from incidentfox.config.installation_credentials import InstallationCredentials, parse_org_list
 from incidentfox.config.routing import RoutingIndex
 from incidentfox.config.secrets import SecretBox, derive_key, load_or_create_key_material
 from incidentfox.config.service import ConfigService
 from incidentfox.config.token_service import TokenService
 from incidentfox.db.engine import SessionFactory, create_engine, create_session_factory
 from incidentfox.db.migrate import upgrade_to_head
+from incidentfox.egress import EgressPolicy, install_policy
 from incidentfox.handlers.pipeline import TriggerPipeline
 
 log = logging.getLogger(__name__)
@@ -53,7 +55,16 @@ async def build_runtime(settings: Settings, *, migrate: bool | None = None) -> R
     admin = settings.admin_token.get_secret_value() if settings.admin_token else None
     if not admin:
         log.info("ADMIN_TOKEN is not set: the admin endpoints of the config API are disabled")
-    config = ConfigService(sessions, SecretBox(material), RoutingIndex(sessions))
+    config = ConfigService(
+        sessions,
+        SecretBox(material),
+        RoutingIndex(sessions),
+        installation=InstallationCredentials(
+            orgs=parse_org_list(settings.installation_credentials_orgs), kubeconfig=settings.kubeconfig
+        ),
+        files_dir=settings.config_files_dir,
+    )
+    install_policy(EgressPolicy(allow_private=settings.egress_allow_private, org_count=config.org_count))
     config_changes = None
     if settings.redis_url:
         config_changes = RedisConfigChanges(

@@ -25,6 +25,9 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default=Path("./data"), validation_alias="INCIDENTFOX_DATA_DIR")
     worker_concurrency: int = Field(default=500, ge=1)
     """Runs one worker investigates at once; the rest wait in the queue (runs of one thread always wait)."""
+    run_resume_max_age_s: float = Field(default=3600.0, gt=0)
+    """Runs left unfinished by a restart are resumed only while younger than this; older ones end with
+    a message in their thread (``RUN_RESUME_MAX_AGE_S``)."""
 
     slack_bot_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None
@@ -48,6 +51,14 @@ class Settings(BaseSettings):
     pagerduty_from_email: str | None = None
 
     kubeconfig: str | None = None
+    installation_credentials_orgs: str | None = None
+    """Comma-separated org ids whose teams may use the installation's own ``KUBECONFIG`` when they
+    configure no cluster of their own; unset = no org may."""
+    config_files_dir: Path | None = None
+    """The only directory file paths in config may point into (global admin only); unset = none."""
+    egress_allow_private: bool | None = None
+    """Whether URLs from config may point at loopback or private addresses; unset = only while the
+    installation has a single org. Link-local and metadata addresses are refused either way."""
 
     @cached_property
     def is_sqlite(self) -> bool:

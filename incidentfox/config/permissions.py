@@ -81,25 +81,30 @@ def require_node_write(
 
 
 _TEAM_PROTECTED_KEY = re.compile(
-    r"(?i)(^|[_\-.])(url|urls|endpoint|host|kubeconfig|ca_cert|ca_file|cert_file|key_file|command|args|env)$"
+    r"(?i)(^|[_\-.])(url|urls|endpoint|host|kubeconfig|context|verify_ssl|ca_cert|ca_data|content|"
+    r"path|file|dir|command|args|env)$|insecure|skip_tls"
 )
+"""Keys that choose where a run connects, with which credentials, how strictly it checks TLS, or what
+it executes: endpoints, kubeconfig contexts, CA certificates, ``insecure*``, file paths, commands."""
 _TEAM_PROTECTED_SECTIONS = frozenset({"mcp_servers"})
 
 
 def require_team_may_patch(principal: Principal, patch: Any) -> None:
-    """Team tokens may not change where a run connects or what it executes.
+    """Team tokens and Slack team members may not change where a run connects, with which credentials,
+    how it checks TLS, or what it executes.
 
-    An endpoint, a file path or a command set in a team's own config would be used with the secrets
-    the team inherits from its org (a model API key, a cluster token), so only an org admin may set
-    them.
+    An endpoint, a kubeconfig context, a file path or a command set in a team's own config would be used
+    with the secrets the team inherits from its org (a model API key, a cluster token or kubeconfig),
+    and ``verify_ssl: false`` would expose them to anyone on the path, so only an org admin may set them.
     """
     if principal.kind != "team":
         return
+    who = "a team member" if principal.slack_actor else "a team token"
     for path in _changed_paths(patch):
         if path[0] in _TEAM_PROTECTED_SECTIONS or _TEAM_PROTECTED_KEY.search(path[-1]):
             raise Forbidden(
-                f"a team token cannot change `{'.'.join(path)}`: endpoints, file paths and commands decide "
-                "where the org's secrets are sent; ask an org admin"
+                f"{who} cannot change `{'.'.join(path)}`: endpoints, credentials, TLS checks, file paths "
+                "and commands decide where the org's secrets are sent; ask an org admin"
             )
 
 

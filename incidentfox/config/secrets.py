@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import os
-import re
 import secrets
 from pathlib import Path
 from typing import Any
@@ -19,19 +18,15 @@ from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from incidentfox.config.secret_names import has_url_password, is_secret_key
+from incidentfox.errors import BadRequest
+
 CIPHER_PREFIX = "enc:v1:"
 MASK = "••••"
-_SECRET_KEY_NAME = re.compile(
-    r"(^|[_\-.])(token|secret|password|passwd|pwd|passphrase|api[_-]?key|apikey|private[_-]?key|"
-    r"access[_-]?key|session[_-]?key|credentials?|authorization|auth[_-]?header|dsn|routing[_-]?key|"
-    r"integration[_-]?key)$",
-    re.IGNORECASE,
-)
 
 
-def is_secret_key(key: str) -> bool:
-    """``bot_token``, ``api_key``, ``webhook_secret``, ``password``… are secrets; ``max_tokens`` is not."""
-    return _SECRET_KEY_NAME.search(key) is not None
+class MarkerInPlainValue(BadRequest):
+    """A written value starts with the encryption marker but is not the ciphertext stored there."""
 
 
 def load_or_create_key_material(configured: str | None, data_dir: Path) -> bytes:
@@ -83,18 +78,43 @@ class SecretBox:
         """The document with every secret shown as ``••••last4``."""
         return _map_ciphertexts(document, lambda stored: redacted_form(self.decrypt(stored)))
 
-    def _walk_seal(self, value: Any, current: Any, *, inside_secret: bool) -> Any:
+    def _walk_seal(self, value: Any, current: Any, *, inside_secret: bool, path: str = "") -> Any:
+        """Encrypt what is secret by key or by value; refuse a plain value that could pass for ciphertext.
+
+        Only ``open`` ever interprets the marker, so a plain string starting with it would be taken
+        for a ciphertext on every later read. Keeping it plain is impossible and encrypting it would
+        change what the writer sees, so it is refused (the one exception: the very ciphertext already
+        stored at that place, sent back unchanged).
+        """
+        if isinstance(value, str) and value.startswith(CIPHER_PREFIX) and value != current:
+            raise MarkerInPlainValue(
+                f"the value of `{path or '/'}` starts with `{CIPHER_PREFIX}`, the marker IncidentFox uses "
+                "for encrypted secrets; change the value",
+                code="reserved_prefix",
+            )
         if isinstance(value, dict):
             current_map = current if isinstance(current, dict) else {}
             return {
                 key: self._walk_seal(
-                    item, current_map.get(key), inside_secret=inside_secret or is_secret_key(key)
+                    item,
+                    current_map.get(key),
+                    inside_secret=inside_secret or is_secret_key(key),
+                    path=f"{path}.{key}" if path else key,
                 )
                 for key, item in value.items()
             }
         if isinstance(value, list):
-            return [self._walk_seal(item, None, inside_secret=inside_secret) for item in value]
-        if inside_secret and isinstance(value, str):
+            current_items = current if isinstance(current, list) else []
+            return [
+                self._walk_seal(
+                    item,
+                    current_items[i] if i < len(current_items) else None,
+                    inside_secret=inside_secret,
+                    path=f"{path}[{i}]",
+                )
+                for i, item in enumerate(value)
+            ]
+        if isinstance(value, str) and (inside_secret or has_url_password(value)):
             if value == current and value.startswith(CIPHER_PREFIX):
                 return current
             if isinstance(current, str) and current.startswith(CIPHER_PREFIX):

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import copy
+import time
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any, Literal
 
 import jsonpatch
-from sqlalchemy import delete, select, tuple_
+from sqlalchemy import delete, func, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from incidentfox.config import audit
 from incidentfox.config.cache import CachedEffective, EffectiveConfigCache
 from incidentfox.config.change_bus import ConfigChange, ConfigChanges, LocalConfigChanges
+from incidentfox.config.file_paths import require_file_paths_allowed
 from incidentfox.config.ids import validate_node_id
+from incidentfox.config.installation_credentials import InstallationCredentials
 from incidentfox.config.merge import effective_config, merge_patch
 from incidentfox.config.models import ConfigHistory, Node, NodeConfig, RoutingClaim
 from incidentfox.config.permissions import (
@@ -50,8 +54,14 @@ class ConfigService:
         routing: RoutingIndex,
         cache: EffectiveConfigCache | None = None,
         changes: ConfigChanges | None = None,
+        *,
+        installation: InstallationCredentials | None = None,
+        files_dir: Path | None = None,
     ) -> None:
         self.sessions = session_factory
+        self.installation = installation or InstallationCredentials()
+        self.files_dir = files_dir
+        self._org_count: tuple[float, int] | None = None
         self._box = box
         self.routing = routing
         self.cache = cache or EffectiveConfigCache()
@@ -71,7 +81,25 @@ class ConfigService:
         session.add(node)
         session.add(NodeConfig(org_id=org_id, node_id=org_id, document={}, version=0, updated_by=actor))
         audit.record(session, org_id=org_id, actor=actor, action="org.create", target=org_id, name=node.name)
+        self._org_count = None
         return node
+
+    ORG_COUNT_TTL_S = 5.0
+
+    async def org_count(self) -> int:
+        """How many orgs exist, cached for ``ORG_COUNT_TTL_S`` (the egress policy asks per connection).
+
+        A local ``create_org`` drops the cache at once; an org created by another process is seen
+        within the TTL."""
+        now = time.monotonic()
+        if self._org_count is not None and now - self._org_count[0] < self.ORG_COUNT_TTL_S:
+            return self._org_count[1]
+        async with self.sessions() as session:
+            count = int(
+                await session.scalar(select(func.count()).select_from(Node).where(Node.kind == "org")) or 0
+            )
+        self._org_count = (now, count)
+        return count
 
     async def create_node(self, principal: Principal, org_id: str, body: dict[str, Any]) -> dict[str, Any]:
         require_org_admin(principal, org_id)
@@ -258,6 +286,7 @@ class ConfigService:
                 f"config of {node_id!r} is at version {row.version}, not {if_match}; re-read and retry"
             )
         proposed = merge_patch(row.document, body) if operation == "patch" else body
+        require_file_paths_allowed(principal, proposed, row.document, self.files_dir)
         document = self._box.seal(proposed, row.document)
         changed_claims = await self._sync_claims(session, principal, node, claims_in(document))
         diff = [self._redact_op(op) for op in jsonpatch.make_patch(row.document, document).patch]
@@ -342,7 +371,7 @@ class ConfigService:
         """The cached effective config itself, for hot read-only checks (never mutate it)."""
         entry = await self._effective(org_id, node_id)
         if entry.opened is None:
-            entry.opened = self._box.open(entry.stored)
+            entry.opened = self.installation.fill(org_id, self._box.open(entry.stored))
         return entry.opened
 
     async def _effective(self, org_id: str, node_id: str) -> CachedEffective:

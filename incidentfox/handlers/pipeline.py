@@ -6,12 +6,14 @@ outcome in its own way. Nothing here waits on Slack or a model: it must finish w
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from incidentfox.agents.queue import QueuedRun, RunQueue
+from incidentfox.agents.redaction import scrub_text, secret_values
 from incidentfox.agents.runs.intake import RunIntake
 from incidentfox.agents.runs.service import DuplicateDelivery
 from incidentfox.config.routing import RouteTarget, RoutingIndex
@@ -91,11 +93,11 @@ class TriggerPipeline:
         target = await self._route(trigger)
         if target is None:
             return await self._refuse(trigger, Unrouted(key.describe()), "unrouted")
-        problems = self._check_config(
-            await self._config.effective_config_shared(target.org_id, target.team_node_id)
-        )
+        config = await self._config.effective_config_shared(target.org_id, target.team_node_id)
+        problems = self._check_config(config)
         if problems:
             return await self._refuse(trigger, Misconfigured(target, tuple(problems)), "misconfigured")
+        trigger = dataclasses.replace(trigger, text=scrub_text(trigger.text, secret_values(config)))
         try:
             run_id = await self._intake.accept(
                 trigger, org_id=target.org_id, team_node_id=target.team_node_id

@@ -1,10 +1,13 @@
 """The connection half of the kubernetes toolset: building the API client and naming failures.
 
-``connect`` reads the team's ``integrations.kubernetes`` (``kubeconfig`` path, or ``api_url`` +
-``token``; optional ``context`` and ``namespace``) and falls back to the installation's
-``KUBECONFIG``. The ``kubernetes`` client is synchronous, so every call goes through
-``KubernetesClient.call``, which runs it in a worker thread with a timeout. ``describe_failure``
-turns whatever the client raised into one sentence a human can act on.
+``connect`` reads the team's ``integrations.kubernetes``: ``api_url`` + ``token`` (optional
+``ca_cert_content``), or ``kubeconfig_content`` (the file's text, stored encrypted), or a
+``kubeconfig`` path (set only by the global admin, or the installation's ``KUBECONFIG`` filled in by the
+config service for the orgs allowed to use it); optional ``context`` and ``namespace``. It reads no
+environment variable. ``api_url`` and the server of ``kubeconfig_content`` pass the egress policy
+(``incidentfox.egress``) before and at connect time. The ``kubernetes`` client is synchronous, so
+every call goes through ``KubernetesClient.call``, which runs it in a worker thread with a timeout.
+``describe_failure`` turns whatever the client raised into one sentence a human can act on.
 """
 
 from __future__ import annotations
@@ -12,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
-import os
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -20,12 +22,15 @@ from typing import Any, TypeVar
 
 import pydantic
 import urllib3
+import yaml
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
+from kubernetes.config.kube_config import _create_temp_file_with_content
 
 from incidentfox.agents.toolsets.base import ToolResult, lookup_dotted
+from incidentfox.egress import EgressPolicy, EgressRefused, checked_pool_classes, current_policy
 
 T = TypeVar("T")
 _POOL = ThreadPoolExecutor(max_workers=32, thread_name_prefix="kubernetes")
@@ -81,19 +86,61 @@ def kubernetes_configured(config: Mapping[str, Any]) -> bool:
     settings = kubernetes_settings(config)
     if settings.get("enabled") is False:
         return False
-    return bool(settings.get("api_url") or settings.get("kubeconfig") or os.environ.get("KUBECONFIG"))
+    return bool(settings.get("api_url") or settings.get("kubeconfig") or settings.get("kubeconfig_content"))
 
 
-def _from_kubeconfig(path: str, context: str | None, namespace: str | None) -> KubernetesClient:
+NOT_CONFIGURED = (
+    "Kubernetes is not configured for this team: set integrations.kubernetes.api_url and token, or "
+    "integrations.kubernetes.kubeconfig_content (the kubeconfig file's contents)."
+)
+
+
+def _from_kubeconfig_file(path: str, context: str | None, namespace: str | None) -> KubernetesClient:
     try:
         api = k8s_config.new_client_from_config(config_file=path, context=context, persist_config=False)
         if namespace is None:
             contexts, active = k8s_config.list_kube_config_contexts(config_file=path)
-            chosen = next((c for c in contexts if c.get("name") == context), active) if context else active
-            namespace = ((chosen or {}).get("context") or {}).get("namespace")
+            namespace = _context_namespace(contexts, active, context)
     except (ConfigException, OSError, ValueError, TypeError) as exc:
         raise KubernetesNotConfigured(f"Could not load the kubeconfig at {path}: {exc}") from exc
     return KubernetesClient(api=api, default_namespace=namespace)
+
+
+def _kubeconfig_document(content: str) -> dict[str, Any]:
+    try:
+        document = yaml.safe_load(content)
+    except yaml.YAMLError as exc:
+        raise KubernetesNotConfigured(
+            "integrations.kubernetes.kubeconfig_content is not valid YAML; paste the whole kubeconfig file."
+        ) from exc
+    if not isinstance(document, dict):
+        raise KubernetesNotConfigured(
+            "integrations.kubernetes.kubeconfig_content is not a kubeconfig; paste the whole file."
+        )
+    return document
+
+
+def _from_kubeconfig_content(
+    document: dict[str, Any], context: str | None, namespace: str | None
+) -> KubernetesClient:
+    try:
+        api = k8s_config.new_client_from_config_dict(document, context=context, persist_config=False)
+        if namespace is None:
+            contexts = [c for c in document.get("contexts") or [] if isinstance(c, dict)]
+            active_name = document.get("current-context")
+            active = next((c for c in contexts if c.get("name") == active_name), None)
+            namespace = _context_namespace(contexts, active, context)
+    except (ConfigException, OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise KubernetesNotConfigured(
+            "Could not use integrations.kubernetes.kubeconfig_content: "
+            f"{type(exc).__name__}; check its clusters, users and contexts."
+        ) from exc
+    return KubernetesClient(api=api, default_namespace=namespace)
+
+
+def _context_namespace(contexts: list[Any], active: Any, context: str | None) -> str | None:
+    chosen = next((c for c in contexts if c.get("name") == context), active) if context else active
+    return ((chosen or {}).get("context") or {}).get("namespace")
 
 
 def _from_url(settings: Mapping[str, Any], namespace: str | None) -> KubernetesClient:
@@ -102,38 +149,69 @@ def _from_url(settings: Mapping[str, Any], namespace: str | None) -> KubernetesC
     if token:
         cfg.api_key = {"authorization": str(token)}
         cfg.api_key_prefix = {"authorization": "Bearer"}
-    if settings.get("ca_cert"):
+    if settings.get("ca_cert_content"):
+        cfg.ssl_ca_cert = _create_temp_file_with_content(str(settings["ca_cert_content"]).encode())
+    elif settings.get("ca_cert"):
         cfg.ssl_ca_cert = str(settings["ca_cert"])
     cfg.verify_ssl = bool(settings.get("verify_ssl", True))
     return KubernetesClient(api=k8s.ApiClient(cfg), default_namespace=namespace)
 
 
-async def connect(config: Mapping[str, Any]) -> KubernetesClient:
-    """Build the run's client from team config, falling back to ``KUBECONFIG``.
+async def _enforce_egress(client: KubernetesClient, url: str, setting: str, policy: EgressPolicy) -> None:
+    """Check ``url`` now and make every later connection of ``client`` check it again (DNS rebinding)."""
+    try:
+        await policy.check_url(url, setting=setting)
+    except EgressRefused as exc:
+        client.close()
+        raise KubernetesNotConfigured(f"Refused to connect: {exc}") from exc
+    allowed = await policy.private_allowed()
+    pool_manager = client.api.rest_client.pool_manager
+    pool_manager.pool_classes_by_scheme = checked_pool_classes(private_allowed=allowed, setting=setting)
 
-    Raises ``KubernetesNotConfigured`` with plain words when nothing usable is configured. No request
-    is made here; an unreachable API is reported by the first tool call.
+
+async def connect(config: Mapping[str, Any]) -> KubernetesClient:
+    """Build the run's client from the team's effective config (see the module docstring).
+
+    Raises ``KubernetesNotConfigured`` with plain words when nothing usable is configured or the
+    egress policy refuses the API's address. No request is made here; an unreachable API is reported
+    by the first tool call.
     """
     settings = kubernetes_settings(config)
     namespace = settings.get("namespace") or None
+    context = settings.get("context") or None
+    policy = current_policy()
     if settings.get("api_url"):
-        return _from_url(settings, namespace)
-    path = settings.get("kubeconfig") or os.environ.get("KUBECONFIG")
-    if not path:
-        raise KubernetesNotConfigured(
-            "Kubernetes is not configured for this team: set integrations.kubernetes.kubeconfig, "
-            "or api_url and token, or KUBECONFIG for the installation."
-        )
-    return await asyncio.to_thread(_from_kubeconfig, str(path), settings.get("context"), namespace)
+        client = _from_url(settings, namespace)
+        await _enforce_egress(client, str(settings["api_url"]), "integrations.kubernetes.api_url", policy)
+        return client
+    if settings.get("kubeconfig_content"):
+        document = _kubeconfig_document(str(settings["kubeconfig_content"]))
+        client = await asyncio.to_thread(_from_kubeconfig_content, document, context, namespace)
+        setting = "the server in integrations.kubernetes.kubeconfig_content"
+        await _enforce_egress(client, client.api_url, setting, policy)
+        return client
+    if settings.get("kubeconfig"):
+        return await asyncio.to_thread(_from_kubeconfig_file, str(settings["kubeconfig"]), context, namespace)
+    raise KubernetesNotConfigured(NOT_CONFIGURED)
+
+
+_MAX_STATUS_MESSAGE = 300
 
 
 def _status_message(exc: ApiException) -> str:
-    """The ``message`` of the Status body the API server sent, if it sent one."""
+    """The ``message`` of a Kubernetes ``Status`` body, shortened; nothing from any other body.
+
+    A config URL may point at something that is not a Kubernetes API, and whatever that answers must
+    not be relayed to Slack or the model; a real API server's Status message (e.g. which RBAC verb is
+    missing) is what a user needs to fix the problem.
+    """
     try:
         body = json.loads(exc.body or "")
     except ValueError:
-        return str(exc.reason or "")
-    return str(body.get("message") or exc.reason or "") if isinstance(body, dict) else str(exc.reason or "")
+        return ""
+    if not isinstance(body, dict) or body.get("kind") != "Status":
+        return ""
+    return str(body.get("message") or "")[:_MAX_STATUS_MESSAGE]
 
 
 def _network_cause(exc: BaseException) -> str:
@@ -159,18 +237,21 @@ def describe_failure(exc: BaseException, client: KubernetesClient, doing: str) -
             )
         if exc.status == 403:
             return (
-                f"Not allowed to {doing} (403 Forbidden from {url}): {message}. Grant read access via RBAC."
+                f"Not allowed to {doing} (403 Forbidden from {url}){': ' + message if message else ''}. "
+                "Grant read access via RBAC."
             )
         if exc.status == 404:
             return f"Could not {doing}: {message or 'not found'} (404)."
         if exc.status == 400:
-            return f"Could not {doing}: {message}."
-        return f"Kubernetes API at {url} answered {exc.status} {exc.reason} when asked to {doing}."
+            return f"Could not {doing}: {message or 'the API refused the request (400)'}."
+        return f"Kubernetes API at {url} answered {exc.status} when asked to {doing}."
     if isinstance(exc, urllib3.exceptions.HTTPError | OSError):
         return f"Kubernetes API at {url} is unreachable ({_network_cause(exc)}); could not {doing}."
     if isinstance(exc, pydantic.ValidationError):
         return f"Kubernetes API at {url} sent a response the client could not read when asked to {doing}."
-    return f"Could not {doing}: {type(exc).__name__}: {exc}"
+    if isinstance(exc, EgressRefused):
+        return f"Refused to {doing}: {exc}"
+    return f"Could not {doing}: {type(exc).__name__}."
 
 
 def api_failure(exc: BaseException, client: KubernetesClient, doing: str, invocation: str) -> ToolResult:
