@@ -91,15 +91,19 @@ class LiveMessage:
             await self._pump
         return True
 
+    def final_for(self, outcome: InvestigationOutcome) -> dict[str, Any]:
+        """The final message (``blocks``, ``text``) ``finish`` will show for ``outcome``."""
+        if outcome.rca is not None:
+            return final_message(render_rca(outcome.rca, run_id=self._run_id), rca_text(outcome.rca))
+        message = outcome.error or INTERNAL_ERROR
+        return final_message(render_error(message, run_id=self._run_id), error_text(message))
+
     async def finish(self, outcome: InvestigationOutcome) -> FinalDelivery:
         """Replace the progress with the RCA, or with the error in plain words."""
         if not await self._end():
             return DELIVERED
-        if outcome.rca is not None:
-            await self._updater.finish(render_rca(outcome.rca, run_id=self._run_id), rca_text(outcome.rca))
-        else:
-            message = outcome.error or INTERNAL_ERROR
-            await self._updater.finish(render_error(message, run_id=self._run_id), error_text(message))
+        final = self.final_for(outcome)
+        await self._updater.finish(final["blocks"], final["text"])
         return await self._closed_delivery()
 
     async def finish_interrupted(self) -> FinalDelivery:

@@ -17,7 +17,8 @@ import inspect
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TypeVar
+from datetime import timedelta
+from typing import Any, TypeVar
 
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -41,9 +42,12 @@ from incidentfox.agents.runs.service import RunFinish, RunStore
 from incidentfox.agents.step_retry import StepFailed, retried
 from incidentfox.blocks.rca import error_text, render_error
 from incidentfox.config.service import ConfigService
+from incidentfox.db.base import utcnow
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+FINAL_TAKEOVER_MARGIN_S = 30.0
+"""How long after the worker's own final-edit window the pending-finals task may deliver a final."""
 
 SLACK_UNREACHABLE = (
     "IncidentFox could not reach Slack when this question came in, so it did not investigate it. "
@@ -385,21 +389,28 @@ class Worker:
     async def _finish(
         self, run: Run, live: LiveMessage, outcome: InvestigationOutcome, timings: dict[str, float]
     ) -> None:
+        """Record the end (with its final message pending) before showing it, then settle it.
+
+        A process killed after Slack accepted the final edit but before the run was recorded used to
+        leave the run ``running``, so the next start investigated again and showed the RCA twice.
+        Written ahead, the run is finished whatever happens next; the pending final is due only after
+        the worker's own edit window, so the pending-finals task takes over only if this process died.
+        """
         self._journal.forget(run.run_id)
-        delivery = await live.finish(outcome)
         status = "succeeded" if outcome.rca else "failed"
-        await self._record(
-            run,
-            RunFinish(
-                status=status,
-                events=live.events,
-                rca=outcome.rca,
-                error=outcome.error,
-                history=outcome.history or None,
-                timings=timings,
-                pending_final=delivery.pending,
-            ),
+        finish = RunFinish(
+            status=status,
+            events=live.events,
+            rca=outcome.rca,
+            error=outcome.error,
+            history=outcome.history or None,
+            timings=timings,
+            pending_final=live.final_for(outcome),
+            retry_at=utcnow() + timedelta(seconds=self.final_wait_s + FINAL_TAKEOVER_MARGIN_S),
         )
+        await self._record(run, finish)
+        delivery = await live.finish(outcome)
+        await self._settle(run.run_id, delivery.pending)
         log.info(
             "run finished run_id=%s team=%s status=%s final=%s timings=%s",
             run.run_id,
@@ -408,6 +419,19 @@ class Worker:
             "pending" if delivery.pending else "shown",
             timings,
         )
+
+    async def _settle(self, run_id: str, pending: dict[str, Any] | None) -> None:
+        """Shown: nothing is pending any more. Not shown in the worker's window: due for retry now."""
+        if pending is None:
+            settle = functools.partial(self._runs.final_settled, run_id)
+        else:
+            settle = functools.partial(
+                self._runs.final_retry, run_id, attempts=0, at=utcnow(), message=pending
+            )
+        try:
+            await self._step("settle the final message", settle, run_id, DATABASE_UNAVAILABLE)
+        except StepFailed:
+            log.error("final message state not updated run_id=%s; pending finals will settle it", run_id)
 
     async def _record(self, run: Run, result: RunFinish) -> None:
         """Write the run's final state, retried; if the database stays away the run is left as it was,

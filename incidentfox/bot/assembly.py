@@ -115,6 +115,7 @@ class IncidentFox:
             await resume_unfinished(
                 runtime.runs, runtime.queue, max_age=timedelta(seconds=settings.run_resume_max_age_s)
             )
+            await runtime.runs.finals_due_now()
             self.finals = PendingFinals(
                 runtime.runs,
                 self.worker.editor,

@@ -41,7 +41,8 @@ class Run(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     attempts: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     """Times a worker was handed this run: 1 at intake, plus one per resume after a restart."""
-    final_message: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    final_message: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+    """``None`` is stored as SQL NULL (not JSON ``null``), so "nothing pending" reads the same in SQL."""
     """The final message (``blocks``, ``text``) while Slack has not accepted it yet; ``None`` once shown."""
     final_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     final_next_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -172,6 +172,17 @@ class RunStore:
             for row in rows
         ]
 
+    async def finals_due_now(self) -> None:
+        """At start: finals a previous process was still showing itself are due at once, not after
+        its edit window (that process is gone)."""
+        now = utcnow()
+        async with self.sessions.begin() as session:
+            await session.execute(
+                update(Run)
+                .where(Run.final_next_at.is_not(None), Run.final_next_at > now)
+                .values(final_next_at=now)
+            )
+
     async def final_settled(self, run_id: str, *, message_ts: str | None = None) -> None:
         """The final message is on screen (or its thread is gone): nothing is pending any more."""
         values: dict[str, Any] = {"final_message": None, "final_next_at": None}
