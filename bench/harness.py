@@ -261,6 +261,10 @@ class _Server:
         async with config.sessions.begin() as session:
             await config.create_org(session, org_id=ORG, name="Acme", actor="bench")
         await config.create_node(admin, ORG, {"node_id": TEAM, "parent_id": ORG, "kind": "team"})
+        assert fox.slack is not None
+        workspace = str((await fox.slack.client.auth_test())["team_id"])
+        ownership = {"slack": {"workspace_ids": [workspace]}}
+        await config.write_config(admin, ORG, ORG, ownership, operation="put")
         document = {
             "routing": {"slack_channel_ids": [CHANNEL]},
             "integrations": {
