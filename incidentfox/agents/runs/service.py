@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Table, bindparam, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -131,9 +131,12 @@ class RunStore:
             return
         table = cast(Table, Run.__table__)
         runs = table.c
+        # One plain comparison per state: an IN list is an "expanding" parameter, which SQLAlchemy
+        # refuses in an executemany (it failed every batch of more than one run).
+        still_running = or_(*(runs.status == state for state in IN_PROGRESS))
         statement = (
             update(table)
-            .where(runs.run_id == bindparam("rid"), runs.status.in_(IN_PROGRESS))
+            .where(runs.run_id == bindparam("rid"), still_running)
             .values(events=bindparam("evs"))
         )
         rows = [{"rid": run_id, "evs": events} for run_id, events in events_by_run.items()]
