@@ -69,9 +69,39 @@ async def test_a_finished_scan_is_reused_past_the_fresh_window_only_while_unchan
     now[0] = 5.0
     await scans.get(key, scan, unchanged=unchanged)
     assert calls == 1, "the cluster's revision is the one scanned"
+    now[0] = 7.5
     await scans.get(key, scan)
     assert calls == 2, "without a way to check for changes, only the fresh window is trusted"
     revision[0] = "101"
-    now[0] = 8.0
+    now[0] = 10.0
     await scans.get(key, scan, unchanged=unchanged)
     assert calls == 3, "a write since the scan forces a new one"
+
+
+async def test_runs_arriving_together_past_the_fresh_window_share_one_check() -> None:
+    now = [0.0]
+    scans = SharedScans(ttl_s=10, fresh_s=2, clock=lambda: now[0])
+    scanned = checks = 0
+
+    async def scan() -> list[Finding]:
+        nonlocal scanned
+        scanned += 1
+        return [FINDING]
+
+    async def unchanged(_: list[Finding]) -> bool:
+        nonlocal checks
+        checks += 1
+        await asyncio.sleep(0.02)
+        return True
+
+    key = ("acme", "checkout", "k")
+    await scans.get(key, scan, unchanged=unchanged)
+    now[0] = 3.0
+    await asyncio.gather(*(scans.get(key, scan, unchanged=unchanged) for _ in range(50)))
+    assert (scanned, checks) == (1, 1), "fifty runs wait for one check of the cluster's revision"
+    now[0] = 4.5
+    await scans.get(key, scan, unchanged=unchanged)
+    assert checks == 1, "a scan confirmed unchanged is fresh again for fresh_s from that check"
+    now[0] = 5.5
+    await scans.get(key, scan, unchanged=unchanged)
+    assert (scanned, checks) == (1, 2), "past that, the revision is checked again"

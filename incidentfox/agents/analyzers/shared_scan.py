@@ -4,9 +4,11 @@ During an incident many people ask at once, and every run starts with the same d
 of the same scope. ``SharedScans`` runs it once (single flight) and hands the findings to the runs
 that join while it is in flight or within ``fresh_s`` (a couple of seconds) of its start. Up to
 ``ttl_s`` it is reused only when ``unchanged`` confirms that nothing it read has changed (the
-cluster's ``resourceVersion`` is the one the scan recorded); otherwise the run scans again. Each run
-still ranks the findings against its own question. Results are immutable, so sharing them is safe;
-a failed scan is shared too, for ``fresh_s`` only.
+cluster's ``resourceVersion`` is the one the scan recorded); otherwise the run scans again. A
+confirmation is itself shared: the runs that arrive together wait for one check, and a scan
+confirmed unchanged counts as fresh again for ``fresh_s`` from that check. Each run still ranks the
+findings against its own question. Results are immutable, so sharing them is safe; a failed scan is
+shared too, for ``fresh_s`` only.
 """
 
 from __future__ import annotations
@@ -25,6 +27,10 @@ T = TypeVar("T")
 class _Scan:
     started: float
     task: asyncio.Task[Any]
+    confirmed: float = 0.0
+    """When ``unchanged`` last confirmed the result (the check's start); 0 before any check."""
+    check: asyncio.Task[bool] | None = None
+    """The confirmation in flight, awaited by every run that arrives while it runs."""
 
 
 class SharedScans:
@@ -63,11 +69,20 @@ class SharedScans:
     async def _reusable(
         self, current: _Scan, now: float, unchanged: Callable[[T], Awaitable[bool]] | None
     ) -> bool:
-        if not current.task.done() or now - current.started <= self._fresh_s:
+        if not current.task.done() or now - max(current.started, current.confirmed) <= self._fresh_s:
             return True
         if unchanged is None or current.task.cancelled() or current.task.exception() is not None:
             return False
-        return await unchanged(current.task.result())
+        if current.check is None or (current.check.done() and now - current.confirmed > self._fresh_s):
+            current.check = asyncio.ensure_future(self._confirm(current, now, unchanged))
+        return await asyncio.shield(current.check)
+
+    @staticmethod
+    async def _confirm(current: _Scan, now: float, unchanged: Callable[[Any], Awaitable[bool]]) -> bool:
+        same = await unchanged(current.task.result())
+        if same:
+            current.confirmed = now
+        return same
 
     def _forget_older_than(self, cutoff: float) -> None:
         for key in [k for k, s in self._scans.items() if s.started < cutoff and s.task.done()]:
