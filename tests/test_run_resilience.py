@@ -9,9 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import update
 
 from incidentfox.agents.pending_finals import FinalRetrySchedule
+from incidentfox.agents.progress_marker import run_metadata
 from incidentfox.agents.resilience import Resilience
 from incidentfox.agents.runs.models import Run
 from incidentfox.agents.step_retry import Backoff
@@ -399,3 +401,35 @@ async def test_deliveries_past_their_retry_window_are_pruned_and_recent_ones_sti
         await asyncio.sleep(0.3)
         assert await w.fox.runtime.runs.unfinished() == []
         assert not w.slack.calls("chat.postMessage")
+
+
+async def test_a_run_cut_off_after_slack_took_its_first_post_takes_that_message_over(tmp_path: Path) -> None:
+    """The crash came between Slack accepting "Investigating…" and the run saving its ``ts``."""
+    async with world(tmp_path) as w:
+        tune(w)
+        mention, run = await _queued_run(w, "EvR14")
+        bot = AsyncWebClient(token=w.slack.bot_token, base_url=w.slack.api_url)
+        other = await bot.chat_postMessage(
+            channel=CHANNEL,
+            thread_ts=mention["ts"],
+            text="Investigating… (another run)",
+            metadata=run_metadata("run_someoneelse"),
+        )
+        stranded = await bot.chat_postMessage(
+            channel=CHANNEL,
+            thread_ts=mention["ts"],
+            text="Investigating…",
+            metadata=run_metadata(run.run_id),
+        )
+        await w.restart()
+        await w.slack.wait_for(
+            "chat.update",
+            lambda c: c.ok and c.args.get("ts") == stranded["ts"] and "DEPLOY_ENV" in json.dumps(c.args),
+            timeout=15,
+        )
+        [finished] = await w.wait_runs_finished(1)
+        assert (finished.status, finished.message_ts, finished.attempts) == ("succeeded", stranded["ts"], 2)
+        posted = [c for c in w.slack.calls("chat.postMessage") if c.args.get("thread_ts") == mention["ts"]]
+        assert len(posted) == 2, "the resumed run posted no second progress message"
+        untouched = [m for m in w.slack.messages(CHANNEL, mention["ts"]) if m.ts == other["ts"]]
+        assert [m.text for m in untouched] == ["Investigating… (another run)"]

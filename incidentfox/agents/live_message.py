@@ -15,6 +15,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from incidentfox.agents.events import ProgressEvent, Started
 from incidentfox.agents.investigator import InvestigationOutcome
 from incidentfox.agents.pending_finals import final_message
+from incidentfox.agents.progress_marker import LookupUnavailable, find_progress_message, run_metadata
 from incidentfox.agents.runs.models import Run
 from incidentfox.agents.slack_updater import (
     CONTENT_ERRORS,
@@ -135,22 +136,29 @@ async def open_live_message(
     interval: float,
     final_wait: float = 60.0,
 ) -> LiveMessage | None:
-    """Post "Investigating…" in the thread (or take over the message of a run resumed after a restart).
+    """Post "Investigating…" in the thread, or take over the message of a run resumed after a restart
+    (its saved ``ts``, or the marked message found in the thread when the crash came before the save).
 
-    ``poster`` retries 429/5xx itself; ``editor`` has no retry handlers, because the updater paces
-    its edits. ``None`` when Slack refuses the post for good; ``SlackUnreachable`` when it may take
-    it later.
+        ``poster`` retries 429/5xx itself; ``editor`` has no retry handlers, because the updater paces
+        its edits. ``None`` when Slack refuses the post for good; ``SlackUnreachable`` when it may take
+        it later.
     """
     if not run.channel_id:
         return None
     blocks = render_progress([Started(summary=title)], run_id=run.run_id, title=title, state="running")
     text = progress_text([Started(summary=title)], title=title, state="running")
     try:
-        if run.message_ts:
-            await poster.chat_update(channel=run.channel_id, ts=run.message_ts, blocks=blocks, text=text)
-            channel, ts = run.channel_id, run.message_ts
+        earlier = run.message_ts or await find_progress_message(poster, run)
+        if earlier:
+            await poster.chat_update(channel=run.channel_id, ts=earlier, blocks=blocks, text=text)
+            channel, ts = run.channel_id, earlier
         else:
-            kwargs: dict[str, Any] = {"channel": run.channel_id, "blocks": blocks, "text": text}
+            kwargs: dict[str, Any] = {
+                "channel": run.channel_id,
+                "blocks": blocks,
+                "text": text,
+                "metadata": run_metadata(run.run_id),
+            }
             if run.thread_ts:
                 kwargs["thread_ts"] = run.thread_ts
             posted = await poster.chat_postMessage(**kwargs)
@@ -168,6 +176,8 @@ async def open_live_message(
         return None
     except (aiohttp.ClientError, TimeoutError, OSError) as exc:
         raise SlackUnreachable(type(exc).__name__) from exc
+    except LookupUnavailable as exc:
+        raise SlackUnreachable(str(exc)) from exc
     updater = SlackProgressUpdater(
         editor,
         channel,

@@ -52,7 +52,9 @@ class StoredMessage:
     edits: int = 0
     metadata: dict[str, Any] | None = None
 
-    def to_api(self, team_id: str) -> dict[str, Any]:
+    def to_api(self, team_id: str, *, with_metadata: bool = True) -> dict[str, Any]:
+        """The message as the Web API shows it; history methods include ``metadata`` only when asked
+        with ``include_all_metadata``, as Slack does."""
         body: dict[str, Any] = {"type": "message", "ts": self.ts, "text": self.text, "user": self.user}
         body["team"] = team_id
         if self.blocks:
@@ -63,7 +65,7 @@ class StoredMessage:
             body["bot_id"] = self.bot_id
         if self.edits:
             body["edited"] = {"user": self.user, "ts": self.ts}
-        if self.metadata is not None:
+        if self.metadata is not None and with_metadata:
             body["metadata"] = self.metadata
         return body
 

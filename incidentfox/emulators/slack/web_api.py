@@ -282,9 +282,12 @@ class WebApi:
         thread = self.workspace.channel_messages(channel, thread_ts=ts)
         if not thread:
             raise ApiError("thread_not_found")
+        oldest = float(args.get("oldest") or 0)
+        thread = [m for m in thread if m.ts == ts or float(m.ts) >= oldest]
         limit = int(args.get("limit") or 1000)
+        metadata = _flag(args.get("include_all_metadata"))
         return {
-            "messages": [m.to_api(self.identity.team_id) for m in thread[:limit]],
+            "messages": [m.to_api(self.identity.team_id, with_metadata=metadata) for m in thread[:limit]],
             "has_more": len(thread) > limit,
             "response_metadata": {"next_cursor": ""},
         }
@@ -295,7 +298,10 @@ class WebApi:
         limit = int(args.get("limit") or 100)
         newest_first = list(reversed(top))
         return {
-            "messages": [m.to_api(self.identity.team_id) for m in newest_first[:limit]],
+            "messages": [
+                m.to_api(self.identity.team_id, with_metadata=_flag(args.get("include_all_metadata")))
+                for m in newest_first[:limit]
+            ],
             "has_more": len(newest_first) > limit,
             "response_metadata": {"next_cursor": ""},
         }
@@ -457,6 +463,11 @@ def _required(args: dict[str, Any], key: str, error: str) -> str:
     if value is None or value == "":
         raise ApiError(error)
     return str(value)
+
+
+def _flag(value: Any) -> bool:
+    """A boolean argument as Slack reads it from JSON (``true``) or a form (``"true"``, ``"1"``)."""
+    return value is True or str(value).lower() in ("true", "1")
 
 
 def _view_hash() -> str:
