@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import cProfile
 import json
 import logging
+import os
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -328,8 +330,16 @@ async def _child(spec: ServerSpec) -> None:
 
 
 def main() -> None:
+    """The child's entry point; ``BENCH_PROFILE=FILE`` writes a cProfile of the whole child to FILE."""
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    asyncio.run(_child(ServerSpec.from_json(sys.argv[1])))
+    spec = ServerSpec.from_json(sys.argv[1])
+    profile_path = os.environ.get("BENCH_PROFILE")
+    if not profile_path:
+        asyncio.run(_child(spec))
+        return
+    with cProfile.Profile() as profile:
+        asyncio.run(_child(spec))
+    profile.dump_stats(profile_path)
 
 
 if __name__ == "__main__":

@@ -39,6 +39,7 @@ import re
 import shutil
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -300,6 +301,7 @@ class Results:
     model: ScriptedModel
     model_requests_burst: int
     model_failures: int
+    kubernetes_requests_burst: Counter[str]
     runs: dict[str, int]
     runs_before: dict[str, int]
     rss_before_kb: dict[str, int]
@@ -312,6 +314,13 @@ class Results:
     updates_total: int
     notes: list[str]
     total_s: float = 0.0
+
+
+def kubernetes_kind(path: str) -> str:
+    """A request path without its namespace and object names: ``/api/v1/namespaces/*/pods/*/log``."""
+    parts = path.split("?", 1)[0].strip("/").split("/")
+    named = {"namespaces", "pods", "nodes", "deployments", "replicasets", "services", "endpoints"}
+    return "/" + "/".join("*" if i > 0 and parts[i - 1] in named else p for i, p in enumerate(parts))
 
 
 async def measure(
@@ -351,6 +360,7 @@ async def measure(
         sampler = RssSampler(fox.pid)
         sampler.start()
         requests_before, failures_before = len(model.requests), len(model.failures)
+        k8s_before = len(k8s.requests)
         updates_before = len(slack.calls("chat.update"))
         child_cpu, bench_cpu = proc_cpu_s(fox.pid), time.process_time()
         burst_started = time.monotonic()
@@ -372,6 +382,7 @@ async def measure(
         model=scripted,
         model_requests_burst=len(model.requests) - requests_before,
         model_failures=len(model.failures) - failures_before,
+        kubernetes_requests_burst=Counter(kubernetes_kind(path) for _, path in k8s.requests[k8s_before:]),
         runs=stopped.get("runs", runs),
         runs_before=runs_before,
         rss_before_kb=rss_before,

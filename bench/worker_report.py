@@ -167,6 +167,12 @@ def report(r: Results) -> None:
         f"| model requests served during burst | {r.model_requests_burst} (expected {4 * args.runs}; "
         f"{r.model_failures} failed, {r.model.unexpected} unexpected) |"
     )
+    k8s_total = sum(r.kubernetes_requests_burst.values())
+    k8s_kinds = ", ".join(f"{kind} {n}" for kind, n in r.kubernetes_requests_burst.most_common(6))
+    print(
+        f"| Kubernetes API requests during burst | {k8s_total} "
+        f"({k8s_total / max(1, args.runs):.1f} per run: {k8s_kinds}) |"
+    )
     print(
         f"| IncidentFox RSS before burst (VmRSS / VmHWM) | {_mb(r.rss_before_kb['VmRSS'])} / "
         f"{_mb(r.rss_before_kb['VmHWM'])} |"
