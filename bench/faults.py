@@ -1,6 +1,7 @@
 """Fault trials: IncidentFox SIGKILLed at each step of a run, Postgres restarted mid-run, a Slack 429 storm.
 
-    .venv/bin/python -m bench.faults [--trials 100] [--storm-seconds 300] [--databases sqlite,postgres]
+    .venv/bin/python -m bench.faults [--trials 100] [--batch 10] [--storm-seconds 300]
+                                     [--databases sqlite,postgres]
                                      [--steps before_first_post,mid_tool,mid_model,before_final_edit]
                                      [--phases kill,pg-restart,storm] [--pg-restart-trials 10]
                                      [--storm-runs 20] [--deadline-minutes 0] [--json FILE] [--logs DIR]
@@ -11,20 +12,30 @@ OpenAI emulators, so they outlive every kill; IncidentFox runs in a child proces
 that survives it: a SQLite file in a temp dir, or a Postgres database created on 127.0.0.1:5432 for
 this run (migrated with ``upgrade_to_head``, dropped at the end).
 
-**Kill trials.** Each trial sends one signed ``app_mention`` on a new thread and SIGKILLs the child at
-one step of that run, detected where the child's request arrives (Slack and Kubernetes calls go
-through a small forwarding proxy here; model calls reach the OpenAI emulator's responder):
+**Kill trials** (``bench/faults_kill.py``, ``bench/faults_trap.py``). A kill sends ``--batch`` signed
+``app_mention`` events at once, each on a new thread, to the same child, and SIGKILLs the child once
+every one of those runs is *held* at one step. Requests are caught where they arrive: Slack and
+Kubernetes calls go through a small forwarding proxy here, model calls reach the OpenAI emulator's
+responder. A caught request is held (the proxy does not forward it, the model delays its answer)
+until the kill:
 
-- ``before_first_post``: the "Investigating…" ``chat.postMessage`` arrives; killed before Slack takes it;
-- ``mid_tool``: the sub-agent's ``pod_logs`` request reaches the Kubernetes API; killed before it answers;
-- ``mid_model``: a model request arrives (the four calls of a run in turn); killed before it answers;
-- ``before_final_edit``: the final ``chat.update`` (RCA) arrives; killed before Slack applies it;
-- extra steps (``--steps``): ``after_first_post`` and ``after_final_edit``, killed right after Slack
-  applied the call but before the child read the answer (the windows between Slack and the database).
+- ``before_first_post``: the "Investigating…" ``chat.postMessage`` arrives; held before Slack takes it;
+- ``mid_tool``: the sub-agent's ``pod_logs`` request reaches the Kubernetes API; held unanswered;
+- ``mid_model``: a model request arrives; held unanswered. All runs of one kill are held at the same
+  model call, and the call rotates per kill through the four calls of a run;
+- ``before_final_edit``: the final ``chat.update`` (RCA) arrives; held before Slack applies it;
+- extra steps (``--steps``): ``after_first_post`` and ``after_final_edit``: the call is forwarded and
+  Slack applies it, and its answer is held, so the child dies before reading it (the windows between
+  Slack and the database).
 
-Then a new child starts on the same database (and resumes the run), and the trial waits until the
-run is final in the database with no final message pending. A thread passes with exactly one final
-message of the bot in it (an RCA or a plain failure), read from the Slack emulator's stored messages.
+If not every run is held within ``TRAP_TIMEOUT_S`` of the send (or ``HOLD_MAX_S`` after the first
+was held), the child is killed anyway and the runs that were not held are reported as not killed at
+the step (a failure). Then a new child starts on the same database and resumes the runs, and each
+thread is settled, concurrently: it waits until its run is final in the database with no final
+message pending. A thread passes with exactly one final message of the bot in it (an RCA or a plain
+failure), read from the Slack emulator's stored messages. Each run counts as one trial:
+``--trials 100 --batch 10`` is 100 runs killed at each step, in 10 kills. With ``--batch 1`` each
+trial is one run and one kill, and the child dies the moment that run's request arrives.
 
 **Postgres restarted mid-run** (``pg-restart``): the shared server on :5432 is never restarted. A
 private cluster is created with ``initdb`` in a temp dir (as the ``postgres`` user when root) on a
@@ -44,249 +55,24 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
-import secrets
 import shutil
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 
-import aiohttp
 import asyncpg
 
+from bench.faults_kill import Budget, kill_trials
 from bench.faults_postgres import PrivatePostgres, postgres_database
-from bench.faults_processes import (
-    ADMIN_PG,
-    EXTRA_STEPS,
-    FINAL_STATES,
-    KILL_STEPS,
-    POLL_S,
-    QUIET_S,
-    SETTLE_TIMEOUT_S,
-    TRAP_TIMEOUT_S,
-    ChildSpec,
-    FaultModel,
-    FoxProcess,
-    RunRow,
-    TapProxy,
-    Trap,
-    Verdict,
-    serve_child,
-    slack_args,
-)
-from bench.faults_report import Report, Trial, render, thread_outcome, to_json
-from bench.harness import CHANNEL, USER, signed_headers
-from bench.worker import PLANNER_ASK, PLANNER_RCA, STEPS, SUBAGENT_ANSWER
-from incidentfox.emulators.kubernetes import KubernetesEmulator
-from incidentfox.emulators.openai_api import OpenAIEmulator
-from incidentfox.emulators.slack import RecordedCall, SlackEmulator
-
-# -- the child: one IncidentFox process --------------------------------------------------------------
-
-
-@dataclass
-class World:
-    slack: SlackEmulator
-    k8s: KubernetesEmulator
-    model: OpenAIEmulator
-    responder: FaultModel
-    trap: Trap
-    slack_proxy: TapProxy
-    k8s_proxy: TapProxy
-    http: aiohttp.ClientSession
-    database: str
-    database_url: str
-    data_dir: Path
-    log_path: Path
-    threads: list[str] = field(default_factory=list)
-    standby: FoxProcess | None = None
-    _next: int = 0
-
-    def spec(self, *, setup: bool = False) -> ChildSpec:
-        return ChildSpec(
-            slack_api_url=self.slack_proxy.url + "/api/",
-            slack_bot_token=self.slack.bot_token,
-            workspace_id=self.slack.team_id,
-            database_url=self.database_url,
-            data_dir=str(self.data_dir),
-            kubernetes_api_url=self.k8s_proxy.url,
-            kubernetes_token=self.k8s.token,
-            openai_base_url=self.model.base_url,
-            openai_api_key=self.model.api_key,
-            setup=setup,
-        )
-
-    async def start_fox(self, *, setup: bool = False) -> FoxProcess:
-        """IncidentFox in the spawned standby child; a new standby starts importing meanwhile."""
-        fox = self.standby or await FoxProcess.spawn(self.log_path)
-        self.standby = await FoxProcess.spawn(self.log_path)
-        await fox.go(self.spec(setup=setup))
-        return fox
-
-    def new_mention(self) -> tuple[str, str]:
-        """A new thread's mention: (thread ts, signed body)."""
-        self._next += 1
-        text = f"why is checkout crashlooping? [bench-run-{self._next}]"
-        event = self.slack.make_app_mention(CHANNEL, USER, text)
-        body = self.slack.make_event_callback(event, event_id=f"EvFAULT{secrets.token_hex(6)}")
-        self.threads.append(str(event["ts"]))
-        return str(event["ts"]), json.dumps(body)
-
-    async def send(self, fox: FoxProcess, body: str) -> int:
-        """POST the event; 0 when the connection failed (the child may be killed while answering)."""
-        try:
-            async with self.http.post(fox.events_url, data=body, headers=signed_headers(body)) as answer:
-                await answer.read()
-                return answer.status
-        except (aiohttp.ClientError, TimeoutError):
-            return 0
-
-
-@asynccontextmanager
-async def world(
-    database: str, database_url: str, tmp: Path, scenario: str = "crashloop"
-) -> AsyncIterator[World]:
-    trap = Trap()
-    responder = FaultModel(trap)
-    data_dir = tmp / f"data-{database}-{secrets.token_hex(3)}"
-    data_dir.mkdir()
-    url = database_url or f"sqlite+aiosqlite:///{data_dir / 'incidentfox.db'}"
-    async with (
-        SlackEmulator() as slack,
-        KubernetesEmulator(scenario) as k8s,
-        OpenAIEmulator(responder=responder) as model,
-        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http,
-    ):
-
-        def on_slack(method: str, path: str, body: bytes, content_type: str) -> Verdict:
-            return trap.slack(path.rsplit("/", 1)[-1], slack_args(body, content_type))
-
-        def on_k8s(method: str, path: str, body: bytes, content_type: str) -> Verdict:
-            return trap.kubernetes(method, path)
-
-        slack_proxy = await TapProxy(slack.api_url.removesuffix("api/"), on_slack, trap).start()
-        k8s_proxy = await TapProxy(k8s.api_url, on_k8s, trap).start()
-        w = World(
-            slack=slack,
-            k8s=k8s,
-            model=model,
-            responder=responder,
-            trap=trap,
-            slack_proxy=slack_proxy,
-            k8s_proxy=k8s_proxy,
-            http=http,
-            database=database,
-            database_url=url,
-            data_dir=data_dir,
-            log_path=tmp / f"incidentfox-{database}.log",
-        )
-        try:
-            yield w
-        finally:
-            FoxProcess.kill_all()
-            if w.standby is not None:
-                await w.standby.reap(kill=True)
-            await slack_proxy.stop()
-            await k8s_proxy.stop()
-
-
-async def settle(
-    w: World, fox: FoxProcess, thread_ts: str, trial: Trial, *, timeout: float = SETTLE_TIMEOUT_S
-) -> None:
-    """Wait until the thread shows a final message and its run is final with nothing pending, then a
-    little longer for a late duplicate; record the outcome in ``trial``."""
-    started = time.monotonic()
-    deadline = started + timeout
-    row: RunRow | None = None
-    while time.monotonic() < deadline:
-        if thread_outcome(w.slack, CHANNEL, thread_ts).finals >= 1:
-            row = (await fox.runs()).get(thread_ts)
-            if row is not None and row.status in FINAL_STATES and not row.pending_final:
-                trial.restart_to_final_s = time.monotonic() - started
-                break
-        await asyncio.sleep(POLL_S * 4)
-    else:
-        row = (await fox.runs()).get(thread_ts)
-        trial.note = f"not settled within {timeout:.0f} s"
-    await asyncio.sleep(QUIET_S)
-    trial.outcome = thread_outcome(w.slack, CHANNEL, thread_ts)
-    if row is not None:
-        trial.run_status, trial.run_attempts, trial.pending_final = (
-            row.status,
-            row.attempts,
-            row.pending_final,
-        )
-
+from bench.faults_processes import ADMIN_PG, EXTRA_STEPS, KILL_STEPS, TRAP_TIMEOUT_S, FoxProcess, serve_child
+from bench.faults_report import Report, Trial, render, to_json
+from bench.faults_world import World, final_recount, settle, world
+from bench.worker import PLANNER_ASK, PLANNER_RCA, SUBAGENT_ANSWER
+from incidentfox.emulators.slack import RecordedCall
 
 # -- phases ---------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Budget:
-    deadline: float | None
-
-    def spent(self) -> bool:
-        return self.deadline is not None and time.monotonic() > self.deadline
-
-
-async def kill_trials(
-    w: World, steps: list[str], trials: int, report: Report, budget: Budget, progress: bool
-) -> None:
-    fox = await w.start_fox(setup=True)
-    try:
-        for step in steps:
-            for index in range(trials):
-                if budget.spent():
-                    report.notes.append(f"deadline reached: {w.database}/{step} stopped after {index} trials")
-                    break
-                fox = await kill_trial(w, fox, step, index, report)
-                if progress:
-                    last = report.trials[-1]
-                    print(
-                        f"  {w.database} {step} #{index}: {last.verdict} killed={last.killed} "
-                        f"{last.trial_s:.1f}s",
-                        file=sys.stderr,
-                        flush=True,
-                    )
-            else:
-                continue
-            break
-    finally:
-        await fox.stop()
-    await final_recount(w, report, "kill")
-
-
-async def kill_trial(w: World, fox: FoxProcess, step: str, index: int, report: Report) -> FoxProcess:
-    started = time.monotonic()
-    thread_ts, body = w.new_mention()
-    trial = Trial(phase="kill", database=w.database, step=step, index=index, thread_ts=thread_ts)
-    report.trials.append(trial)
-    model_step = STEPS[index % len(STEPS)] if step == "mid_model" else ""
-    w.trap.arm(step, fox.pid, thread_ts, model_step)
-    sending = asyncio.create_task(w.send(fox, body))
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(w.trap.fired.wait(), TRAP_TIMEOUT_S)
-    w.trap.disarm()
-    status = await sending
-    trial.killed = w.trap.fired.is_set()
-    trial.kill_detail = w.trap.detail + (f" (model {model_step})" if model_step else "") + f"; ack {status}"
-    if trial.killed:
-        await fox.reap()
-        fox = await w.start_fox()
-    await settle(w, fox, thread_ts, trial)
-    trial.trial_s = time.monotonic() - started
-    return fox
-
-
-async def final_recount(w: World, report: Report, phase: str) -> None:
-    """After the last child stopped: read every thread of this phase again (a late duplicate counts)."""
-    for trial in report.trials:
-        if trial.phase == phase and trial.database == w.database:
-            trial.outcome = thread_outcome(w.slack, CHANNEL, trial.thread_ts)
 
 
 async def storm_phase(w: World, args: argparse.Namespace, report: Report) -> None:
@@ -392,7 +178,7 @@ async def pg_restart_trial(
     w.responder.hold_step = held
     w.responder.holding.clear()
     thread_ts, body = w.new_mention()
-    trial = Trial("pg-restart", "postgres (private)", "restart mid-run", index, thread_ts)
+    trial = Trial("pg-restart", "postgres (private)", "restart mid-run", index, thread_ts, kill=index)
     report.trials.append(trial)
     await w.send(fox, body)
     try:
@@ -420,11 +206,15 @@ async def run(args: argparse.Namespace) -> Report:
                     phase_started = time.monotonic()
                     if database == "sqlite":
                         async with world("sqlite", "", tmp) as w:
-                            await kill_trials(w, args.steps, args.trials, report, budget, args.progress)
+                            await kill_trials(
+                                w, args.steps, args.trials, args.batch, report, budget, args.progress
+                            )
                     else:
                         try:
                             async with postgres_database(ADMIN_PG) as url, world("postgres", url, tmp) as w:
-                                await kill_trials(w, args.steps, args.trials, report, budget, args.progress)
+                                await kill_trials(
+                                    w, args.steps, args.trials, args.batch, report, budget, args.progress
+                                )
                         except (OSError, asyncpg.PostgresError) as exc:
                             report.notes.append(f"postgres kill trials skipped: {type(exc).__name__}: {exc}")
                     report.phase_s[f"kill/{database}"] = time.monotonic() - phase_started
@@ -455,7 +245,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--trials", type=int, default=100, help="kill trials per step per database")
+    parser.add_argument("--trials", type=int, default=100, help="kill trials (runs) per step per database")
+    parser.add_argument("--batch", type=int, default=10, help="runs held at the step per kill of the child")
     parser.add_argument("--steps", default=",".join(KILL_STEPS), help="comma-separated kill steps")
     parser.add_argument("--databases", default="sqlite,postgres", help="sqlite, postgres or both")
     parser.add_argument("--phases", default="kill,pg-restart,storm", help="kill, pg-restart, storm")
@@ -483,6 +274,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         parser.error(f"unknown: {', '.join(sorted(unknown))}")
     if min(args.trials, args.pg_restart_trials, args.storm_runs) < 0 or args.storm_seconds < 0:
         parser.error("counts and durations must not be negative")
+    if args.batch < 1:
+        parser.error("--batch must be at least 1")
     return args
 
 

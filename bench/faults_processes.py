@@ -1,4 +1,4 @@
-"""The fault trials' processes: the IncidentFox child, and the proxies and model that trap a step."""
+"""The fault trials' IncidentFox child: what it runs, and the parent's handle on it."""
 
 from __future__ import annotations
 
@@ -9,19 +9,12 @@ import json
 import os
 import signal
 import sys
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import IO, Any, ClassVar, Literal
-from urllib.parse import parse_qsl
+from typing import IO, Any, ClassVar
 
-import aiohttp
-from aiohttp import web
-
-from bench.faults_report import is_final_text
 from bench.harness import CHANNEL, MARKER, ORG, SIGNING_SECRET, TEAM
-from bench.worker import SUBAGENT_TOOL, ScriptedModel
-from incidentfox.emulators.openai_api import DEFAULT_MODEL, RecordedRequest, ScriptStep
+from incidentfox.emulators.openai_api import DEFAULT_MODEL
 
 KILL_STEPS = ("before_first_post", "mid_tool", "mid_model", "before_final_edit")
 EXTRA_STEPS = ("after_first_post", "after_final_edit")
@@ -29,12 +22,14 @@ FINAL_STATES = ("succeeded", "failed", "interrupted")
 ADMIN_PG = os.environ.get("FAULTS_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 START_TIMEOUT_S = 60.0
 TRAP_TIMEOUT_S = 30.0
+"""How long after a kill trial's mentions were sent its runs may take to reach the step."""
+HOLD_MAX_S = 20.0
+"""How long the first run held at the step waits for the rest of its batch before the kill comes anyway:
+below the child's 30 s Slack and Kubernetes read timeouts, so a held call is still held at the kill."""
 SETTLE_TIMEOUT_S = 120.0
 QUIET_S = 0.5
 """After a run settles, how long to keep watching its thread for a late duplicate."""
 POLL_S = 0.05
-
-Verdict = Literal["pass", "kill_before", "kill_after"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +140,8 @@ class FoxProcess:
         self.port = 0
         self._log = log
         self._ready: asyncio.Task[dict[str, Any]] | None = None
+        self._lock = asyncio.Lock()
+        """One command at a time: the batch's threads are settled concurrently."""
         FoxProcess.live.add(self)
 
     @classmethod
@@ -218,9 +215,10 @@ class FoxProcess:
 
     async def _command(self, name: str, timeout: float = 30.0) -> dict[str, Any]:
         assert self.process.stdin is not None
-        self.process.stdin.write(f"{name}\n".encode())
-        await self.process.stdin.drain()
-        return await asyncio.wait_for(self._reply(), timeout)
+        async with self._lock:
+            self.process.stdin.write(f"{name}\n".encode())
+            await self.process.stdin.drain()
+            return await asyncio.wait_for(self._reply(), timeout)
 
     async def _reply(self) -> dict[str, Any]:
         assert self.process.stdout is not None
@@ -237,151 +235,3 @@ class FoxProcess:
     def kill_all(cls) -> None:
         for fox in list(cls.live):
             fox.kill()
-
-
-# -- where the child is killed ---------------------------------------------------------------------
-
-
-class Trap:
-    """Armed for one step of one run; SIGKILLs the child the moment that step's request arrives."""
-
-    def __init__(self) -> None:
-        self.step: str | None = None
-        self.pid = 0
-        self.thread_ts = ""
-        self.model_step = ""
-        self.tool_requested = False
-        self.detail = ""
-        self.fired = asyncio.Event()
-
-    def arm(self, step: str, pid: int, thread_ts: str, model_step: str = "") -> None:
-        self.step, self.pid, self.thread_ts, self.model_step = step, pid, thread_ts, model_step
-        self.tool_requested = False
-        self.detail = ""
-        self.fired.clear()
-
-    def disarm(self) -> None:
-        self.step = None
-
-    def fire(self, detail: str) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(self.pid, signal.SIGKILL)
-        self.detail = detail
-        self.step = None
-        self.fired.set()
-
-    def slack(self, method: str, args: dict[str, Any]) -> Verdict:
-        text = str(args.get("text") or "")
-        if self.step in ("before_first_post", "after_first_post"):
-            if method == "chat.postMessage" and args.get("thread_ts") == self.thread_ts:
-                return "kill_before" if self.step == "before_first_post" else "kill_after"
-        elif self.step in ("before_final_edit", "after_final_edit") and (
-            method == "chat.update" and is_final_text(text)
-        ):
-            return "kill_before" if self.step == "before_final_edit" else "kill_after"
-        return "pass"
-
-    def kubernetes(self, method: str, path: str) -> Verdict:
-        if self.step == "mid_tool" and self.tool_requested and "/log" in path:
-            return "kill_before"
-        return "pass"
-
-    def model(self, step_name: str) -> bool:
-        """Whether this model call is the one to die in (then the child is already dead)."""
-        if step_name == SUBAGENT_TOOL and self.step == "mid_tool":
-            self.tool_requested = True
-        if self.step == "mid_model" and step_name == self.model_step:
-            self.fire(f"model call {step_name} arrived")
-            return True
-        return False
-
-
-class FaultModel(ScriptedModel):
-    """``bench.worker``'s scripted four-call conversation, with the trap, optional delays and a hold.
-
-    ``delay`` delays every answer; ``hold_step`` delays only that call, once per request, by
-    ``hold_s`` and sets ``holding`` (the Postgres restart happens meanwhile)."""
-
-    def __init__(self, trap: Trap) -> None:
-        super().__init__(delay=0.0)
-        self.trap = trap
-        self.hold_step = ""
-        self.hold_s = 0.0
-        self.holding = asyncio.Event()
-        self._waited: set[int] = set()
-
-    def __call__(self, request: RecordedRequest) -> ScriptStep | None:
-        step_name, step = self._answer(request)
-        if self.trap.model(step_name):
-            return ScriptStep.http_error(503, "the client was killed")
-        wait = self.hold_s if step_name == self.hold_step else self.delay
-        if wait > 0 and request.index not in self._waited:
-            self._waited.add(request.index)
-            if step_name == self.hold_step:
-                self.holding.set()
-            return ScriptStep.delay(wait)
-        self._waited.discard(request.index)
-        self.served[step_name] += 1
-        return step
-
-
-class TapProxy:
-    """Forwards every request to ``target`` unchanged, asking ``decide`` first whether to kill the child
-    before forwarding it (the request is then dropped) or after the target answered it."""
-
-    def __init__(self, target: str, decide: Callable[[str, str, bytes, str], Verdict], trap: Trap) -> None:
-        self._target = target.rstrip("/")
-        self._decide = decide
-        self._trap = trap
-        self._runner: web.AppRunner | None = None
-        self._http: aiohttp.ClientSession | None = None
-        self.url = ""
-
-    async def start(self) -> TapProxy:
-        self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
-        app = web.Application(client_max_size=16 * 1024**2)
-        app.router.add_route("*", "/{tail:.*}", self._forward)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        self.url = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
-        return self
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-        if self._http is not None:
-            await self._http.close()
-
-    async def _forward(self, request: web.Request) -> web.StreamResponse:
-        assert self._http is not None
-        body = await request.read()
-        verdict = self._decide(request.method, request.path_qs, body, request.content_type)
-        if verdict == "kill_before":
-            self._trap.fire(f"{request.method} {request.path} arrived (not forwarded)")
-            return web.Response(status=503)
-        headers = {k: v for k, v in request.headers.items() if k.lower() in ("authorization", "content-type")}
-        async with self._http.request(
-            request.method, self._target + request.path_qs, data=body, headers=headers
-        ) as answer:
-            payload = await answer.read()
-            kept = {k: v for k, v in answer.headers.items() if k.lower() in ("content-type", "retry-after")}
-            status = answer.status
-        if verdict == "kill_after":
-            self._trap.fire(f"{request.method} {request.path} applied, answer not delivered")
-        return web.Response(status=status, body=payload, headers=kept)
-
-
-def slack_args(body: bytes, content_type: str) -> dict[str, Any]:
-    if not body:
-        return {}
-    try:
-        if "json" in content_type:
-            parsed = json.loads(body)
-            return parsed if isinstance(parsed, dict) else {}
-        return dict(parse_qsl(body.decode()))
-    except (ValueError, UnicodeDecodeError):
-        return {}
-
-
-# -- one world: emulators, proxies, a database --------------------------------------------------------

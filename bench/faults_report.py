@@ -47,6 +47,13 @@ class ThreadOutcome:
         return "ok" if self.finals == 1 else "duplicated"
 
 
+def finals_showing(slack: SlackEmulator, channel: str, thread_ts: str) -> int:
+    """``thread_outcome(...).finals`` without reading every recorded call: cheap enough to poll."""
+    return sum(
+        1 for m in slack.messages(channel, thread_ts) if m.bot_id is not None and is_final_text(m.text)
+    )
+
+
 def thread_outcome(slack: SlackEmulator, channel: str, thread_ts: str) -> ThreadOutcome:
     mine = [m for m in slack.messages(channel, thread_ts) if m.bot_id is not None]
     texts = [m.text for m in mine]
@@ -70,7 +77,11 @@ def thread_outcome(slack: SlackEmulator, channel: str, thread_ts: str) -> Thread
 
 @dataclass(slots=True)
 class Trial:
-    """One trigger: where its process was killed (if it was), and how its thread ended."""
+    """One trigger: where its process was killed (if it was), and how its thread ended.
+
+    Kill trials run in batches: ``batch`` runs on one child, killed once (kill number ``kill``).
+    ``killed`` says the child was SIGKILLed while this run was in flight; ``held_at_step`` that this
+    run's call was held at the trial's step at that moment (only then was it killed at the step)."""
 
     phase: str
     database: str
@@ -79,6 +90,9 @@ class Trial:
     thread_ts: str
     killed: bool = False
     kill_detail: str = ""
+    kill: int = 0
+    batch: int = 1
+    held_at_step: bool = False
     outcome: ThreadOutcome | None = None
     run_status: str = ""
     run_attempts: int = 0
@@ -105,7 +119,7 @@ class Report:
     total_s: float = 0.0
 
     def failures(self) -> list[Trial]:
-        return [t for t in self.trials if t.verdict != "ok" or (t.phase == "kill" and not t.killed)]
+        return [t for t in self.trials if t.verdict != "ok" or (t.phase == "kill" and not t.held_at_step)]
 
 
 def _cores() -> int:
@@ -127,18 +141,23 @@ def _row(group: Sequence[Trial]) -> str:
     redelivered = sum(1 for t in group if t.outcome and t.outcome.final_deliveries > 1)
     rca = sum(1 for t in group if t.outcome and t.outcome.rca == 1 and t.outcome.finals == 1)
     recover = [t.restart_to_final_s for t in group if t.restart_to_final_s is not None]
-    trial_s = statistics.fmean([t.trial_s for t in group]) if group else 0.0
+    kills = {t.kill for t in group if t.killed}
+    wall = {t.kill: t.trial_s for t in group if t.trial_s > 0}
+    per_kill = f"{statistics.fmean(wall.values()):.1f}" if wall else "–"
+    is_kill = group[0].phase == "kill"
+    batch = str(max(t.batch for t in group)) if is_kill else "–"
+    held = str(sum(1 for t in group if t.held_at_step)) if is_kill else "–"
     return (
-        f"| {len(group)} | {sum(1 for t in group if t.killed)} | {verdicts['ok']} | {verdicts['lost']} "
-        f"| {verdicts['duplicated']} | {rca}/{len(group) - rca} | {stranded} | {redelivered} "
-        f"| {_pct(recover, 0.5)} / {_pct(recover, 0.95)} | {trial_s:.1f} |"
+        f"| {batch} | {len(group)} | {len(kills)} | {held} | {verdicts['ok']} | {verdicts['lost']} "
+        f"| {verdicts['duplicated']} | {_pct(recover, 0.5)} / {_pct(recover, 0.95)} "
+        f"| {rca}/{len(group) - rca} | {stranded} | {redelivered} | {per_kill} |"
     )
 
 
 HEADER = (
-    "| phase | database | step | triggers | killed | exactly one final | lost | duplicated "
-    "| RCA/failure msg | stranded progress msgs | final shown twice | restart→final p50/p95 s | s/trial |\n"
-    "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    "| phase | database | step | batch | triggers | kills | held at step | exactly one final | lost | dup "
+    "| restart→final p50/p95 s | RCA/failure msg | stranded progress msgs | final shown twice | s/kill |\n"
+    "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 )
 
 
@@ -155,21 +174,34 @@ def render(report: Report) -> str:
     for (phase, database, step), group in groups.items():
         lines.append(f"| {phase} | {database} | {step} " + _row(group))
     total = Counter(t.verdict for t in report.trials)
+    kill_trials = [t for t in report.trials if t.phase == "kill"]
     lines += [
         "",
         f"triggers: {len(report.trials)}; exactly one final: {total['ok']}; lost: {total['lost']}; "
         f"duplicated: {total['duplicated']}",
+    ]
+    if kill_trials:
+        kills = {(t.database, t.step, t.kill) for t in kill_trials if t.killed}
+        held = sum(1 for t in kill_trials if t.held_at_step)
+        lines.append(
+            f"kill trials: {len(kill_trials)} runs, {len(kills)} kills, "
+            f"{held} runs held at their step when killed"
+        )
+    lines += [
         "phase wall times: " + ", ".join(f"{k} {v:.0f} s" for k, v in report.phase_s.items()),
         f"total wall time: {report.total_s:.0f} s",
     ]
     bad = report.failures()
     if bad:
         lines.append("")
-        lines.append("Trials that did not end with exactly one final message (or whose kill never fired):")
+        lines.append(
+            "Trials that did not end with exactly one final message (or were not killed at their step):"
+        )
         for trial in bad[:50]:
             lines.append(
-                f"- {trial.phase}/{trial.database}/{trial.step} #{trial.index} thread {trial.thread_ts}: "
-                f"{trial.verdict}, killed={trial.killed} ({trial.kill_detail}), run {trial.run_status} "
+                f"- {trial.phase}/{trial.database}/{trial.step} #{trial.index} (kill {trial.kill}, batch "
+                f"{trial.batch}) thread {trial.thread_ts}: {trial.verdict}, killed={trial.killed} "
+                f"held_at_step={trial.held_at_step} ({trial.kill_detail}), run {trial.run_status} "
                 f"attempts={trial.run_attempts} pending_final={trial.pending_final}, outcome={trial.outcome} "
                 f"{trial.note}"
             )
