@@ -7,14 +7,11 @@ produce the RCA (design §7, no-LLM mode).
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
-
-from agents import Tool
 
 from incidentfox.agents.analyzers.findings import Finding
 from incidentfox.agents.analyzers.rca_builder import build_rca
@@ -24,35 +21,29 @@ from incidentfox.agents.context import InvestigationContext
 from incidentfox.agents.events import Error, Result, Started, SubagentEnd, SubagentStart, Thought
 from incidentfox.agents.investigator import InvestigationOutcome
 from incidentfox.agents.model_provider import ModelConfigError, TeamModelProvider
-from incidentfox.agents.planner import SubagentSpec, build_planner
+from incidentfox.agents.planner import build_planner
 from incidentfox.agents.redaction import scrub_rca, scrub_text, secret_values
 from incidentfox.agents.runner import run_investigation
-from incidentfox.agents.toolsets.function_tools import toolset_function_tools
+from incidentfox.agents.specialists import available_specialists, configured_toolsets
 from incidentfox.agents.toolsets.kubernetes import KUBERNETES
-from incidentfox.agents.toolsets.kubernetes_api import kubernetes_configured, kubernetes_settings
+from incidentfox.agents.toolsets.kubernetes_api import kubernetes_settings
 
 log = logging.getLogger(__name__)
 DEFAULT_TIMEOUT_S = 600.0
 DEFAULT_MAX_TURNS = 30
 
 
-@functools.cache
-def kubernetes_tools() -> list[Tool]:
-    """The kubernetes sub-agent's function tools, built once: they hold no per-run state (the run's
-    client and secrets come from the run context at call time)."""
-    return list(toolset_function_tools(KUBERNETES, agent="kubernetes"))
-
-
 def config_problems(config: Mapping[str, Any]) -> list[str]:
     """Why a team cannot be investigated for, in words that name the config keys to set."""
     if config.get("enabled") is False:
         return ["IncidentFox is turned off for this team (`enabled: false` in its config)."]
-    if not kubernetes_configured(config):
+    if not configured_toolsets(config):
         return [
             "No integration is configured: set `integrations.kubernetes.api_url` and "
             "`integrations.kubernetes.token`, or `integrations.kubernetes.kubeconfig_content`, in the "
             "team's config (or ask the installation's admin to add this org to "
-            "INSTALLATION_CREDENTIALS_ORGS to use the installation's kubeconfig)."
+            "INSTALLATION_CREDENTIALS_ORGS to use the installation's kubeconfig); or "
+            "`integrations.pagerduty.api_key` for PagerDuty."
         ]
     return []
 
@@ -161,14 +152,9 @@ class PlannerInvestigator:
             else findings_as_grounding(report.findings, (*report.notes, *report.unchecked))
         )
         grounding = scrub_text(grounding, secret_values(context.config))
-        kubernetes = SubagentSpec(
-            name="kubernetes",
-            description="Investigates the team's Kubernetes cluster: pods, logs, events, rollouts, "
-            "services, nodes and volumes. Give it a specific task.",
-            instructions=KUBERNETES.instructions,
-            tools=kubernetes_tools(),
+        planner = build_planner(
+            model=model, subagents=available_specialists(context.config), grounding=grounding
         )
-        planner = build_planner(model=model, subagents=[kubernetes], grounding=grounding)
         agent_config = context.config.get("agent")
         agent_settings: Mapping[str, Any] = agent_config if isinstance(agent_config, Mapping) else {}
         outcome = await run_investigation(

@@ -1,0 +1,95 @@
+"""Which sub-agents a team's planner gets: one per specialist whose toolsets the team configured.
+
+A specialist (design §7) is a sub-agent built from one or more toolsets. It is offered when at least
+one of its toolsets is available for the team: configured (its prerequisites are present, or for
+Kubernetes the installation's kubeconfig stands in) and not turned off with ``enabled: false``. The
+function tools are built once per toolset: they hold no per-run state (the run's client and secrets
+come from the run context at call time).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from agents import Tool
+
+from incidentfox.agents.planner import SubagentSpec
+from incidentfox.agents.toolsets.base import Toolset, lookup_dotted
+from incidentfox.agents.toolsets.function_tools import toolset_function_tools
+from incidentfox.agents.toolsets.kubernetes import KUBERNETES
+from incidentfox.agents.toolsets.kubernetes_api import kubernetes_configured
+from incidentfox.agents.toolsets.pagerduty import PAGERDUTY
+
+
+def prerequisites_met(toolset: Toolset) -> Callable[[Mapping[str, Any]], bool]:
+    def configured(config: Mapping[str, Any]) -> bool:
+        if lookup_dotted(config, f"integrations.{toolset.name}.enabled") is False:
+            return False
+        return not toolset.missing_prerequisites(config)
+
+    return configured
+
+
+@dataclass(frozen=True, slots=True)
+class Specialist:
+    name: str
+    description: str
+    toolsets: tuple[Toolset, ...]
+    available: Callable[[Toolset, Mapping[str, Any]], bool]
+
+    def toolsets_for(self, config: Mapping[str, Any]) -> list[Toolset]:
+        return [toolset for toolset in self.toolsets if self.available(toolset, config)]
+
+
+def _available(toolset: Toolset, config: Mapping[str, Any]) -> bool:
+    if toolset is KUBERNETES:
+        return kubernetes_configured(config)
+    return prerequisites_met(toolset)(config)
+
+
+SPECIALISTS: tuple[Specialist, ...] = (
+    Specialist(
+        name="kubernetes",
+        description="Investigates the team's Kubernetes cluster: pods, logs, events, rollouts, "
+        "services, nodes and volumes. Give it a specific task.",
+        toolsets=(KUBERNETES,),
+        available=_available,
+    ),
+    Specialist(
+        name="incident-history",
+        description="Reads PagerDuty: an incident's alerts and timeline, past incidents of the same "
+        "service, and who is on call. Give it the incident id or the service.",
+        toolsets=(PAGERDUTY,),
+        available=_available,
+    ),
+)
+
+
+@functools.cache
+def _tools(toolset: Toolset, agent: str) -> tuple[Tool, ...]:
+    return tuple(toolset_function_tools(toolset, agent=agent))
+
+
+def available_specialists(config: Mapping[str, Any]) -> list[SubagentSpec]:
+    """The sub-agents this team's planner gets, each with the tools of its available toolsets."""
+    specs = []
+    for specialist in SPECIALISTS:
+        toolsets = specialist.toolsets_for(config)
+        if not toolsets:
+            continue
+        specs.append(
+            SubagentSpec(
+                name=specialist.name,
+                description=specialist.description,
+                instructions="\n\n".join(t.instructions.strip() for t in toolsets),
+                tools=[tool for toolset in toolsets for tool in _tools(toolset, specialist.name)],
+            )
+        )
+    return specs
+
+
+def configured_toolsets(config: Mapping[str, Any]) -> Sequence[Toolset]:
+    return [t for specialist in SPECIALISTS for t in specialist.toolsets_for(config)]
