@@ -26,6 +26,7 @@ from incidentfox.agents.events import (
     ToolStart,
 )
 from incidentfox.agents.rca import Confidence, Evidence, RootCauseAnalysis
+from incidentfox.blocks.incident import incident_root_text, render_incident_root
 from incidentfox.blocks.progress import progress_text, render_progress
 from incidentfox.blocks.rca import error_text, rca_text, render_error, render_rca
 from incidentfox.blocks.session import render_session_view
@@ -225,6 +226,21 @@ def case_session_modal() -> dict[str, Any]:
     return {"view": render_session_view(crashloop_events(), run_id=RUN_ID, title=TITLE)}
 
 
+def case_pagerduty_incident_root() -> dict[str, Any]:
+    state = {
+        "source": "pagerduty",
+        "number": 4711,
+        "title": "checkout-api 5xx error rate above 5% <!channel>",
+        "status": "acknowledged",
+        "urgency": "high",
+        "priority": "P1",
+        "service": "checkout-api",
+        "assignees": ["Alice Ng", "Carol *Oncall*"],
+        "url": "https://acme.pagerduty.com/incidents/Q3CHKOUT5XXNOW",
+    }
+    return {"blocks": render_incident_root(state), "text": incident_root_text(state)}
+
+
 CASES: dict[str, Callable[[], dict[str, Any]]] = {
     "crashloop_progress_running": case_crashloop_progress_running,
     "crashloop_progress_done": case_crashloop_progress_done,
@@ -233,6 +249,7 @@ CASES: dict[str, Callable[[], dict[str, Any]]] = {
     "approval_request": case_approval_request,
     "interrupted_run": case_interrupted_run,
     "session_modal": case_session_modal,
+    "pagerduty_incident_root": case_pagerduty_incident_root,
 }
 
 

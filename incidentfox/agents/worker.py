@@ -26,6 +26,7 @@ from incidentfox.agents.approvals.gate import ApprovalsUnavailable, SlackApprova
 from incidentfox.agents.approvals.service import ApprovalService
 from incidentfox.agents.context import InvestigationContext
 from incidentfox.agents.events import Error, Interrupted, ProgressEvent
+from incidentfox.agents.incidents.threads import IncidentThreads, RootNotPosted
 from incidentfox.agents.investigator import InvestigationOutcome, Investigator
 from incidentfox.agents.live_message import (
     INTERNAL_ERROR,
@@ -121,8 +122,10 @@ class Worker:
         update_interval: float = 1.0,
         approvals: ApprovalService | None = None,
         resilience: Resilience | None = None,
+        incident_threads: IncidentThreads | None = None,
     ) -> None:
         self._queue = queue
+        self._incident_threads = incident_threads
         self._runs = runs
         self._config = config
         self._slack = slack
@@ -251,6 +254,11 @@ class Worker:
         run = await self._step("read the run", lambda: self._runs.get(run_id), run_id, DATABASE_UNAVAILABLE)
         if run is None or run.status not in ("queued", "running"):
             return
+        if self._incident_threads is not None and self._incident_threads.opens_thread(run):
+            prepared = await self._into_incident_thread(self._incident_threads, run)
+            if prepared is None:
+                return
+            run = prepared
         started = time.perf_counter()
         title = run.question.strip() or "Investigation"
         live = await self._open(run, title)
@@ -350,6 +358,27 @@ class Worker:
                 )
             return live
 
+    async def _into_incident_thread(self, threads: IncidentThreads, run: Run) -> Run | None:
+        """Post the incident's root message, retried; ``None`` when Slack refused it for good (the run
+        ends failed, logged). While Slack stays unreachable ``StepFailed`` escapes: the run stays
+        queued and is tried again later."""
+
+        async def attempt() -> Run | RootNotPosted:
+            try:
+                return await threads.prepare(run)
+            except RootNotPosted as exc:
+                return exc
+
+        prepared = await self._step(
+            "post the incident's root message", attempt, run.run_id, SLACK_UNREACHABLE
+        )
+        if isinstance(prepared, RootNotPosted):
+            log.error("incident root message refused run_id=%s error=%s", run.run_id, prepared)
+            error = f"IncidentFox could not post the incident in Slack ({prepared})."
+            await self._record(run, RunFinish(status="failed", events=[], error=error))
+            return None
+        return prepared
+
     async def _step(self, step: str, call: Callable[[], Awaitable[T]], run_id: str, user_message: str) -> T:
         return await retried(step, call, backoff=self.backoff, user_message=user_message, run_id=run_id)
 
@@ -409,6 +438,8 @@ class Worker:
             retry_at=utcnow() + timedelta(seconds=self.final_wait_s + FINAL_TAKEOVER_MARGIN_S),
         )
         await self._record(run, finish)
+        if self._incident_threads is not None:
+            await self._owe_write_back(self._incident_threads, run, outcome)
         delivery = await live.finish(outcome)
         await self._settle(run.run_id, delivery.pending)
         log.info(
@@ -419,6 +450,16 @@ class Worker:
             "pending" if delivery.pending else "shown",
             timings,
         )
+
+    async def _owe_write_back(
+        self, threads: IncidentThreads, run: Run, outcome: InvestigationOutcome
+    ) -> None:
+        try:
+            await self._step(
+                "owe the incident its note", lambda: threads.finished(run, outcome), run.run_id, ""
+            )
+        except StepFailed:
+            log.error("incident note not recorded run_id=%s", run.run_id)
 
     async def _settle(self, run_id: str, pending: dict[str, Any] | None) -> None:
         """Shown: nothing is pending any more. Not shown in the worker's window: due for retry now."""

@@ -15,6 +15,8 @@ from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
 from incidentfox.agents.approvals.service import ApprovalService
+from incidentfox.agents.incidents.notifier import IncidentNotifier
+from incidentfox.agents.incidents.threads import IncidentThreads
 from incidentfox.agents.investigation import PlannerInvestigator
 from incidentfox.agents.model_provider import TeamModelProvider, configure_tracing
 from incidentfox.agents.pending_finals import PendingFinals
@@ -27,6 +29,8 @@ from incidentfox.bot.server import create_app
 from incidentfox.bot.settings import Settings
 from incidentfox.bot.slack_app import SlackSurface, build_slack_surface, slack_client, start_socket_mode
 from incidentfox.config.slack_claims import SlackClaimPolicy, cached_workspace_of
+from incidentfox.handlers.webhooks.pagerduty import PagerDutyWebhook
+from incidentfox.handlers.webhooks.routes import WebhookReceivers
 
 log = logging.getLogger(__name__)
 Role = Literal["all", "bot", "worker"]
@@ -74,6 +78,7 @@ class IncidentFox:
         self.shutdown_grace_s = 10.0
         self.resilience = Resilience()
         self.finals: PendingFinals | None = None
+        self.incident_notifier: IncidentNotifier | None = None
         self.runtime: Runtime | None = None
         self.slack: SlackSurface | None = None
         self.worker: Worker | None = None
@@ -95,6 +100,10 @@ class IncidentFox:
         client = slack_client(settings, session=self._http)
         if client is not None:
             runtime.config.claim_policy = SlackClaimPolicy(cached_workspace_of(client.auth_test))
+        if client is not None:
+            self.incident_notifier = IncidentNotifier(
+                runtime.incidents, slack_client(settings, session=self._http) or client, runtime.config
+            )
         if client is not None and self.role in ("all", "worker"):
             self.worker = self._build_worker(runtime, client)
         if client is not None:
@@ -123,9 +132,12 @@ class IncidentFox:
                 poll_s=self.resilience.finals_poll_s,
             )
             self._background.append(asyncio.create_task(self.finals.run_forever()))
+            if self.incident_notifier is not None:
+                self._background.append(asyncio.create_task(self.incident_notifier.run_forever()))
         if self.role != "worker":
             self._background.append(asyncio.create_task(prune_forever(runtime.sessions)))
-        self._runner = web.AppRunner(create_app(runtime, self.slack), access_log=None)
+        webhooks = self._webhooks(runtime) if self.slack is not None else None
+        self._runner = web.AppRunner(create_app(runtime, self.slack, webhooks), access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, settings.host, settings.port)
         await site.start()
@@ -138,6 +150,21 @@ class IncidentFox:
         tune_garbage_collector()
         log.info("IncidentFox listening on http://%s:%s role=%s", settings.host, self.port, self.role)
 
+    def _webhooks(self, runtime: Runtime) -> WebhookReceivers:
+        secret = self.settings.pagerduty_webhook_secret
+        notifier = self.incident_notifier
+        return WebhookReceivers(
+            pagerduty=PagerDutyWebhook(
+                routing=runtime.config.routing,
+                config=runtime.config,
+                pipeline=runtime.pipeline,
+                incidents=runtime.incidents,
+                sessions=runtime.sessions,
+                installation_secret=secret.get_secret_value() if secret else None,
+                updated=notifier.wake if notifier is not None else lambda: None,
+            )
+        )
+
     def _build_worker(self, runtime: Runtime, client: AsyncWebClient) -> Worker:
         settings = self.settings
         self._models = TeamModelProvider(
@@ -145,17 +172,26 @@ class IncidentFox:
             openai_base_url=settings.openai_base_url,
             default_model=settings.incidentfox_model,
         )
+        poster = slack_client(settings, session=self._http, retry_throttled=True) or client
         return Worker(
             queue=runtime.queue,
             runs=runtime.runs,
             config=runtime.config,
             slack=client,
-            poster=slack_client(settings, session=self._http, retry_throttled=True),
+            poster=poster,
             investigator=PlannerInvestigator(self._models),
             concurrency=self.worker_concurrency,
             update_interval=self.update_interval,
             approvals=self.approvals,
             resilience=self.resilience,
+            incident_threads=IncidentThreads(
+                incidents=runtime.incidents,
+                runs=runtime.runs,
+                config=runtime.config,
+                poster=poster,
+                workspace_of=cached_workspace_of(client.auth_test),
+                owed=self.incident_notifier.wake if self.incident_notifier is not None else lambda: None,
+            ),
         )
 
     async def stop(self) -> None:

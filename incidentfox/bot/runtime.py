@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from incidentfox.agents.incidents.store import IncidentStore
 from incidentfox.agents.investigation import config_problems
 from incidentfox.agents.queue import InProcessRunQueue
 from incidentfox.agents.runs.intake import RunIntake
@@ -36,6 +37,7 @@ class Runtime:
     runs: RunStore
     queue: InProcessRunQueue
     pipeline: TriggerPipeline
+    incidents: IncidentStore
     config_changes: RedisConfigChanges | None = None
 
     async def close(self) -> None:
@@ -84,6 +86,7 @@ async def build_runtime(settings: Settings, *, migrate: bool | None = None) -> R
         ),
         runs=runs,
         queue=queue,
+        incidents=IncidentStore(sessions),
         config_changes=config_changes,
         pipeline=TriggerPipeline(
             routing=config.routing,

@@ -18,6 +18,8 @@ from incidentfox.bot.runtime import Runtime
 from incidentfox.bot.slack_app import SLACK, SlackSurface, slack_events
 from incidentfox.config import views as config_views
 from incidentfox.errors import PayloadTooLarge, UserFacingError
+from incidentfox.handlers.webhooks.routes import WebhookReceivers
+from incidentfox.handlers.webhooks.routes import add_routes as add_webhook_routes
 
 log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 1024 * 1024
@@ -100,7 +102,9 @@ def _quiet_malformed_http() -> None:
         server_log.addFilter(MalformedHttpFilter())
 
 
-def create_app(runtime: Runtime, slack: SlackSurface | None = None) -> web.Application:
+def create_app(
+    runtime: Runtime, slack: SlackSurface | None = None, webhooks: WebhookReceivers | None = None
+) -> web.Application:
     _quiet_malformed_http()
     metrics = HttpMetrics()
     app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[edge_middleware(metrics)])
@@ -114,4 +118,6 @@ def create_app(runtime: Runtime, slack: SlackSurface | None = None) -> web.Appli
     if slack is not None:
         app[SLACK] = slack
         app.router.add_post("/slack/events", slack_events)
+    if webhooks is not None:
+        add_webhook_routes(app, webhooks)
     return app

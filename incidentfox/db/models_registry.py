@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from incidentfox.agents.approvals import models as approval_models
+from incidentfox.agents.incidents import models as incident_models
 from incidentfox.agents.runs import models as run_models
 from incidentfox.config import models as config_models
 from incidentfox.db.base import Base
 
 metadata = Base.metadata
 
-__all__ = ["approval_models", "config_models", "metadata", "run_models"]
+__all__ = ["approval_models", "config_models", "incident_models", "metadata", "run_models"]

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-TriggerSource = Literal["slack", "github", "pagerduty"]
+TriggerSource = Literal["slack", "github", "pagerduty", "incidentio"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,3 +54,6 @@ class Trigger:
     requester: str
     delivery_id: str
     payload: Mapping[str, Any] = field(default_factory=dict)
+    origin: Mapping[str, Any] | None = None
+    """For webhook triggers: where the run answers (``channel_id`` of the root message it posts, the
+    ``incident_key``), persisted with the run."""

@@ -36,6 +36,11 @@ class _Pending:
     done: asyncio.Future[None]
 
 
+def _origin_channel(trigger: Trigger) -> str | None:
+    channel = trigger.origin.get("channel_id") if trigger.origin else None
+    return str(channel) if channel else None
+
+
 class RunIntake:
     def __init__(self, engine: AsyncEngine, sessions: SessionFactory) -> None:
         self._engine = engine
@@ -63,7 +68,7 @@ class RunIntake:
             "kind": trigger.kind,
             "delivery_id": trigger.delivery_id,
             "thread_key": thread.key if thread else None,
-            "channel_id": thread.channel_id if thread else None,
+            "channel_id": thread.channel_id if thread else _origin_channel(trigger),
             "thread_ts": thread.thread_ts if thread else None,
             "requester": trigger.requester,
             "question": trigger.text,
@@ -71,6 +76,7 @@ class RunIntake:
             "events": [],
             "timings": {},
             "created_at": utcnow(),
+            "origin": dict(trigger.origin) if trigger.origin else None,
         }
         await self._submit(trigger.delivery_id, "queued", run)
         return run_id

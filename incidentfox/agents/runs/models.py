@@ -47,6 +47,9 @@ class Run(Base):
     final_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     final_next_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     """When the pending final message is tried next (with backoff); ``None`` when nothing is pending."""
+    origin: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+    """Where a webhook-triggered run came from and where it answers (``incident_key``, the channel of
+    its root message, the PR to comment on); ``None`` for runs asked in Slack."""
 
     __table_args__ = (
         Index("ix_runs_thread", "thread_key", "created_at"),

@@ -108,6 +108,15 @@ class RunStore:
                 .values(status="running", started_at=utcnow(), message_ts=message_ts)
             )
 
+    async def attach_thread(self, run_id: str, *, channel_id: str, thread_ts: str, thread_key: str) -> None:
+        """A webhook-triggered run posted its root message: from now on it lives in that thread."""
+        async with self.sessions.begin() as session:
+            await session.execute(
+                update(Run)
+                .where(Run.run_id == run_id)
+                .values(channel_id=channel_id, thread_ts=thread_ts, thread_key=thread_key)
+            )
+
     async def finish(self, run_id: str, result: RunFinish) -> None:
         async with self.sessions.begin() as session:
             run = await session.get(Run, run_id)
