@@ -11,6 +11,7 @@ from typing import Literal
 
 import aiohttp
 from aiohttp import web
+from pydantic import SecretStr
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -29,6 +30,8 @@ from incidentfox.bot.server import create_app
 from incidentfox.bot.settings import Settings
 from incidentfox.bot.slack_app import SlackSurface, build_slack_surface, slack_client, start_socket_mode
 from incidentfox.config.slack_claims import SlackClaimPolicy, cached_workspace_of
+from incidentfox.handlers.webhooks.incident_intake import IncidentIntake
+from incidentfox.handlers.webhooks.incidentio import IncidentIoWebhook
 from incidentfox.handlers.webhooks.pagerduty import PagerDutyWebhook
 from incidentfox.handlers.webhooks.routes import WebhookReceivers
 
@@ -151,18 +154,27 @@ class IncidentFox:
         log.info("IncidentFox listening on http://%s:%s role=%s", settings.host, self.port, self.role)
 
     def _webhooks(self, runtime: Runtime) -> WebhookReceivers:
-        secret = self.settings.pagerduty_webhook_secret
-        notifier = self.incident_notifier
+        settings, notifier = self.settings, self.incident_notifier
+        intake = IncidentIntake(
+            pipeline=runtime.pipeline,
+            incidents=runtime.incidents,
+            updated=notifier.wake if notifier is not None else lambda: None,
+        )
         return WebhookReceivers(
             pagerduty=PagerDutyWebhook(
                 routing=runtime.config.routing,
                 config=runtime.config,
-                pipeline=runtime.pipeline,
+                intake=intake,
                 incidents=runtime.incidents,
                 sessions=runtime.sessions,
-                installation_secret=secret.get_secret_value() if secret else None,
-                updated=notifier.wake if notifier is not None else lambda: None,
-            )
+                installation_secret=_secret(settings.pagerduty_webhook_secret),
+            ),
+            incidentio=IncidentIoWebhook(
+                config=runtime.config,
+                intake=intake,
+                sessions=runtime.sessions,
+                installation_secret=_secret(settings.incidentio_webhook_secret),
+            ),
         )
 
     def _build_worker(self, runtime: Runtime, client: AsyncWebClient) -> Worker:
@@ -225,3 +237,7 @@ class IncidentFox:
             await self._http.close()
         if self.runtime is not None:
             await self.runtime.close()
+
+
+def _secret(value: SecretStr | None) -> str | None:
+    return value.get_secret_value() if value is not None else None

@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     pagerduty_api_url: str = "https://api.pagerduty.com"
     pagerduty_from_email: str | None = None
 
+    incidentio_webhook_secret: SecretStr | None = None
+
     kubeconfig: str | None = None
     installation_credentials_orgs: str | None = None
     """Comma-separated org ids whose teams may use the installation's own ``KUBECONFIG`` when they

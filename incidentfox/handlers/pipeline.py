@@ -121,6 +121,8 @@ class TriggerPipeline:
 
     async def _route(self, trigger: Trigger) -> RouteTarget | None:
         key = trigger.routing_key
+        if key.team is not None:
+            return RouteTarget(*key.team)
         try:
             return await self._routing.lookup(
                 pagerduty_service_id=key.pagerduty_service_id,

@@ -16,8 +16,12 @@ class RoutingKey:
     slack_channel_id: str | None = None
     github_repo: str | None = None
     pagerduty_service_id: str | None = None
+    team: tuple[str, str] | None = None
+    """``(org, team)`` when the source names the team itself (an incident.io endpoint per team)."""
 
     def describe(self) -> str:
+        if self.team:
+            return f"team {self.team[0]}/{self.team[1]}"
         if self.pagerduty_service_id:
             return f"PagerDuty service {self.pagerduty_service_id}"
         if self.slack_channel_id:

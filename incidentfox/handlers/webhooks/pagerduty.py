@@ -1,7 +1,7 @@
 """``POST /webhooks/pagerduty``: PagerDuty V3 webhooks into the one pipeline.
 
 - ``incident.triggered`` becomes a ``Trigger`` whose run posts the incident's root message in the
-  team's channel and investigates in its thread (``agents/incidents/announce.py``).
+  team's channel and investigates in its thread (``agents/incidents/threads.py``).
 - The other incident events update the incident's row: the root message shows the newest state and
   the thread gets one line per event (``IncidentNotifier``), however late or out of order they come.
 
@@ -13,17 +13,15 @@ for the run, and in the incident's row for updates.
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Mapping
 
 from incidentfox.agents.incidents.store import IncidentEvent, IncidentStore
 from incidentfox.agents.toolsets.base import lookup_dotted
 from incidentfox.config.routing import RouteTarget, RoutingIndex
 from incidentfox.config.service import ConfigService
 from incidentfox.db.engine import SessionFactory
-from incidentfox.handlers.pipeline import Accepted, Duplicate, Misconfigured, TriggerPipeline, Unrouted
-from incidentfox.handlers.trigger import RoutingKey, Trigger
+from incidentfox.handlers.trigger import RoutingKey
+from incidentfox.handlers.webhooks.incident_intake import IncidentIntake
 from incidentfox.handlers.webhooks.pagerduty_events import (
     HANDLED,
     OPENS_THREAD,
@@ -42,23 +40,7 @@ from incidentfox.handlers.webhooks.receipt import (
 )
 from incidentfox.handlers.webhooks.signatures import PAGERDUTY_HEADER, pagerduty_signed
 
-log = logging.getLogger(__name__)
 SENDER = "pagerduty"
-NO_CHANNEL = (
-    "No Slack channel for PagerDuty incidents: set `integrations.pagerduty.channel_id` or claim a "
-    "channel in `routing.slack_channel_ids`."
-)
-
-
-def incident_channel(config: Mapping[str, Any]) -> str | None:
-    """Where a team's incidents open their threads: its PagerDuty channel, else its first channel."""
-    configured = lookup_dotted(config, "integrations.pagerduty.channel_id")
-    if isinstance(configured, str) and configured:
-        return configured
-    claimed = lookup_dotted(config, "routing.slack_channel_ids")
-    if isinstance(claimed, list) and claimed and isinstance(claimed[0], str):
-        return claimed[0]
-    return None
 
 
 class PagerDutyWebhook:
@@ -67,19 +49,17 @@ class PagerDutyWebhook:
         *,
         routing: RoutingIndex,
         config: ConfigService,
-        pipeline: TriggerPipeline,
+        intake: IncidentIntake,
         incidents: IncidentStore,
         sessions: SessionFactory,
         installation_secret: str | None,
-        updated: Callable[[], None] = lambda: None,
     ) -> None:
         self._routing = routing
         self._config = config
-        self._pipeline = pipeline
+        self._intake = intake
         self._incidents = incidents
         self._sessions = sessions
         self._installation_secret = installation_secret or ""
-        self._updated = updated
 
     async def receive(self, raw: bytes, headers: Mapping[str, str]) -> WebhookAnswer:
         webhook = parse_payload(raw, Webhook, "PagerDuty V3")
@@ -98,44 +78,16 @@ class PagerDutyWebhook:
             what = f"PagerDuty service {webhook.service_id or '?'} (incident {webhook.incident_id})"
             await audit_unrouted(self._sessions, sender=SENDER, what=what, delivery_id=delivery_id)
             return WebhookAnswer(202, {"outcome": "unrouted"})
-        if event.event_type == OPENS_THREAD:
-            return await self._open(webhook, target, config, delivery_id)
-        applied = await self._incidents.record(self._event(webhook, target, line=line_of(webhook)))
-        if applied:
-            self._updated()
-        return WebhookAnswer(200, {"outcome": "updated" if applied else "duplicate"})
-
-    async def _open(
-        self, webhook: Webhook, target: RouteTarget, config: Mapping[str, Any], delivery_id: str
-    ) -> WebhookAnswer:
-        channel = incident_channel(config)
-        key = incident_key(webhook.incident_id)
-        if channel is None:
-            log.warning(
-                "pagerduty incident not investigated org=%s team=%s: no channel",
-                target.org_id,
-                target.team_node_id,
-            )
-            return WebhookAnswer(202, {"outcome": "misconfigured", "problems": [NO_CHANNEL]})
-        # The incident's state is stored first: the run may start before this answer is sent, and
-        # its root message shows that state.
-        trigger = Trigger(
-            source="pagerduty",
-            kind="incident",
+        if event.event_type != OPENS_THREAD:
+            return await self._intake.update(self._event(webhook, target, line=line_of(webhook)))
+        return await self._intake.open(
+            self._event(webhook, target, line=None),
+            config=config,
             routing_key=RoutingKey(pagerduty_service_id=webhook.service_id),
-            text=question_of(webhook),
-            thread_ref=None,
-            requester="pagerduty",
+            question=question_of(webhook),
             delivery_id=delivery_id,
-            origin={"incident_key": key, "channel_id": channel, "incident_id": webhook.incident_id},
+            incident_id=webhook.incident_id,
         )
-        await self._incidents.record(self._event(webhook, target, line=None))
-        outcome = await self._pipeline.submit(trigger)
-        if isinstance(outcome, Unrouted):
-            return WebhookAnswer(202, {"outcome": "unrouted"})
-        if isinstance(outcome, Misconfigured):
-            return WebhookAnswer(202, {"outcome": "misconfigured", "problems": list(outcome.problems)})
-        return WebhookAnswer(200 if isinstance(outcome, Duplicate) else 202, {"outcome": _label(outcome)})
 
     def _event(self, webhook: Webhook, target: RouteTarget, *, line: str | None) -> IncidentEvent:
         return IncidentEvent(
@@ -155,7 +107,3 @@ class PagerDutyWebhook:
             return await self._routing.lookup(pagerduty_service_id=webhook.service_id)
         row = await self._incidents.get(incident_key(webhook.incident_id))
         return RouteTarget(row.org_id, row.team_node_id) if row else None
-
-
-def _label(outcome: Accepted | Duplicate) -> str:
-    return "accepted" if isinstance(outcome, Accepted) else "duplicate"

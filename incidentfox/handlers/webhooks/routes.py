@@ -13,6 +13,7 @@ from aiohttp import web
 
 from incidentfox.bot.http_json import json_response
 from incidentfox.errors import PayloadTooLarge
+from incidentfox.handlers.webhooks.incidentio import IncidentIoWebhook
 from incidentfox.handlers.webhooks.pagerduty import PagerDutyWebhook
 from incidentfox.handlers.webhooks.receipt import WebhookAnswer
 
@@ -20,6 +21,7 @@ from incidentfox.handlers.webhooks.receipt import WebhookAnswer
 @dataclass(frozen=True, slots=True)
 class WebhookReceivers:
     pagerduty: PagerDutyWebhook
+    incidentio: IncidentIoWebhook
 
 
 WEBHOOKS = web.AppKey("webhooks", WebhookReceivers)
@@ -43,6 +45,13 @@ async def pagerduty_webhook(request: web.Request) -> web.Response:
     return _respond(await receivers.pagerduty.receive(await _raw_body(request), request.headers))
 
 
+async def incidentio_webhook(request: web.Request) -> web.Response:
+    receivers = request.app[WEBHOOKS]
+    org, team = request.match_info["org"], request.match_info["team"]
+    return _respond(await receivers.incidentio.receive(org, team, await _raw_body(request), request.headers))
+
+
 def add_routes(app: web.Application, receivers: WebhookReceivers) -> None:
     app[WEBHOOKS] = receivers
     app.router.add_post("/webhooks/pagerduty", pagerduty_webhook)
+    app.router.add_post("/webhooks/incidentio/{org}/{team}", incidentio_webhook)
