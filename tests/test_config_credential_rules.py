@@ -14,6 +14,7 @@ from sqlalchemy import select
 from incidentfox.agents.investigation import config_problems
 from incidentfox.bot.runtime import Runtime, build_runtime
 from incidentfox.bot.server import create_app
+from incidentfox.config.installation_credentials import InstallationCredentials, installation_fallbacks
 from incidentfox.config.models import NodeConfig
 from incidentfox.config.secret_names import is_secret_key
 from tests.conftest import Api, make_settings
@@ -197,3 +198,32 @@ async def test_only_allowed_orgs_use_the_installation_kubeconfig(
     [problem] = config_problems(globex_config)
     assert "integrations.kubernetes.api_url" in problem
     assert "INSTALLATION_CREDENTIALS_ORGS" in problem
+
+
+def test_installation_pagerduty_and_github_credentials_fill_only_allowed_teams_without_their_own() -> None:
+    installation = InstallationCredentials(
+        orgs=frozenset({"acme"}),
+        fallbacks=installation_fallbacks(
+            pagerduty_api_key="pd-installation-key",
+            pagerduty_api_url="https://api.pagerduty.com",
+            pagerduty_from_email="bot@acme.example",
+            github_token="ghs_installation",
+            github_api_url="https://api.github.com",
+        ),
+    )
+    own_channel = {"integrations": {"pagerduty": {"channel_id": "C0PAGES"}}}
+    filled = installation.fill("acme", own_channel)
+    assert filled["integrations"]["pagerduty"] == {
+        "api_key": "pd-installation-key",
+        "api_url": "https://api.pagerduty.com",
+        "from_email": "bot@acme.example",
+        "channel_id": "C0PAGES",
+    }
+    assert filled["integrations"]["github"]["token"] == "ghs_installation"
+    assert installation.fill("globex", own_channel) is own_channel, "an org not named gets nothing"
+    redirected = {
+        "integrations": {"pagerduty": {"api_url": "https://evil.example"}, "github": {"enabled": False}}
+    }
+    assert installation.fill("acme", redirected) == redirected, (
+        "a team that picks the endpoint never receives the installation's key; a disabled one stays off"
+    )

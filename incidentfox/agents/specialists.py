@@ -91,5 +91,10 @@ def available_specialists(config: Mapping[str, Any]) -> list[SubagentSpec]:
     return specs
 
 
+def all_toolsets() -> tuple[Toolset, ...]:
+    """Every toolset a specialist can use, once each (App Home health, ``incidentfox tools``)."""
+    return tuple(dict.fromkeys(t for specialist in SPECIALISTS for t in specialist.toolsets))
+
+
 def configured_toolsets(config: Mapping[str, Any]) -> Sequence[Toolset]:
     return [t for specialist in SPECIALISTS for t in specialist.toolsets_for(config)]

@@ -11,7 +11,6 @@ from typing import Literal
 
 import aiohttp
 from aiohttp import web
-from pydantic import SecretStr
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -27,7 +26,7 @@ from incidentfox.agents.runs.recovery import resume_unfinished
 from incidentfox.agents.worker import Worker
 from incidentfox.bot.runtime import Runtime, build_runtime
 from incidentfox.bot.server import create_app
-from incidentfox.bot.settings import Settings
+from incidentfox.bot.settings import Settings, revealed
 from incidentfox.bot.slack_app import SlackSurface, build_slack_surface, slack_client, start_socket_mode
 from incidentfox.config.slack_claims import SlackClaimPolicy, cached_workspace_of
 from incidentfox.handlers.webhooks.incident_intake import IncidentIntake
@@ -167,13 +166,13 @@ class IncidentFox:
                 intake=intake,
                 incidents=runtime.incidents,
                 sessions=runtime.sessions,
-                installation_secret=_secret(settings.pagerduty_webhook_secret),
+                installation_secret=revealed(settings.pagerduty_webhook_secret),
             ),
             incidentio=IncidentIoWebhook(
                 config=runtime.config,
                 intake=intake,
                 sessions=runtime.sessions,
-                installation_secret=_secret(settings.incidentio_webhook_secret),
+                installation_secret=revealed(settings.incidentio_webhook_secret),
             ),
         )
 
@@ -237,7 +236,3 @@ class IncidentFox:
             await self._http.close()
         if self.runtime is not None:
             await self.runtime.close()
-
-
-def _secret(value: SecretStr | None) -> str | None:
-    return value.get_secret_value() if value is not None else None

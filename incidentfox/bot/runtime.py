@@ -12,9 +12,13 @@ from incidentfox.agents.investigation import config_problems
 from incidentfox.agents.queue import InProcessRunQueue
 from incidentfox.agents.runs.intake import RunIntake
 from incidentfox.agents.runs.service import RunStore
-from incidentfox.bot.settings import Settings
+from incidentfox.bot.settings import Settings, revealed
 from incidentfox.config.change_bus import RedisConfigChanges
-from incidentfox.config.installation_credentials import InstallationCredentials, parse_org_list
+from incidentfox.config.installation_credentials import (
+    InstallationCredentials,
+    installation_fallbacks,
+    parse_org_list,
+)
 from incidentfox.config.routing import RoutingIndex
 from incidentfox.config.secrets import SecretBox, derive_key, load_or_create_key_material
 from incidentfox.config.service import ConfigService
@@ -62,7 +66,15 @@ async def build_runtime(settings: Settings, *, migrate: bool | None = None) -> R
         SecretBox(material),
         RoutingIndex(sessions),
         installation=InstallationCredentials(
-            orgs=parse_org_list(settings.installation_credentials_orgs), kubeconfig=settings.kubeconfig
+            orgs=parse_org_list(settings.installation_credentials_orgs),
+            kubeconfig=settings.kubeconfig,
+            fallbacks=installation_fallbacks(
+                pagerduty_api_key=revealed(settings.pagerduty_api_key),
+                pagerduty_api_url=settings.pagerduty_api_url,
+                pagerduty_from_email=settings.pagerduty_from_email,
+                github_token=revealed(settings.github_token),
+                github_api_url=settings.github_api_url,
+            ),
         ),
         files_dir=settings.config_files_dir,
     )

@@ -65,3 +65,8 @@ class Settings(BaseSettings):
     @cached_property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+
+def revealed(value: SecretStr | None) -> str | None:
+    """A secret setting's value, or ``None`` when it is unset."""
+    return value.get_secret_value() if value is not None else None

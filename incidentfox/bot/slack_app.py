@@ -22,8 +22,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from incidentfox.agents.approvals.service import ApprovalService
 from incidentfox.agents.runs.service import RunStore
+from incidentfox.agents.specialists import all_toolsets
 from incidentfox.agents.toolsets.health import IntegrationHealth
-from incidentfox.agents.toolsets.kubernetes import KUBERNETES
 from incidentfox.bot.settings import Settings
 from incidentfox.bot.slack_auth import BotTokenAuthorization, RequireAuthorization
 from incidentfox.bot.strict_json import MalformedJson
@@ -111,7 +111,9 @@ def build_slack_surface(
         register_approval_actions(app, approvals_service=approvals, access=access, runs=runs, notices=notices)
     setup = SetupFlow(config=config, access=access, client=client)
     register_setup_modal(app, setup=setup, pipeline=pipeline)
-    overview = TeamOverviews(config=config, runs=runs, health=IntegrationHealth((KUBERNETES,)), client=client)
+    overview = TeamOverviews(
+        config=config, runs=runs, health=IntegrationHealth(all_toolsets()), client=client
+    )
     home = register_home(app, access=access, config=config, overview=overview, notices=notices)
     commands = SlashCommands(
         pipeline=pipeline,

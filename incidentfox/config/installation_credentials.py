@@ -1,10 +1,12 @@
-"""Which orgs may use the installation's own infrastructure credentials (today: ``KUBECONFIG``).
+"""Which orgs may use the installation's own infrastructure credentials (``KUBECONFIG``,
+``PAGERDUTY_API_KEY``, ``GITHUB_TOKEN``).
 
 The installation's kubeconfig reaches whatever cluster the host can reach, so it is never a silent
 fallback for every tenant: the global admin names the orgs that may use it in
 ``INSTALLATION_CREDENTIALS_ORGS`` (e.g. ``acme,beta``). A team of such an org that configures no
 cluster of its own gets the installation's kubeconfig in its run-time config; every other team is told
-which key to set. The installation's model key (``OPENAI_API_KEY``) is not covered: it grants no
+which key to set. ``PAGERDUTY_API_KEY`` and ``GITHUB_TOKEN`` (with their URLs) are filled the same
+way. The installation's model key (``OPENAI_API_KEY``) is not covered: it grants no
 access to infrastructure, and a team's own ``model.*`` endpoint never receives it (see
 ``agents/model_provider.py``).
 """
@@ -25,27 +27,75 @@ def parse_org_list(value: str | None) -> frozenset[str]:
 
 
 @dataclass(frozen=True, slots=True)
+class Fallback:
+    """One integration's installation-wide settings, filled into a team that sets none of ``own``.
+
+    ``own`` lists every key that decides where the credential goes (the API URL, its CA) as well as
+    the credential itself: a team that sets any of them brings its own, so the installation's
+    credential can never be sent to an endpoint a team chose."""
+
+    integration: str
+    own: tuple[str, ...]
+    values: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
 class InstallationCredentials:
     """The installation's credentials and the orgs allowed to use them."""
 
     orgs: frozenset[str] = frozenset()
     kubeconfig: str | None = None
+    fallbacks: tuple[Fallback, ...] = ()
+    """``PAGERDUTY_API_KEY`` and ``GITHUB_TOKEN`` (with their URLs), when set."""
 
     def allows(self, org_id: str) -> bool:
         return org_id in self.orgs
 
     def fill(self, org_id: str, config: dict[str, Any]) -> dict[str, Any]:
-        """``config`` with the installation's kubeconfig added when the org is allowed and the team
-        configures no cluster of its own (otherwise ``config`` itself, unchanged)."""
-        if not self.kubeconfig or not self.allows(org_id):
+        """``config`` with the installation's credentials added where the org is allowed and the team
+        configures none of its own for that integration (otherwise ``config`` itself, unchanged)."""
+        if not self.allows(org_id):
             return config
-        integrations = config.get("integrations")
-        integrations = integrations if isinstance(integrations, Mapping) else {}
-        kubernetes = integrations.get("kubernetes")
-        kubernetes = kubernetes if isinstance(kubernetes, Mapping) else {}
-        if kubernetes.get("enabled") is False or any(kubernetes.get(key) for key in _OWN_CLUSTER_KEYS):
-            return config
-        return {
-            **config,
-            "integrations": {**integrations, "kubernetes": {**kubernetes, "kubeconfig": self.kubeconfig}},
+        filled = config
+        if self.kubeconfig:
+            filled = _filled(
+                filled, Fallback("kubernetes", _OWN_CLUSTER_KEYS, {"kubeconfig": self.kubeconfig})
+            )
+        for fallback in self.fallbacks:
+            filled = _filled(filled, fallback)
+        return filled
+
+
+def installation_fallbacks(
+    *,
+    pagerduty_api_key: str | None,
+    pagerduty_api_url: str | None,
+    pagerduty_from_email: str | None,
+    github_token: str | None,
+    github_api_url: str | None,
+) -> tuple[Fallback, ...]:
+    """The PagerDuty and GitHub fallbacks from the installation settings (only those with a credential)."""
+    found = []
+    if pagerduty_api_key:
+        values = {
+            "api_key": pagerduty_api_key,
+            "api_url": pagerduty_api_url,
+            "from_email": pagerduty_from_email,
         }
+        own = ("api_key", "api_url", "ca_cert_content")
+        found.append(Fallback("pagerduty", own, {k: v for k, v in values.items() if v}))
+    if github_token:
+        values = {"token": github_token, "api_url": github_api_url}
+        found.append(Fallback("github", ("token", "api_url"), {k: v for k, v in values.items() if v}))
+    return tuple(found)
+
+
+def _filled(config: dict[str, Any], fallback: Fallback) -> dict[str, Any]:
+    integrations = config.get("integrations")
+    integrations = integrations if isinstance(integrations, Mapping) else {}
+    section = integrations.get(fallback.integration)
+    section = section if isinstance(section, Mapping) else {}
+    if section.get("enabled") is False or any(section.get(key) for key in fallback.own):
+        return config
+    merged = {**fallback.values, **{k: v for k, v in section.items() if v not in (None, "")}}
+    return {**config, "integrations": {**integrations, fallback.integration: merged}}
