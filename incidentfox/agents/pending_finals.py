@@ -44,12 +44,14 @@ def final_message(blocks: list[dict[str, Any]], text: str) -> dict[str, Any]:
 class FinalRetrySchedule:
     """How long to wait before the next try: ``base_s`` × 2ⁿ up to ``cap_s``, never before Retry-After.
 
-    ``give_up_after`` bounds errors that are neither temporary nor a gone thread (a revoked token, a
-    missing scope): those are retried at the slow end of the schedule for that long, then dropped.
+    ``cap_s`` is short so that a final held back by a long 429 storm shows within a minute of the
+    storm's end. ``give_up_after`` bounds errors that are neither temporary nor a gone thread (a
+    revoked token, a missing scope): those are retried every ``failed_s`` for that long, then dropped.
     """
 
     base_s: float = 2.0
-    cap_s: float = 300.0
+    cap_s: float = 60.0
+    failed_s: float = 300.0
     give_up_after: timedelta = timedelta(days=1)
 
     def delay(self, attempts: int, retry_after: float) -> float:
@@ -135,7 +137,7 @@ class PendingFinals:
         attempts = pending.attempts + 1
         delay = self.schedule.delay(attempts, outcome.retry_after)
         if outcome.kind is SendKind.FAILED:
-            delay = max(delay, self.schedule.cap_s)
+            delay = max(delay, self.schedule.failed_s)
         await self._runs.final_retry(
             pending.run_id,
             attempts=attempts,

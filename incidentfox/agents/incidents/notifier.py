@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True, slots=True)
 class NotifierSchedule:
     base_s: float = 2.0
-    cap_s: float = 300.0
+    cap_s: float = 60.0
     note_attempts: int = 6
 
     def delay(self, attempts: int, retry_after: float) -> float:
