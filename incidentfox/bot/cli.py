@@ -1,12 +1,14 @@
-"""The ``incidentfox`` command: ``serve`` and ``migrate``."""
+"""The ``incidentfox`` command: ``serve``, ``migrate`` and ``tools``."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import sys
 
+from incidentfox.agents.specialists import all_toolsets
 from incidentfox.bot.assembly import IncidentFox, Role
 from incidentfox.bot.settings import Settings
 from incidentfox.db.engine import create_engine
@@ -25,7 +27,12 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
     commands.add_parser("migrate", help="apply database migrations")
+    tools = commands.add_parser("tools", help="list every tool of every toolset")
+    tools.add_argument("--json", action="store_true", help="machine-readable output")
     args = parser.parse_args(argv)
+    if args.command == "tools":
+        print(tools_listing(as_json=args.json))
+        return 0
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s level=%(levelname)s logger=%(name)s %(message)s"
     )
@@ -39,6 +46,30 @@ def main(argv: list[str] | None = None) -> int:
         settings.port = args.port
     asyncio.run(_serve(settings, args.role))
     return 0
+
+
+def tools_listing(*, as_json: bool) -> str:
+    """``[{"toolset", "tools": [{"name", "description", "writes"}]}]`` as JSON, or a readable list."""
+    listing = [
+        {
+            "toolset": toolset.name,
+            "tools": [
+                {"name": tool.name, "description": tool.description, "writes": tool.writes}
+                for tool in toolset.tools
+            ],
+        }
+        for toolset in all_toolsets()
+    ]
+    if as_json:
+        return json.dumps(listing, indent=2)
+    lines = []
+    for entry in listing:
+        lines.append(f"{entry['toolset']}:")
+        for tool in entry["tools"]:
+            marker = " (write, needs approval)" if tool["writes"] else ""
+            first = str(tool["description"]).split(". ")[0].rstrip(".")
+            lines.append(f"  {tool['name']}{marker}: {first}")
+    return "\n".join(lines)
 
 
 async def _migrate(settings: Settings) -> None:
