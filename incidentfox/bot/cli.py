@@ -7,6 +7,7 @@ import asyncio
 import json
 import logging
 import sys
+from typing import Any
 
 from incidentfox.agents.specialists import all_toolsets
 from incidentfox.bot.assembly import IncidentFox, Role
@@ -50,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def tools_listing(*, as_json: bool) -> str:
     """``[{"toolset", "tools": [{"name", "description", "writes"}]}]`` as JSON, or a readable list."""
-    listing = [
+    listing: list[dict[str, Any]] = [
         {
             "toolset": toolset.name,
             "tools": [
