@@ -27,8 +27,10 @@ INCIDENT_CHANNEL = "C0INCIDENTS"
 
 
 @asynccontextmanager
-async def paged_world(tmp_path: Path, **pagerduty: Any) -> AsyncIterator[tuple[World, PagerDutyEmulator]]:
-    async with PagerDutyEmulator() as pd, world(tmp_path, team_config={}) as w:
+async def paged_world(
+    tmp_path: Path, database_url: str | None = None, **pagerduty: Any
+) -> AsyncIterator[tuple[World, PagerDutyEmulator]]:
+    async with PagerDutyEmulator() as pd, world(tmp_path, team_config={}, database_url=database_url) as w:
         team = {
             "integrations": {
                 "kubernetes": {"api_url": w.k8s.api_url, "token": w.k8s.token, "namespace": "prod"},
@@ -303,3 +305,22 @@ async def test_a_team_that_turned_notes_off_gets_no_note(tmp_path: Path) -> None
         await w.final_update(thread, "CrashLoopBackOff", timeout=20)
         await asyncio.sleep(0.5)
         assert pd.calls_to("create_note", "POST") == []
+
+
+async def test_the_same_update_delivered_at_once_posts_one_line(tmp_path: Path, database_url: str) -> None:
+    async with paged_world(tmp_path, database_url, post_notes=False) as (w, pd):
+        await pd.send_webhook(hook_url(w), "incident.triggered", FIRING_INCIDENT_ID, secret=SECRET)
+        thread = (await root_message(w)).response["ts"]
+        await w.final_update(thread, "CrashLoopBackOff", timeout=20)
+        pd.world.incidents[FIRING_INCIDENT_ID]["status"] = "acknowledged"
+        request = pd.build_webhook("incident.acknowledged", FIRING_INCIDENT_ID, secret=SECRET)
+        answers = await asyncio.gather(*(pd.redeliver(hook_url(w), request) for _ in range(6)))
+        outcomes = sorted(json.loads(a.text)["outcome"] for a in answers)
+        assert outcomes == ["duplicate"] * 5 + ["updated"]
+
+        async def acknowledged_lines() -> list[Any]:
+            return [m for m in w.slack.messages(CHANNEL, thread) if "Acknowledged" in (m.text or "")]
+
+        await wait_for(acknowledged_lines, "the acknowledged line")
+        await asyncio.sleep(0.5)
+        assert len(await acknowledged_lines()) == 1
