@@ -16,7 +16,9 @@ from urllib.parse import urlsplit
 
 from slack_sdk.models.blocks import (
     CheckboxesElement,
+    ConversationFilter,
     ConversationMultiSelectElement,
+    ConversationSelectElement,
     InputBlock,
     NumberInputElement,
     Option,
@@ -31,12 +33,14 @@ SECTIONS = ("kubernetes", "github", "pagerduty", "model", "routing", "members")
 """The parts of a team's config a Slack form can edit."""
 
 VALUE = "value"
+CHANNELS_ONLY = ConversationFilter(include=["public", "private"], exclude_bot_users=True)
 """The ``action_id`` of every input element in these forms (block ids are unique per field)."""
 
 _NAMESPACE = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 _REPO = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}")
 _PD_SERVICE = re.compile(r"P[A-Z0-9]{5,31}|[A-Z0-9]{2,32}")
 _USERGROUP = re.compile(r"S[A-Z0-9]{2,30}")
+_EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{1,63}")
 _MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]{0,99}")
 _TIMEOUT_MINUTES_MAX = 24 * 60
 
@@ -53,8 +57,8 @@ class Field:
     secret: bool = False
     admin_only: bool = False
     kind: str = "text"
-    """``text``, ``multiline``, ``url``, ``list`` (one per line or comma-separated), ``channels``,
-    ``users``, ``checkbox`` or ``minutes``."""
+    """``text``, ``multiline``, ``url``, ``list`` (one per line or comma-separated), ``channel``,
+    ``channels``, ``users``, ``checkbox`` or ``minutes``."""
     check: Callable[[str], str | None] | None = None
 
 
@@ -81,6 +85,10 @@ def _pd_service(value: str) -> str | None:
     if _PD_SERVICE.fullmatch(value):
         return None
     return f"`{value}` is not a PagerDuty service id; it looks like PABC123 (Services → the id in the URL)"
+
+
+def _email(value: str) -> str | None:
+    return None if _EMAIL.fullmatch(value) else "Enter an email address, like sre-bot@example.com."
 
 
 def _usergroup(value: str) -> str | None:
@@ -133,6 +141,20 @@ _FIELDS: dict[str, tuple[Field, ...]] = {
             hint="A fine-grained token with read access to the repos this team claims.",
             secret=True,
         ),
+        Field(
+            "github_webhook_secret",
+            ("integrations", "github", "webhook_secret"),
+            "GitHub webhook secret",
+            hint="The secret of the repo's webhook to /webhooks/github.",
+            secret=True,
+        ),
+        Field(
+            "github_channel",
+            ("integrations", "github", "channel_id"),
+            "Channel for CI failures",
+            hint="Leave empty for the team's first channel.",
+            kind="channel",
+        ),
     ),
     "pagerduty": (
         Field(
@@ -141,6 +163,28 @@ _FIELDS: dict[str, tuple[Field, ...]] = {
             "PagerDuty API key",
             hint="A read-only REST API key is enough; notes on incidents need a full-access key.",
             secret=True,
+        ),
+        Field(
+            "pagerduty_from_email",
+            ("integrations", "pagerduty", "from_email"),
+            "Notes are written as",
+            placeholder="sre-bot@example.com",
+            hint="The email of a PagerDuty user; PagerDuty needs it for the RCA note on an incident.",
+            check=_email,
+        ),
+        Field(
+            "pagerduty_webhook_secret",
+            ("integrations", "pagerduty", "webhook_secret"),
+            "PagerDuty webhook signing secret",
+            hint="From the V3 webhook subscription to /webhooks/pagerduty.",
+            secret=True,
+        ),
+        Field(
+            "pagerduty_channel",
+            ("integrations", "pagerduty", "channel_id"),
+            "Channel for incidents",
+            hint="Where a page opens its thread. Leave empty for the team's first channel.",
+            kind="channel",
         ),
     ),
     "model": (
@@ -264,7 +308,13 @@ def _input(field: Field, value: Any) -> Block:
         element = ConversationMultiSelectElement(
             action_id=VALUE,
             initial_conversations=_strings(value) or None,
-            filter={"include": ["public", "private"], "exclude_bot_users": True},
+            filter=CHANNELS_ONLY,
+        )
+    elif field.kind == "channel":
+        element = ConversationSelectElement(
+            action_id=VALUE,
+            initial_conversation=value if isinstance(value, str) and value else None,
+            filter=CHANNELS_ONLY,
         )
     elif field.kind == "users":
         element = UserMultiSelectElement(action_id=VALUE, initial_users=_strings(value) or None)
@@ -378,6 +428,8 @@ def parse_section(
 def _parse_field(field: Field, state: Mapping[str, Any]) -> Any:
     if field.kind == "channels":
         return _strings(state.get("selected_conversations"))
+    if field.kind == "channel":
+        return state.get("selected_conversation") or None
     if field.kind == "users":
         return _strings(state.get("selected_users"))
     if field.kind == "checkbox":
