@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from incidentfox.agents.specialists import all_toolsets
 from incidentfox.agents.toolsets.base import Toolset, ToolsetHealth
 from incidentfox.agents.toolsets.health import (
     TURNED_OFF,
@@ -17,7 +18,9 @@ from incidentfox.agents.toolsets.health import (
     IntegrationHealth,
 )
 from incidentfox.agents.toolsets.kubernetes import KUBERNETES
+from incidentfox.emulators.github import GitHubEmulator
 from incidentfox.emulators.kubernetes import KubernetesEmulator
+from incidentfox.emulators.pagerduty import PagerDutyEmulator
 
 WRONG_TOKEN = "definitely-not-the-cluster-token-0123456789"
 
@@ -171,3 +174,19 @@ async def test_secrets_in_a_reason_are_scrubbed() -> None:
 
 async def _never(config: Mapping[str, Any]) -> Any:
     raise AssertionError("a health check must not need the run's connect")
+
+
+async def test_github_and_pagerduty_are_checked_against_their_apis() -> None:
+    async with GitHubEmulator() as gh, PagerDutyEmulator() as pd:
+        config = {
+            "integrations": {
+                "github": {"token": gh.token, "api_url": gh.api_url},
+                "pagerduty": pd.integration_config(api_key="u+wrong-key"),
+            }
+        }
+        lines = await IntegrationHealth(all_toolsets()).check("acme", "checkout", config)
+    by_name = {line.integration: line for line in lines}
+    assert by_name["github"].status == "ok"
+    assert by_name["pagerduty"].status == "failing"
+    assert "rejected the API key" in by_name["pagerduty"].detail
+    assert "u+wrong-key" not in by_name["pagerduty"].detail

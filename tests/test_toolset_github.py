@@ -544,6 +544,20 @@ async def test_the_ci_write_back_edits_its_earlier_comment(gh: GitHubEmulator, c
     assert bodies == ["LGTM", "<!-- incidentfox:ci-analysis -->\nCI failed again: step Lint"]
 
 
+async def test_the_ci_write_back_never_edits_someone_elses_comment_that_copies_its_marker(
+    gh: GitHubEmulator, client: GitHubClient
+) -> None:
+    pr = _timeout_pr(gh)
+    spoof = gh.add_issue_comment(
+        "acme/shop", pr.number, "<!-- incidentfox:ci-analysis -->\nmine", author="mallory"
+    )
+    posted = await upsert_marked_comment(client, "acme/shop", pr.number, "CI failed: step Run tests")
+    assert posted.created and posted.comment_id != spoof.id
+    assert _shop(gh).comments[spoof.id].body == "<!-- incidentfox:ci-analysis -->\nmine"
+    again = await upsert_marked_comment(client, "acme/shop", pr.number, "CI failed again")
+    assert (again.created, again.comment_id) == (False, posted.comment_id), "its own comment is edited"
+
+
 async def test_health_check(gh: GitHubEmulator) -> None:
     fast = ClientOptions(
         retries=0, max_rate_limit_wait_s=0, seconds_between_requests=None, seconds_between_writes=None

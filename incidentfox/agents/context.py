@@ -21,7 +21,9 @@ class InvestigationContext:
     visible too. ``clients`` caches each toolset's connected client for the run. ``approvals`` is
     what a write tool call goes through before it may run (by default nobody can approve, so write
     actions never run). ``deadline``, when the runner shares its deadline, is pushed back while a
-    write action waits for a person.
+    write action waits for a person. ``origin`` is where a webhook-triggered run came from (the
+    failed CI run, the pull request a question was asked on; ``Trigger.origin``), empty for a run
+    asked in Slack: the analyzers look there first.
     """
 
     run_id: str
@@ -33,3 +35,4 @@ class InvestigationContext:
     findings: list[Any] = field(default_factory=list)
     approvals: ApprovalGate = field(default_factory=ApprovalsUnavailable)
     deadline: asyncio.Timeout | None = None
+    origin: Mapping[str, Any] = field(default_factory=dict)

@@ -1,8 +1,11 @@
 """The investigators the worker runs: the no-LLM analyzers, and the LLM planner grounded by them.
 
-``TeamInvestigator`` picks per run: when the team (or the installation) has a model configured, the
-planner investigates with the analyzers' findings as grounding; otherwise the analyzers alone
+``PlannerInvestigator`` picks per run: when the team (or the installation) has a model configured,
+the planner investigates with the analyzers' findings as grounding; otherwise the analyzers alone
 produce the RCA (design §7, no-LLM mode).
+
+Which analyzers run depends on where the run came from (``triage``): a failed CI run, or a question
+asked on a pull request with a failed run, is read on GitHub; anything else is checked in Kubernetes.
 """
 
 from __future__ import annotations
@@ -13,10 +16,12 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from incidentfox.agents.analyzers.ci_failure import CiTarget, ci_triage
 from incidentfox.agents.analyzers.findings import Finding
 from incidentfox.agents.analyzers.rca_builder import build_rca
 from incidentfox.agents.analyzers.scoped_scan import ClusterReport, ScopedScanner
 from incidentfox.agents.analyzers.shared_scan import SharedScans
+from incidentfox.agents.analyzers.triage import Triage
 from incidentfox.agents.context import InvestigationContext
 from incidentfox.agents.events import Error, Result, Started, SubagentEnd, SubagentStart, Thought
 from incidentfox.agents.investigator import InvestigationOutcome
@@ -25,8 +30,10 @@ from incidentfox.agents.planner import build_planner
 from incidentfox.agents.redaction import scrub_rca, scrub_text, secret_values
 from incidentfox.agents.runner import run_investigation
 from incidentfox.agents.specialists import available_specialists, configured_toolsets
+from incidentfox.agents.toolsets.github_api import NOT_CONFIGURED as GITHUB_NOT_CONFIGURED
+from incidentfox.agents.toolsets.github_api import github_configured
 from incidentfox.agents.toolsets.kubernetes import KUBERNETES
-from incidentfox.agents.toolsets.kubernetes_api import kubernetes_settings
+from incidentfox.agents.toolsets.kubernetes_api import kubernetes_configured, kubernetes_settings
 
 log = logging.getLogger(__name__)
 DEFAULT_TIMEOUT_S = 600.0
@@ -43,12 +50,17 @@ def config_problems(config: Mapping[str, Any]) -> list[str]:
             "`integrations.kubernetes.token`, or `integrations.kubernetes.kubeconfig_content`, in the "
             "team's config (or ask the installation's admin to add this org to "
             "INSTALLATION_CREDENTIALS_ORGS to use the installation's kubeconfig); or "
-            "`integrations.pagerduty.api_key` for PagerDuty."
+            "`integrations.pagerduty.api_key` for PagerDuty; or `integrations.github.token` for GitHub."
         ]
     return []
 
 
 MAX_HISTORY_ITEMS = 30
+NO_FAILED_RUN = (
+    "The pull request's latest commit has no failed CI run, and without a model IncidentFox can only "
+    "analyse failed CI runs and the Kubernetes cluster. Configure a model (`model.*` in the team's "
+    "config, or OPENAI_API_KEY) to ask it anything else."
+)
 
 
 def conversation_only(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -105,6 +117,40 @@ async def run_analyzers(
     return report
 
 
+async def kubernetes_triage(context: InvestigationContext, question: str, scans: SharedScans) -> Triage | str:
+    report = await run_analyzers(context, question, scans)
+    if isinstance(report, str):
+        return report
+    return Triage(
+        rca=build_rca(report.findings, question=question, notes=report.notes, unchecked=report.unchecked),
+        grounding=findings_as_grounding(report.findings, (*report.notes, *report.unchecked)),
+    )
+
+
+async def triage(
+    context: InvestigationContext, question: str, scans: SharedScans, *, answer_required: bool
+) -> Triage | str | None:
+    """The deterministic checks for this run: a plain-words error when they could not run; ``None``
+    when there is nothing to check and no answer is required (the planner then works without).
+
+    A failed CI run is read on GitHub; so is the pull request a question was asked on, when its
+    head commit has a failed run. Otherwise the Kubernetes analyzers run, when the team has a
+    cluster or an answer is required of them (no-LLM mode).
+    """
+    target = CiTarget.from_origin(context.origin)
+    if target is not None and target.explicit and not github_configured(context.config):
+        return f"IncidentFox cannot read this CI run. {GITHUB_NOT_CONFIGURED}"
+    if target is not None and github_configured(context.config):
+        found = await ci_triage(context, target)
+        if found is not None or target.explicit:
+            return found
+        if answer_required and not kubernetes_configured(context.config):
+            return NO_FAILED_RUN
+    if answer_required or kubernetes_configured(context.config):
+        return await kubernetes_triage(context, question, scans)
+    return None
+
+
 class AnalyzerInvestigator:
     """No-LLM mode: the deterministic analyzers produce the RCA."""
 
@@ -115,12 +161,12 @@ class AnalyzerInvestigator:
         self, context: InvestigationContext, question: str, history: list[dict[str, Any]]
     ) -> InvestigationOutcome:
         context.emit(Started(summary=question))
-        report = await run_analyzers(context, question, self._scans)
-        if isinstance(report, str):
-            context.emit(Error(message=report))
-            return InvestigationOutcome(rca=None, error=report, history=history)
-        rca = build_rca(report.findings, question=question, notes=report.notes, unchecked=report.unchecked)
-        rca = scrub_rca(rca, secret_values(context.config))
+        found = await triage(context, question, self._scans, answer_required=True)
+        if not isinstance(found, Triage):
+            error = found or "Nothing could be checked for this question."
+            context.emit(Error(message=error))
+            return InvestigationOutcome(rca=None, error=error, history=history)
+        rca = scrub_rca(found.rca, secret_values(context.config))
         context.emit(Result(rca=rca))
         turn = [{"role": "user", "content": question}, {"role": "assistant", "content": rca.summary}]
         return InvestigationOutcome(rca=rca, history=[*history, *turn])
@@ -145,12 +191,8 @@ class PlannerInvestigator:
         if model is None:
             return await AnalyzerInvestigator(self._scans).investigate(context, question, history)
         context.emit(Started(summary=question))
-        report = await run_analyzers(context, question, self._scans)
-        grounding = (
-            report
-            if isinstance(report, str)
-            else findings_as_grounding(report.findings, (*report.notes, *report.unchecked))
-        )
+        found = await triage(context, question, self._scans, answer_required=False)
+        grounding = found.grounding if isinstance(found, Triage) else found or ""
         grounding = scrub_text(grounding, secret_values(context.config))
         planner = build_planner(
             model=model, subagents=available_specialists(context.config), grounding=grounding

@@ -19,6 +19,7 @@ from agents import Tool
 from incidentfox.agents.planner import SubagentSpec
 from incidentfox.agents.toolsets.base import Toolset, lookup_dotted
 from incidentfox.agents.toolsets.function_tools import toolset_function_tools
+from incidentfox.agents.toolsets.github import GITHUB
 from incidentfox.agents.toolsets.kubernetes import KUBERNETES
 from incidentfox.agents.toolsets.kubernetes_api import kubernetes_configured
 from incidentfox.agents.toolsets.pagerduty import PAGERDUTY
@@ -63,6 +64,14 @@ SPECIALISTS: tuple[Specialist, ...] = (
         description="Reads PagerDuty: an incident's alerts and timeline, past incidents of the same "
         "service, and who is on call. Give it the incident id or the service.",
         toolsets=(PAGERDUTY,),
+        available=_available,
+    ),
+    Specialist(
+        name="github",
+        description="Reads the team's GitHub repositories: recent commits and merged pull requests, a "
+        "pull request's diff, files at a ref, a failed CI run's failing job, step and log lines, and "
+        "code search. Give it the repository and the run id, pull request or time window.",
+        toolsets=(GITHUB,),
         available=_available,
     ),
 )

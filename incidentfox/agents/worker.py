@@ -395,6 +395,7 @@ class Worker:
             team_node_id=run.team_node_id,
             config=config,
             emit=live.emit,
+            origin=run.origin or {},
             approvals=SlackApprovalGate.for_run(self._approvals, run, config, live.emit)
             if self._approvals is not None
             else ApprovalsUnavailable(),

@@ -22,11 +22,15 @@ STATUS_MARKS = {
 _FIELD_MAX = 200
 
 
-def _text(value: Any, limit: int = _FIELD_MAX) -> str:
+def field_text(value: Any, limit: int = _FIELD_MAX) -> str:
+    """A value from a webhook as one escaped mrkdwn line; empty when there is none."""
     return mrkdwn(one_line(str(value)), limit) if value not in (None, "") else ""
 
 
-def _link(url: Any, label: str) -> str:
+def safe_link(url: Any, label: str) -> str:
+    """A mrkdwn link to an http(s) ``url`` that cannot break out of ``<…|…>``; empty otherwise.
+
+    ``label`` must already be escaped."""
     text = str(url or "")
     if not text.startswith(("https://", "http://")) or any(c in text for c in "<>| "):
         return ""
@@ -43,17 +47,17 @@ def incident_title(state: Mapping[str, Any]) -> str:
 def render_incident_root(state: Mapping[str, Any]) -> list[Block]:
     """Header, status and details, and a context line with the link and what IncidentFox does."""
     status = str(state.get("status") or "triggered")
-    facts = [f"*Status:* {STATUS_MARKS.get(status, _text(status.capitalize()))}"]
+    facts = [f"*Status:* {STATUS_MARKS.get(status, field_text(status.capitalize()))}"]
     if state.get("urgency"):
-        facts.append(f"*Urgency:* {_text(state['urgency'])}")
+        facts.append(f"*Urgency:* {field_text(state['urgency'])}")
     if state.get("priority"):
-        facts.append(f"*Priority:* {_text(state['priority'])}")
+        facts.append(f"*Priority:* {field_text(state['priority'])}")
     if state.get("service"):
-        facts.append(f"*Service:* {_text(state['service'])}")
+        facts.append(f"*Service:* {field_text(state['service'])}")
     assignees: Sequence[Any] = state.get("assignees") or []
-    facts.append(f"*Assigned to:* {_text(', '.join(map(str, assignees))) if assignees else 'nobody'}")
+    facts.append(f"*Assigned to:* {field_text(', '.join(map(str, assignees))) if assignees else 'nobody'}")
     source = SOURCE_NAMES.get(str(state.get("source")), "the incident tool")
-    link = _link(state.get("url"), f"Open in {source}")
+    link = safe_link(state.get("url"), f"Open in {source}")
     footer = "IncidentFox investigates it in this thread."
     return [
         header(incident_title(state)),

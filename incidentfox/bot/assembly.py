@@ -29,6 +29,7 @@ from incidentfox.bot.server import create_app
 from incidentfox.bot.settings import Settings, revealed
 from incidentfox.bot.slack_app import SlackSurface, build_slack_surface, slack_client, start_socket_mode
 from incidentfox.config.slack_claims import SlackClaimPolicy, cached_workspace_of
+from incidentfox.handlers.webhooks.github import GitHubWebhook
 from incidentfox.handlers.webhooks.incident_intake import IncidentIntake
 from incidentfox.handlers.webhooks.incidentio import IncidentIoWebhook
 from incidentfox.handlers.webhooks.pagerduty import PagerDutyWebhook
@@ -173,6 +174,15 @@ class IncidentFox:
                 intake=intake,
                 sessions=runtime.sessions,
                 installation_secret=revealed(settings.incidentio_webhook_secret),
+            ),
+            github=GitHubWebhook(
+                routing=runtime.config.routing,
+                config=runtime.config,
+                pipeline=runtime.pipeline,
+                incidents=runtime.incidents,
+                sessions=runtime.sessions,
+                installation_secret=revealed(settings.github_webhook_secret),
+                updated=notifier.wake if notifier is not None else lambda: None,
             ),
         )
 

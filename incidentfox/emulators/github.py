@@ -37,7 +37,7 @@ from typing import Any, Self
 from aiohttp import web
 
 from incidentfox.emulators import github_webhooks as hooks
-from incidentfox.emulators.github_models import Repo, WorkflowRun
+from incidentfox.emulators.github_models import CheckRun, Repo, WorkflowRun
 from incidentfox.emulators.github_render import Obj, Urls, error_json
 from incidentfox.emulators.github_routes import JSON_BODY, RATE_LIMIT, GitHubRoutes
 from incidentfox.emulators.github_store import GitHubWorld
@@ -198,6 +198,10 @@ class GitHubEmulator(GitHubWorld):
     def check_suite_event(self, run: WorkflowRun, *, action: str = "completed") -> Obj:
         """The ``check_suite`` payload for the suite of ``run``."""
         return hooks.check_suite_payload(self.urls, self._run_repo(run), run, action=action)
+
+    def app_check_suite_event(self, full_name: str, check: CheckRun, *, action: str = "completed") -> Obj:
+        """The ``check_suite`` payload of another CI app's suite holding ``check`` (``add_check_run``)."""
+        return hooks.app_check_suite_payload(self.urls, self._repo_of(full_name), check, action=action)
 
     def issue_comment_event(self, full_name: str, number: int, body: str, *, author: str = "octocat") -> Obj:
         """Post a comment on issue or pull request ``number`` and return its ``issue_comment`` payload."""

@@ -98,6 +98,7 @@ class GitHubRoutes:
         repo = "/repos/{owner}/{repo}"
         table: list[tuple[str, str, str, Handler]] = [
             ("GET", "/rate_limit", "rate_limit.get", self.rate_limit),
+            ("GET", "/user", "users.get_authenticated", self.authenticated_user),
             ("GET", repo, "repos.get", self.get_repo),
             ("GET", f"{repo}/commits", "repos.list_commits", self.list_commits),
             ("GET", f"{repo}/commits/{{ref}}", "repos.get_commit", self.get_commit),
@@ -107,6 +108,12 @@ class GitHubRoutes:
             ("GET", f"{repo}/pulls/{{number:\\d+}}", "pulls.get", self.get_pull),
             ("GET", f"{repo}/pulls/{{number:\\d+}}/files", "pulls.list_files", self.pull_files),
             ("GET", f"{repo}/pulls/{{number:\\d+}}/comments", "pulls.list_review_comments", self.reviews),
+            (
+                "POST",
+                f"{repo}/pulls/{{number:\\d+}}/comments/{{id:\\d+}}/replies",
+                "pulls.create_reply_for_review_comment",
+                self.reply_to_review,
+            ),
             ("GET", f"{repo}/contents", "repos.get_content", self.contents),
             ("GET", f"{repo}/contents/{{path:.*}}", "repos.get_content", self.contents),
             ("POST", f"{repo}/issues", "issues.create", self.create_issue),
@@ -189,6 +196,13 @@ class GitHubRoutes:
         return web.json_response(
             {"resources": {"core": core, "search": search, "graphql": graphql}, "rate": core}
         )
+
+    async def authenticated_user(self, request: web.Request) -> web.StreamResponse:
+        """The token's user; a GitHub App installation token has none (403), as on GitHub."""
+        viewer = self.world.viewer
+        if viewer.type == "Bot":
+            return github_error(403, "Resource not accessible by integration")
+        return web.json_response(render.user_json(self.urls, viewer))
 
     async def get_repo(self, request: web.Request) -> web.StreamResponse:
         repo = self._repo(request)
@@ -311,6 +325,27 @@ class GitHubRoutes:
             return not_found()
         comments = [c for c in repo.review_comments.values() if c.number == number]
         return self.paginate(request, comments, lambda c: render.review_comment_json(self.urls, repo, c))
+
+    async def reply_to_review(self, request: web.Request) -> web.StreamResponse:
+        """A reply in a line comment's review thread, by the token's identity (the bot)."""
+        repo = self._repo(request)
+        number, parent = int(request.match_info["number"]), int(request.match_info["id"])
+        original = repo.review_comments.get(parent) if repo else None
+        if repo is None or original is None or original.number != number:
+            return not_found()
+        text = self._comment_text(request)
+        if isinstance(text, web.Response):
+            return text
+        reply = self.world.add_review_comment(
+            repo.full_name,
+            number,
+            text,
+            path=original.path,
+            line=original.line,
+            author=None,
+            in_reply_to=parent,
+        )
+        return web.json_response(render.review_comment_json(self.urls, repo, reply), status=201)
 
     # -- issues and comments ------------------------------------------------------------------------
 

@@ -248,10 +248,10 @@ class GitHubWorld:
         *,
         path: str,
         line: int,
-        author: str = "octocat",
+        author: str | None = "octocat",
         in_reply_to: int | None = None,
     ) -> ReviewComment:
-        """A comment on a line of a pull request's diff."""
+        """A comment on a line of a pull request's diff (by the bot's own identity when no author)."""
         repo = self._repo(full_name)
         pr = repo.pulls[number]
         patch = next((f.patch for f in pr.files if f.filename == path), "")
@@ -260,7 +260,7 @@ class GitHubWorld:
             id=next(self._comment_ids),
             number=number,
             body=body,
-            user=self.user(author),
+            user=self.user(author) if author else self.viewer,
             path=path,
             line=line,
             commit_id=pr.head_sha,

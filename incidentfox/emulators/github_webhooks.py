@@ -24,7 +24,7 @@ import aiohttp
 
 from incidentfox.emulators import github_render as render
 from incidentfox.emulators import github_render_actions as actions_render
-from incidentfox.emulators.github_models import IssueComment, Repo, ReviewComment, User, WorkflowRun
+from incidentfox.emulators.github_models import CheckRun, IssueComment, Repo, ReviewComment, User, WorkflowRun
 from incidentfox.emulators.github_render import Obj, Urls, iso, node_id
 
 HOOKSHOT_USER_AGENT = "GitHub-Hookshot/8e03811"
@@ -165,6 +165,32 @@ def check_suite_payload(urls: Urls, repo: Repo, run: WorkflowRun, *, action: str
         "check_suite": suite,
         "repository": render.repo_json(urls, repo),
         "sender": _sender(urls, run.actor),
+    }
+
+
+def app_check_suite_payload(urls: Urls, repo: Repo, check: CheckRun, *, action: str = "completed") -> Obj:
+    """``check_suite`` for the suite another CI app (not GitHub Actions) reported ``check`` in."""
+    pulls = actions_render.check_run_json(urls, repo, check)["pull_requests"]
+    suite = {
+        "id": check.check_suite_id,
+        "node_id": node_id("CheckSuite", check.check_suite_id),
+        "head_branch": next((p["head"]["ref"] for p in pulls), repo.default_branch),
+        "head_sha": check.head_sha,
+        "status": check.status,
+        "conclusion": check.conclusion,
+        "url": f"{urls.repo(repo)}/check-suites/{check.check_suite_id}",
+        "pull_requests": pulls,
+        "app": actions_render.app_json(check.app_slug),
+        "created_at": iso(check.started_at),
+        "updated_at": iso(check.completed_at or check.started_at),
+        "latest_check_runs_count": 1,
+        "check_runs_url": f"{urls.repo(repo)}/check-suites/{check.check_suite_id}/check-runs",
+    }
+    return {
+        "action": action,
+        "check_suite": suite,
+        "repository": render.repo_json(urls, repo),
+        "sender": _sender(urls, repo.owner),
     }
 
 

@@ -41,6 +41,14 @@ class ThreadRef:
     def key(self) -> str:
         return f"slack:{self.workspace_id}:{self.channel_id}:{self.thread_ts}"
 
+    @classmethod
+    def from_key(cls, key: str) -> ThreadRef | None:
+        """The thread a ``key`` names (the inverse of ``key``); ``None`` for anything else."""
+        parts = key.split(":")
+        if len(parts) != 4 or parts[0] != "slack" or not parts[2] or not parts[3]:
+            return None
+        return cls(channel_id=parts[2], thread_ts=parts[3], workspace_id=parts[1])
+
 
 @dataclass(frozen=True, slots=True)
 class Trigger:
@@ -60,4 +68,6 @@ class Trigger:
     payload: Mapping[str, Any] = field(default_factory=dict)
     origin: Mapping[str, Any] | None = None
     """For webhook triggers: where the run answers (``channel_id`` of the root message it posts, the
-    ``incident_key``), persisted with the run."""
+    ``incident_key`` of its ``incident_threads`` row, and what the source needs to write back: the
+    repository, workflow run and pull requests of a failed CI run, the comment a mention asked in),
+    persisted with the run and given to the investigator."""

@@ -1,10 +1,11 @@
-"""The incident → Slack thread mapping of incidents that arrive by webhook (PagerDuty, incident.io).
+"""The source → Slack thread mapping of what arrives by webhook: incidents (PagerDuty, incident.io)
+and GitHub pull requests, issues and failed CI runs.
 
-One row per incident: which team and thread it belongs to, its latest known state (shown in the
-thread's root message), and what is still owed to Slack or to the incident tool: lines for the
-thread, an edit of the root message, the RCA note. Webhook events may arrive out of order, twice, or
-while IncidentFox is down; the row makes every one of them find the same thread, and the owed work
-survives restarts (``IncidentNotifier`` delivers it with backoff).
+One row per incident or pull request: which team and thread it belongs to, its latest known state
+(shown in the thread's root message), and what is still owed to Slack or to the source: lines for
+the thread, an edit of the root message, write-backs (the RCA note, the PR comment). Webhook events
+may arrive out of order, twice, or while IncidentFox is down; the row makes every one of them find
+the same thread, and the owed work survives restarts (``IncidentNotifier`` delivers it with backoff).
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ class IncidentThread(Base):
     __tablename__ = "incident_threads"
 
     incident_key: Mapped[str] = mapped_column(String(255), primary_key=True)
-    """``pagerduty:{incident id}`` or ``incidentio:{org}:{incident id}``."""
+    """``pagerduty:{incident id}``, ``incidentio:{org}:{incident id}``, ``github:{owner/repo}#{number}``
+    (a pull request or issue) or ``github:{owner/repo}/runs/{run id}`` (a failed run of no PR)."""
     source: Mapped[str] = mapped_column(String(16))
     org_id: Mapped[str] = mapped_column(String(ID_LENGTH))
     team_node_id: Mapped[str] = mapped_column(String(ID_LENGTH))
@@ -38,7 +40,8 @@ class IncidentThread(Base):
     pending_lines: Mapped[list[str]] = mapped_column(JSON, default=list)
     root_stale: Mapped[bool] = mapped_column(Boolean, default=False)
     note: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
-    """The RCA note still owed to the incident tool (``{"content": …}``); ``None`` when nothing is."""
+    """The write-backs still owed to the source (``{"writes": [WriteBack.as_json(), …]}``: the RCA note
+    on a PagerDuty incident, a comment on a GitHub pull request); ``None`` when nothing is."""
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     """When the owed work is tried next; ``None`` when nothing is owed."""

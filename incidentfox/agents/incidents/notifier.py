@@ -1,10 +1,13 @@
-"""Delivers what incident threads are owed: root-message edits, one line per update, the RCA note.
+"""Delivers what webhook threads are owed: root-message edits, one line per update, the write-backs
+(the RCA note on a PagerDuty incident, the comment on a GitHub pull request).
 
 Everything owed lives in ``incident_threads``, so a restart picks up where the last process stopped.
 Each due row is tried once per pass, in order: the root message (newest state), the lines (oldest
-first), the note. Slack 429/5xx and PagerDuty failures are retried with exponential backoff
-(``Retry-After`` as a floor); a thread that is gone drops what it was owed. A note PagerDuty keeps
-refusing is given up after ``note_attempts`` tries, and the thread is told why in plain words.
+first), the write-backs (each through its source's ``deliver``). Slack 429/5xx and the sources'
+failures are retried with exponential backoff (the wait the source asked for as a floor:
+``Retry-After``, a rate limit's reset); a thread that is gone drops what it was owed. A write-back
+that cannot succeed, or that is still refused after ``note_attempts`` tries, is given up and the
+thread is told why in plain words.
 """
 
 from __future__ import annotations
@@ -19,15 +22,17 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from incidentfox.agents.incidents.sources import WRITE_BACK_SOURCES
 from incidentfox.agents.incidents.store import IncidentStore, OwedWork
+from incidentfox.agents.incidents.writeback import DeliveryContext, WriteBackFailed
 from incidentfox.agents.slack_updater import GONE_ERRORS, SendKind, SendOutcome, classify_slack_error
-from incidentfox.agents.toolsets.pagerduty import add_incident_note
-from incidentfox.agents.toolsets.pagerduty_api import RateLimited, connect, describe_failure
-from incidentfox.blocks.incident import incident_root_text, render_incident_root
+from incidentfox.blocks.limits import escape_mrkdwn
+from incidentfox.blocks.thread_root import render_thread_root, thread_root_text
 from incidentfox.config.service import ConfigService
 from incidentfox.db.base import utcnow
 
 log = logging.getLogger(__name__)
+GAVE_UP = "IncidentFox stopped trying; the analysis stays in this thread."
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,15 +87,16 @@ class IncidentNotifier:
             await self._deliver(work)
 
     async def _deliver(self, work: OwedWork) -> None:
-        lines_sent, root_done, note_done = 0, not work.root_stale, work.note is None
+        lines_sent, root_done = 0, not work.root_stale
+        written: list[str] = []
         try:
             if work.root_stale:
                 await self._slack(
                     "chat_update",
                     channel=work.channel_id,
                     ts=work.root_ts,
-                    blocks=render_incident_root(work.state),
-                    text=incident_root_text(work.state),
+                    blocks=render_thread_root(work.state),
+                    text=thread_root_text(work.state),
                 )
                 root_done = True
             for line in work.lines:
@@ -98,27 +104,27 @@ class IncidentNotifier:
                     "chat_postMessage", channel=work.channel_id, thread_ts=work.root_ts, text=line
                 )
                 lines_sent += 1
-            if work.note is not None:
-                note_done = await self._note(work)
-        except _SlackFailed as failed:
-            outcome = failed.outcome
+            failed = await self._write_backs(work, written)
+        except _SlackFailed as failed_post:
+            outcome = failed_post.outcome
             if outcome.error in GONE_ERRORS or outcome.kind is SendKind.BAD_CONTENT:
                 log.warning(
                     "incident thread gone, dropping its updates key=%s error=%s",
                     work.incident_key,
                     outcome.error,
                 )
+                every = [w.key for w in work.writes]
                 await self._incidents.settle(
-                    work, lines_sent=len(work.lines), root_done=True, note_done=True, retry_at=None
+                    work, lines_sent=len(work.lines), root_done=True, writes_done=every, retry_at=None
                 )
                 return
-            await self._retry(work, lines_sent, root_done, note_done, outcome.retry_after, outcome.error)
+            await self._retry(work, lines_sent, root_done, written, outcome.retry_after, outcome.error)
             return
-        except _NoteFailed as failed:
-            await self._retry(work, lines_sent, root_done, False, failed.retry_after, failed.reason)
+        if failed is not None:
+            await self._retry(work, lines_sent, root_done, written, failed.retry_after, failed.reason)
             return
         await self._incidents.settle(
-            work, lines_sent=lines_sent, root_done=root_done, note_done=note_done, retry_at=None
+            work, lines_sent=lines_sent, root_done=root_done, writes_done=written, retry_at=None
         )
 
     async def _retry(
@@ -126,7 +132,7 @@ class IncidentNotifier:
         work: OwedWork,
         lines_sent: int,
         root_done: bool,
-        note_done: bool,
+        written: list[str],
         retry_after: float,
         error: str | None,
     ) -> None:
@@ -142,7 +148,7 @@ class IncidentNotifier:
             work,
             lines_sent=lines_sent,
             root_done=root_done,
-            note_done=note_done,
+            writes_done=written,
             retry_at=utcnow() + timedelta(seconds=delay),
             error=error,
         )
@@ -155,44 +161,44 @@ class IncidentNotifier:
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise _SlackFailed(SendOutcome(SendKind.TRANSIENT, error=type(exc).__name__)) from exc
 
-    async def _note(self, work: OwedWork) -> bool:
-        """Add the RCA note; ``True`` once added or given up (the thread then says why)."""
-        assert work.note is not None
-        incident_id = work.incident_key.split(":", 1)[1]
-        doing = f"add the RCA as a note on PagerDuty incident {incident_id}"
+    async def _write_backs(self, work: OwedWork, written: list[str]) -> WriteBackFailed | None:
+        """Make every write owed, adding the key of each one made or given up to ``written``; the
+        failure to retry, if any (the longest wait asked for)."""
+        if not work.writes:
+            return None
         config = await self._config.effective_config(work.org_id, work.team_node_id)
+        context = DeliveryContext(config=config, permalink=lambda: self._permalink(work))
+        retry: WriteBackFailed | None = None
+        for write in work.writes:
+            source = WRITE_BACK_SOURCES.get(write.kind)
+            if source is None:
+                log.error("unknown write-back dropped key=%s kind=%s", work.incident_key, write.kind)
+                written.append(write.key)
+                continue
+            try:
+                await source.deliver(write, context)
+            except WriteBackFailed as failed:
+                if failed.final or work.attempts + 1 >= self.schedule.note_attempts:
+                    await self._give_up(work, failed.reason)
+                    written.append(write.key)
+                elif retry is None or failed.retry_after > retry.retry_after:
+                    retry = failed
+                continue
+            written.append(write.key)
+        return retry
+
+    async def _permalink(self, work: OwedWork) -> str | None:
         try:
-            permalink = await self._client.chat_getPermalink(channel=work.channel_id, message_ts=work.root_ts)
-            content = f"{work.note['content']}\nSlack thread: {permalink['permalink']}"
+            answer = await self._client.chat_getPermalink(channel=work.channel_id, message_ts=work.root_ts)
         except (SlackApiError, aiohttp.ClientError, TimeoutError, OSError):
-            content = str(work.note["content"])
-        try:
-            client = await connect(config)
-        except Exception as exc:
-            return await self._give_up(work, f"Could not {doing}: {exc}")
-        try:
-            await add_incident_note(client, incident_id, content)
-        except Exception as exc:
-            reason = describe_failure(exc, client.api_url, doing)
-            if work.attempts + 1 >= self.schedule.note_attempts:
-                return await self._give_up(work, reason)
-            retry_after = exc.retry_after if isinstance(exc, RateLimited) and exc.retry_after else 0.0
-            raise _NoteFailed(reason, retry_after) from exc
-        finally:
-            client.close()
-        log.info("incident note added key=%s", work.incident_key)
-        return True
+            return None
+        return str(answer["permalink"])
 
-    async def _give_up(self, work: OwedWork, reason: str) -> bool:
-        log.error("incident note given up key=%s reason=%s", work.incident_key, reason)
+    async def _give_up(self, work: OwedWork, reason: str) -> None:
+        log.error("write-back given up key=%s reason=%s", work.incident_key, reason)
         await self._slack(
-            "chat_postMessage", channel=work.channel_id, thread_ts=work.root_ts, text=f"⚠️ {reason}"
+            "chat_postMessage",
+            channel=work.channel_id,
+            thread_ts=work.root_ts,
+            text=f"⚠️ {escape_mrkdwn(reason)} {GAVE_UP}",
         )
-        return True
-
-
-class _NoteFailed(Exception):
-    def __init__(self, reason: str, retry_after: float) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.retry_after = retry_after

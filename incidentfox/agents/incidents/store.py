@@ -1,9 +1,9 @@
 """Reads and writes of ``incident_threads``: events applied in any order, the thread attached once,
-and the work still owed to Slack or the incident tool, due with backoff."""
+and the work still owed to Slack or the source (write-backs), due with backoff."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -13,6 +13,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from incidentfox.agents.incidents.models import IncidentThread
+from incidentfox.agents.incidents.writeback import WriteBack, writes_of
+from incidentfox.agents.runs.models import Run
 from incidentfox.db.base import utcnow
 from incidentfox.db.engine import SessionFactory
 
@@ -52,7 +54,7 @@ class OwedWork:
     root_ts: str
     lines: list[str]
     root_stale: bool
-    note: dict[str, Any] | None
+    writes: list[WriteBack]
     attempts: int
 
 
@@ -72,6 +74,8 @@ class IncidentStore:
             row = await self._locked(session, event)
             if event.event_id in (row.event_ids or []):
                 return False
+            if (row.org_id, row.team_node_id) != (event.org_id, event.team_node_id):
+                _rehome(row, event)
             row.event_ids = [*(row.event_ids or []), event.event_id][-MAX_EVENT_IDS:]
             if run_id and not row.run_id:
                 row.run_id = run_id
@@ -98,12 +102,30 @@ class IncidentStore:
             row.next_at = utcnow() if row.pending_lines or row.note else None
             row.updated_at = utcnow()
 
-    async def owe_note(self, incident_key: str, content: str) -> None:
+    async def thread_key(self, incident_key: str, *, org_id: str, team_node_id: str) -> str | None:
+        """The Slack thread (its session key) this team's row was answered in, if it has one yet."""
+        query = (
+            select(Run.thread_key)
+            .join(IncidentThread, IncidentThread.run_id == Run.run_id)
+            .where(
+                IncidentThread.incident_key == incident_key,
+                IncidentThread.org_id == org_id,
+                IncidentThread.team_node_id == team_node_id,
+                IncidentThread.root_ts.is_not(None),
+            )
+        )
+        async with self.sessions() as session:
+            return await session.scalar(query)
+
+    async def owe(self, incident_key: str, writes: Sequence[WriteBack]) -> None:
+        """Owe the source ``writes``; each replaces one still owed with the same key."""
         async with self.sessions.begin() as session:
             row = await session.get(IncidentThread, incident_key, with_for_update=True)
             if row is None:
                 return
-            row.note = {"content": content}
+            keys = {write.key for write in writes}
+            kept = [w for w in writes_of(row.note, incident_key) if w.key not in keys]
+            row.note = {"writes": [w.as_json() for w in (*kept, *writes)]}
             row.attempts = 0
             row.next_at = utcnow()
 
@@ -132,7 +154,7 @@ class IncidentStore:
                 root_ts=row.root_ts or "",
                 lines=list(row.pending_lines or []),
                 root_stale=row.root_stale,
-                note=row.note,
+                writes=writes_of(row.note, row.incident_key),
                 attempts=row.attempts,
             )
             for row in rows
@@ -144,11 +166,12 @@ class IncidentStore:
         *,
         lines_sent: int,
         root_done: bool,
-        note_done: bool,
+        writes_done: Collection[str],
         retry_at: datetime | None,
         error: str | None = None,
     ) -> None:
-        """Record what was delivered of ``work``; what is left is tried again at ``retry_at``."""
+        """Record what was delivered of ``work`` (``writes_done``: the keys of the writes made or given
+        up); what is left is tried again at ``retry_at``. A write owed anew meanwhile stays owed."""
         async with self.sessions.begin() as session:
             row = await session.get(IncidentThread, work.incident_key, with_for_update=True)
             if row is None:
@@ -156,8 +179,9 @@ class IncidentStore:
             row.pending_lines = list(row.pending_lines or [])[lines_sent:]
             if root_done and row.state == work.state:
                 row.root_stale = False
-            if note_done and row.note == work.note:
-                row.note = None
+            delivered = {w.key: w for w in work.writes if w.key in writes_done}
+            left = [w for w in writes_of(row.note, row.incident_key) if delivered.get(w.key) != w]
+            row.note = {"writes": [w.as_json() for w in left]} if left else None
             owed = bool(row.pending_lines or row.root_stale or row.note)
             failed = retry_at is not None
             row.attempts = row.attempts + 1 if failed else 0
@@ -192,3 +216,13 @@ class IncidentStore:
         )
         assert row is not None
         return row
+
+
+def _rehome(row: IncidentThread, event: IncidentEvent) -> None:
+    """The identifier's claim moved to another team: the row starts over for the new owner, so that
+    nothing of the previous team's thread, state or owed writes (written with its credentials) is
+    used for the new one."""
+    row.org_id, row.team_node_id, row.source = event.org_id, event.team_node_id, event.source
+    row.state, row.last_event_at, row.run_id = {}, None, None
+    row.channel_id, row.root_ts, row.root_stale = None, None, False
+    row.pending_lines, row.note, row.attempts, row.next_at, row.last_error = [], None, 0, None, None

@@ -17,6 +17,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar, cast
 
+from github.GithubException import GithubException
+from github.NamedUser import NamedUser
+from github.Organization import Organization
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from incidentfox.agents.approvals.models import ActionDescription
@@ -156,14 +159,43 @@ class PostedComment:
     """False when an earlier comment with the same marker was edited instead."""
 
 
+def _marked(body: str, marker: str) -> tuple[str, str]:
+    """The hidden tag of ``marker`` and ``body`` carrying it (as its first line unless it has it)."""
+    tag = f"<!-- {marker} -->"
+    return tag, body if tag in body else f"{tag}\n{body}"
+
+
+Author = NamedUser | Organization
+
+
+def _authored_by_token(client: GitHubClient) -> Callable[[Author | None], bool]:
+    """Whether a comment's author is the identity of this token, so that a marker someone else
+    copied into their own comment can never make IncidentFox edit it.
+
+    A personal or fine-grained token has a user (``GET /user``); a GitHub App installation token has
+    none (GitHub answers 403), and its comments are by the app's bot account.
+    """
+    try:
+        login: str | None = client.gh.get_user().login
+    except GithubException:
+        login = None
+
+    def ours(user: Author | None) -> bool:
+        if user is None:
+            return False
+        return user.login == login if login else user.type == "Bot"
+
+    return ours
+
+
 def upsert_marked_comment_sync(
     client: GitHubClient, repo: str, number: int, body: str, marker: str
 ) -> PostedComment:
     """The blocking body of ``upsert_marked_comment`` (runs on a worker thread)."""
     issue = client.repo(repo).get_issue(number)
-    tag = f"<!-- {marker} -->"
-    text = body if tag in body else f"{tag}\n{body}"
-    earlier = [c for c in issue.get_comments() if tag in (c.body or "")]
+    tag, text = _marked(body, marker)
+    ours = _authored_by_token(client)
+    earlier = [c for c in issue.get_comments() if tag in (c.body or "") and ours(c.user)]
     if earlier:
         target = earlier[-1]
         target.edit(text)
@@ -179,6 +211,28 @@ async def upsert_marked_comment(
     same ``marker`` (kept as a hidden HTML comment in the text). Raises what PyGithub raises;
     ``describe_failure`` words it."""
     return await client.call(upsert_marked_comment_sync, client, repo, number, body, marker)
+
+
+def reply_to_review_comment_sync(
+    client: GitHubClient, repo: str, number: int, comment_id: int, body: str, marker: str
+) -> PostedComment:
+    """The blocking body of ``reply_to_review_comment`` (runs on a worker thread)."""
+    pull = client.repo(repo).get_pull(number)
+    tag, text = _marked(body, marker)
+    ours = _authored_by_token(client)
+    earlier = [c for c in pull.get_review_comments() if tag in (c.body or "") and ours(c.user)]
+    if earlier:
+        return PostedComment(earlier[-1].id, earlier[-1].html_url, created=False)
+    posted = pull.create_review_comment_reply(comment_id, text)
+    return PostedComment(posted.id, posted.html_url, created=True)
+
+
+async def reply_to_review_comment(
+    client: GitHubClient, repo: str, number: int, comment_id: int, body: str, *, marker: str
+) -> PostedComment:
+    """Reply in the review thread of line comment ``comment_id`` on pull request ``number``, unless a
+    reply carrying ``marker`` is there already (a retry after GitHub took the first one)."""
+    return await client.call(reply_to_review_comment_sync, client, repo, number, comment_id, body, marker)
 
 
 def _write_tool(

@@ -13,6 +13,7 @@ from aiohttp import web
 
 from incidentfox.bot.http_json import json_response
 from incidentfox.errors import PayloadTooLarge
+from incidentfox.handlers.webhooks.github import GitHubWebhook
 from incidentfox.handlers.webhooks.incidentio import IncidentIoWebhook
 from incidentfox.handlers.webhooks.pagerduty import PagerDutyWebhook
 from incidentfox.handlers.webhooks.receipt import WebhookAnswer
@@ -21,6 +22,7 @@ from incidentfox.handlers.webhooks.receipt import WebhookAnswer
 @dataclass(frozen=True, slots=True)
 class WebhookReceivers:
     pagerduty: PagerDutyWebhook
+    github: GitHubWebhook
     incidentio: IncidentIoWebhook
 
 
@@ -51,7 +53,13 @@ async def incidentio_webhook(request: web.Request) -> web.Response:
     return _respond(await receivers.incidentio.receive(org, team, await _raw_body(request), request.headers))
 
 
+async def github_webhook(request: web.Request) -> web.Response:
+    receivers = request.app[WEBHOOKS]
+    return _respond(await receivers.github.receive(await _raw_body(request), request.headers))
+
+
 def add_routes(app: web.Application, receivers: WebhookReceivers) -> None:
     app[WEBHOOKS] = receivers
     app.router.add_post("/webhooks/pagerduty", pagerduty_webhook)
+    app.router.add_post("/webhooks/github", github_webhook)
     app.router.add_post("/webhooks/incidentio/{org}/{team}", incidentio_webhook)
