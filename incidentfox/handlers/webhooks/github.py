@@ -28,13 +28,14 @@ from incidentfox.config.routing import RouteTarget, RoutingIndex
 from incidentfox.config.service import ConfigService
 from incidentfox.db.engine import SessionFactory
 from incidentfox.errors import BadRequest
-from incidentfox.handlers.pipeline import Accepted, Duplicate, Misconfigured, TriggerPipeline, Unrouted
+from incidentfox.handlers.pipeline import TriggerPipeline
 from incidentfox.handlers.trigger import RoutingKey, ThreadRef, Trigger
 from incidentfox.handlers.webhooks import github_events as gh
 from incidentfox.handlers.webhooks.incident_intake import incident_channel
 from incidentfox.handlers.webhooks.receipt import (
     IGNORED,
     WebhookAnswer,
+    answer_for,
     audit_unrouted,
     parse_payload,
     refuse_unsigned,
@@ -59,16 +60,6 @@ def _delivery_id(headers: Mapping[str, str]) -> str:
     if not _DELIVERY_ID.fullmatch(raw):
         raise BadRequest(f"the {DELIVERY_HEADER} header is missing or malformed", code="bad_payload")
     return f"github:{raw}"
-
-
-def _answer(outcome: Accepted | Duplicate | Unrouted | Misconfigured) -> WebhookAnswer:
-    if isinstance(outcome, Unrouted):
-        return WebhookAnswer(202, {"outcome": "unrouted"})
-    if isinstance(outcome, Misconfigured):
-        return WebhookAnswer(202, {"outcome": "misconfigured", "problems": list(outcome.problems)})
-    if isinstance(outcome, Duplicate):
-        return WebhookAnswer(200, {"outcome": "duplicate"})
-    return WebhookAnswer(202, {"outcome": "accepted"})
 
 
 class GitHubWebhook:
@@ -213,7 +204,7 @@ class GitHubWebhook:
             delivery_id=opened.event_id,
             origin=origin,
         )
-        return _answer(await self._pipeline.submit(trigger))
+        return answer_for(await self._pipeline.submit(trigger))
 
     async def _route(self, repo: str | None) -> RouteTarget | None:
         if not repo:

@@ -9,9 +9,9 @@ from typing import Any
 
 from incidentfox.agents.incidents.store import IncidentEvent, IncidentStore
 from incidentfox.agents.toolsets.base import lookup_dotted
-from incidentfox.handlers.pipeline import Duplicate, Misconfigured, TriggerPipeline, Unrouted
+from incidentfox.handlers.pipeline import TriggerPipeline
 from incidentfox.handlers.trigger import RoutingKey, Trigger, TriggerSource
-from incidentfox.handlers.webhooks.receipt import WebhookAnswer
+from incidentfox.handlers.webhooks.receipt import WebhookAnswer, answer_for
 
 log = logging.getLogger(__name__)
 
@@ -82,13 +82,7 @@ class IncidentIntake:
                 },
             )
         )
-        if isinstance(outcome, Unrouted):
-            return WebhookAnswer(202, {"outcome": "unrouted"})
-        if isinstance(outcome, Misconfigured):
-            return WebhookAnswer(202, {"outcome": "misconfigured", "problems": list(outcome.problems)})
-        if isinstance(outcome, Duplicate):
-            return WebhookAnswer(200, {"outcome": "duplicate"})
-        return WebhookAnswer(202, {"outcome": "accepted"})
+        return answer_for(outcome)
 
     async def update(self, event: IncidentEvent) -> WebhookAnswer:
         applied = await self._incidents.record(event)

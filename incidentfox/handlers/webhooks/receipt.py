@@ -14,6 +14,7 @@ from incidentfox.bot.strict_json import loads_strict
 from incidentfox.config import audit
 from incidentfox.db.engine import SessionFactory
 from incidentfox.errors import BadRequest, Unauthorized
+from incidentfox.handlers.pipeline import Duplicate, Misconfigured, PipelineOutcome, Unrouted
 
 log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
@@ -28,6 +29,19 @@ class WebhookAnswer:
 
 
 IGNORED = WebhookAnswer(204)
+
+
+def answer_for(outcome: PipelineOutcome) -> WebhookAnswer:
+    """What a sender is told about a trigger the pipeline took: 202 for a new run (and for a
+    delivery no team claims or whose team lacks config, which the sender must not retry), 200 for a
+    redelivery."""
+    if isinstance(outcome, Unrouted):
+        return WebhookAnswer(202, {"outcome": "unrouted"})
+    if isinstance(outcome, Misconfigured):
+        return WebhookAnswer(202, {"outcome": "misconfigured", "problems": list(outcome.problems)})
+    if isinstance(outcome, Duplicate):
+        return WebhookAnswer(200, {"outcome": "duplicate"})
+    return WebhookAnswer(202, {"outcome": "accepted"})
 
 
 def parse_payload(raw: bytes, model: type[M], sender: str) -> M:
