@@ -38,10 +38,12 @@ FAULTS_ARGS ?= --trials 100 --storm-seconds 300
 faults: $(STAMP)
 	$(BIN)/python -m bench.faults $(FAULTS_ARGS)
 
-# Not part of `make test`: schemathesis on the config API and hypothesis on /slack/events, 10,000+ each.
+# Not part of `make test`: schemathesis on the config API, hypothesis on /slack/events and on each
+# webhook route (PagerDuty, incident.io, GitHub), 10,000+ each.
 fuzz: $(STAMP)
 	$(BIN)/python -m bench.fuzz_config_api
 	$(BIN)/python -m bench.fuzz_slack_events
+	$(BIN)/python -m bench.fuzz_webhooks
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -1,7 +1,8 @@
-"""Slack ack latency of IncidentFox against a bare Bolt app, and time to the first "Investigating…" message.
+"""Slack ack latency of IncidentFox against a bare Bolt app, the webhooks' answer latency beside it,
+and time to the first "Investigating…" message.
 
     .venv/bin/python -m bench.ack [--concurrency 200] [--requests 2000] [--sequential 300]
-                                  [--rounds 4] [--mentions 50]
+                                  [--rounds 4] [--mentions 50] [--burst 100] [--webhook-rounds 10]
 
 Everything runs on 127.0.0.1. This process runs the load client (aiohttp, one ClientSession) and the
 Slack and Kubernetes emulators; IncidentFox and the bare Bolt app each run in a process of their own
@@ -12,12 +13,16 @@ a unique ``event_id`` and thread per request; the measurements alternate between
 1. Ack, concurrent: ``--requests`` signed ``event_callback`` requests per server with ``--concurrency``
    in flight, timed from send to the end of the response body.
 2. Ack, sequential: ``--sequential`` requests per server, one at a time.
-3. Time to first message: IncidentFox with its worker, ``--mentions`` mentions one at a time on
+3. Webhooks (``bench/ack_webhooks.py``), after 1 and 2 on the same IncidentFox process: alternating
+   bursts of ``--burst`` concurrent deliveries of one source each (a Slack ``app_mention``, a signed
+   PagerDuty V3 ``incident.triggered``, a signed GitHub ``workflow_run`` failure on a pull request),
+   ``--webhook-rounds`` bursts per source; GitHub is skipped if the route is not served.
+4. Time to first message: IncidentFox with its worker, ``--mentions`` mentions one at a time on
    distinct threads, from sending the request to the Slack emulator receiving the ``chat.postMessage``.
 
-For 1 and 2 IncidentFox runs as ``role="bot"``: it dedupes, routes, checks the team's config, persists
-the run and enqueues it before acking, but no worker consumes the queue, so hundreds of investigations
-do not compete with the ack path for the event loop.
+For 1 to 3 IncidentFox runs as ``role="bot"``: it dedupes, routes, checks the team's config, persists
+the run and enqueues it before answering, but no worker consumes the queue, so hundreds of
+investigations (the webhooks' included) do not compete with the answers for the event loop.
 """
 
 from __future__ import annotations
@@ -38,6 +43,13 @@ from typing import Any
 
 import aiohttp
 
+from bench.ack_webhooks import (
+    WARMUP_BURSTS,
+    WebhookResults,
+    measure_webhooks,
+    report_webhooks,
+    webhook_goal_rows,
+)
 from bench.harness import CHANNEL, USER, ServerProcess, ServerSpec, incidentfox_server, signed_headers
 from incidentfox.emulators.kubernetes import KubernetesEmulator
 from incidentfox.emulators.slack import RecordedCall, SlackEmulator
@@ -163,6 +175,7 @@ class AckResults:
     fox_requests: int
     fox_stats: dict[str, Any]
     notes: list[str]
+    webhooks: WebhookResults
 
 
 async def measure_acks(
@@ -205,11 +218,14 @@ async def measure_acks(
                 batch = await sequential_load(http, servers[name].events_url, mentions, sequential_per_round)
                 sequential[name].extend(batch)
         fox_requests += args.rounds * (per_round + sequential_per_round)
+        webhooks = await measure_webhooks(
+            http, servers[FOX].port, mentions.next_body, size=args.burst, rounds=args.webhook_rounds
+        )
     finally:
         stopped = await asyncio.gather(*(server.stop() for server in servers.values()))
     fox_stats = stopped[0]
     notes = _log_notes(servers.values())
-    return AckResults(concurrent, sequential, round_ratios, fox_requests, fox_stats, notes)
+    return AckResults(concurrent, sequential, round_ratios, fox_requests, fox_stats, notes, webhooks)
 
 
 @dataclass
@@ -336,6 +352,7 @@ def report(args: argparse.Namespace, acks: AckResults, first: FirstMessageResult
     s_p99_ratio = percentile_ms(s_fox, 99) / percentile_ms(s_bare, 99)
     print(f"| ratio | {s_p50_ratio:.2f}× | | {s_p99_ratio:.2f}× | | | |")
     print()
+    report_webhooks(acks.webhooks, percentile_ms)
     print(
         f"### Time to first message, {len(first.first_message)} mentions one at a time "
         f'(IncidentFox `role="all"`, worker on, Kubernetes scenario "healthy", no model: analyzers only)'
@@ -368,6 +385,8 @@ def report(args: argparse.Namespace, acks: AckResults, first: FirstMessageResult
         f"| trigger → “Investigating…” p95 ≤ 150 ms | {_ms(first_p95)} | "
         f"{_met(first_p95 <= FIRST_MESSAGE_P95_GOAL_MS)} |"
     )
+    for row in webhook_goal_rows(acks.webhooks, percentile_ms, _met):
+        print(row)
     print()
     _checks(acks, first)
     print(f"total time {total_s:.0f} s")
@@ -385,9 +404,13 @@ def _latency_row(name: str, batch: Batch) -> None:
 def _checks(acks: AckResults, first: FirstMessageResults) -> None:
     runs = acks.fox_stats.get("runs", {})
     persisted = sum(runs.values()) if isinstance(runs, dict) else 0
+    hooks = acks.webhooks
     print(
-        f"checks: ack phase sent {acks.fox_requests} requests to IncidentFox; it persisted {persisted} runs "
-        f"{runs} and left {acks.fox_stats.get('queued')} in its queue (no worker)"
+        f"checks: ack phases sent {acks.fox_requests} Slack requests to IncidentFox, then the webhook phase "
+        f"{hooks.measured} measured deliveries "
+        f"(+{len(hooks.batches) * WARMUP_BURSTS} warm-up bursts of {hooks.burst}); "
+        f"it persisted {persisted} runs {runs} and left {acks.fox_stats.get('queued')} in its queue "
+        "(no worker)"
     )
     print(
         f"checks: first-message phase: {first.missing} mention(s) got no “Investigating…” within "
@@ -422,8 +445,11 @@ def main() -> None:
     parser.add_argument("--sequential", type=int, default=300, help="sequential requests per server")
     parser.add_argument("--rounds", type=int, default=4, help="alternating rounds to split the load into")
     parser.add_argument("--mentions", type=int, default=50, help="mentions for the time to first message")
+    parser.add_argument("--burst", type=int, default=100, help="concurrent deliveries per webhook burst")
+    parser.add_argument("--webhook-rounds", type=int, default=10, help="webhook bursts per source")
     args = parser.parse_args()
-    if min(args.concurrency, args.requests, args.sequential, args.rounds, args.mentions) < 1:
+    counts = (args.concurrency, args.requests, args.sequential, args.rounds, args.mentions, args.burst)
+    if min(*counts, args.webhook_rounds) < 1:
         parser.error("every count must be at least 1")
     asyncio.run(run(args))
 

@@ -5,7 +5,8 @@ remote services); each server under test runs in a child process started as
 ``python -m bench.harness SPEC_JSON`` so that it has an event loop (and a CPU) of its own:
 
 - ``incidentfox``: the whole ``IncidentFox`` process (SQLite in a temp dir) with one org and one team
-  whose config claims ``CHANNEL`` and points at the Kubernetes emulator;
+  whose config claims ``CHANNEL``, ``PAGERDUTY_SERVICE`` and ``GITHUB_REPO``, holds the PagerDuty and
+  GitHub webhook secrets, and points at the Kubernetes emulator;
 - ``bare_bolt``: a Bolt ``AsyncApp`` with an ``app_mention`` listener that does nothing, served by a
   minimal aiohttp app at ``/slack/events``; the baseline for the ack latency.
 
@@ -41,6 +42,10 @@ CHANNEL = "C0CHECKOUT"
 USER = "U0ALICE"
 ORG = "acme"
 TEAM = "checkout"
+PAGERDUTY_SERVICE = "PBENCHSVC"
+GITHUB_REPO = "acme/checkout"
+PAGERDUTY_WEBHOOK_SECRET = "bench-pagerduty-webhook-secret-0123456789"
+GITHUB_WEBHOOK_SECRET = "bench-github-webhook-secret-0123456789"
 MARKER = "BENCH "
 
 ServerKind = Literal["incidentfox", "bare_bolt"]
@@ -268,13 +273,19 @@ class _Server:
         ownership = {"slack": {"workspace_ids": [workspace]}}
         await config.write_config(admin, ORG, ORG, ownership, operation="put")
         document = {
-            "routing": {"slack_channel_ids": [CHANNEL]},
+            "routing": {
+                "slack_channel_ids": [CHANNEL],
+                "pagerduty_service_ids": [PAGERDUTY_SERVICE],
+                "github_repos": [GITHUB_REPO],
+            },
             "integrations": {
                 "kubernetes": {
                     "api_url": self.spec.kubernetes_api_url or "http://127.0.0.1:9",
                     "token": self.spec.kubernetes_token or "unused",
                     "namespace": "prod",
-                }
+                },
+                "pagerduty": {"webhook_secret": PAGERDUTY_WEBHOOK_SECRET},
+                "github": {"webhook_secret": GITHUB_WEBHOOK_SECRET},
             },
         }
         await config.write_config(admin, ORG, TEAM, document, operation="put")
