@@ -159,3 +159,11 @@ async def test_an_unknown_team_gets_202_and_an_unrouted_audit_event(tmp_path: Pa
             ).all()
         assert "acme/nobody" in audited.target
         assert await runs(w) == []
+
+
+async def test_a_wrong_event_type_or_an_event_time_without_offset_is_a_400_not_a_500(tmp_path: Path) -> None:
+    """Found by the webhook fuzzer: both used to answer 500 with a traceback."""
+    async with io_world(tmp_path) as w:
+        unhashable = json.dumps({"event_type": [], "public_incident.incident_created_v2": {}}).encode()
+        assert (await deliver(w, unhashable))[0] == 400
+        assert await runs(w) == []

@@ -20,6 +20,7 @@ from incidentfox.agents.runs.models import Run
 from incidentfox.config.models import AuditEvent
 from incidentfox.emulators.pagerduty import PagerDutyEmulator
 from incidentfox.emulators.pagerduty_seed import CHECKOUT_SERVICE_ID, FIRING_INCIDENT_ID, PAYMENTS_SERVICE_ID
+from incidentfox.emulators.pagerduty_webhooks import pagerduty_signature
 from tests.slack_world import CHANNEL, World, world
 
 SECRET = "pd-webhook-secret-for-checkout"
@@ -324,3 +325,20 @@ async def test_the_same_update_delivered_at_once_posts_one_line(tmp_path: Path, 
         await wait_for(acknowledged_lines, "the acknowledged line")
         await asyncio.sleep(0.5)
         assert len(await acknowledged_lines()) == 1
+
+
+async def test_an_event_time_without_a_utc_offset_is_a_400_not_a_500(tmp_path: Path) -> None:
+    """Found by the webhook fuzzer: a signed delivery with a naive ``occurred_at`` answered 500."""
+    async with paged_world(tmp_path) as (w, pd):
+        request = pd.build_webhook("incident.triggered", FIRING_INCIDENT_ID, secret=SECRET)
+        payload = request.payload
+        payload["event"]["occurred_at"] = "2026-12-03T10:00:00"
+        body = json.dumps(payload).encode()
+        headers = {
+            "Content-Type": "application/json",
+            "X-PagerDuty-Signature": pagerduty_signature(body, SECRET),
+        }
+        async with w.http.post(hook_url(w), data=body, headers=headers) as answer:
+            assert answer.status == 400
+            assert "occurred_at" in await answer.text()
+        assert await _runs(w) == [] and await incident_row(w) is None

@@ -92,3 +92,9 @@ def test_standard_webhooks_signature_with_several_values_and_a_tolerance() -> No
     assert not standard_webhook_signed(BODY, {**headers, "webhook-timestamp": "soon"}, secret)
     assert not standard_webhook_signed(BODY, {"webhook-id": "msg_1"}, secret)
     assert not standard_webhook_signed(BODY, headers, "")
+
+
+def test_a_signature_header_with_bytes_that_are_not_utf8_is_refused_not_a_crash() -> None:
+    """aiohttp keeps such bytes as lone surrogates (found by the webhook fuzzer: it was a 500)."""
+    assert not pagerduty_signed(BODY, "v1=\udcff", "current-secret")
+    assert not github_signed(BODY, "sha256=\udcff", "gh-secret")

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from incidentfox.blocks.limits import one_line
 
@@ -60,7 +60,7 @@ class WorkflowRun(_Lenient):
     display_title: str | None = None
     run_attempt: int = 1
     pull_requests: list[PullRef] = Field(default_factory=list)
-    updated_at: datetime | None = None
+    updated_at: AwareDatetime | None = None
 
 
 class App(_Lenient):
@@ -75,7 +75,7 @@ class CheckSuite(_Lenient):
     head_sha: str = Field(min_length=7, max_length=64)
     app: App | None = None
     pull_requests: list[PullRef] = Field(default_factory=list)
-    updated_at: datetime | None = None
+    updated_at: AwareDatetime | None = None
 
 
 class WorkflowRunEvent(_Lenient):
@@ -105,7 +105,7 @@ class Comment(_Lenient):
     body: str | None = None
     html_url: str | None = None
     user: Account
-    created_at: datetime | None = None
+    created_at: AwareDatetime | None = None
     path: str | None = None
     line: int | None = None
 

@@ -69,8 +69,9 @@ class Webhook(_Lenient):
     @classmethod
     def _pick_object(cls, value: Any) -> Any:
         """The object sits under a key named like the event type."""
-        if isinstance(value, dict) and value.get("event_type") in HANDLED:
-            return {"event_type": value["event_type"], "change": value.get(str(value["event_type"]))}
+        event_type = value.get("event_type") if isinstance(value, dict) else None
+        if isinstance(event_type, str) and event_type in HANDLED:
+            return {"event_type": event_type, "change": value.get(event_type)}
         return value
 
 

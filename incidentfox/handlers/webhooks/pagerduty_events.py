@@ -6,10 +6,9 @@ fields never break a delivery. A payload without the declared fields is a 400.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from incidentfox.blocks.limits import mrkdwn, one_line
 
@@ -65,7 +64,7 @@ class IncidentData(_Lenient):
 class Event(_Lenient):
     id: str = Field(min_length=1, max_length=128)
     event_type: str = Field(min_length=1, max_length=64)
-    occurred_at: datetime
+    occurred_at: AwareDatetime
     agent: Ref | None = None
     data: IncidentData
 

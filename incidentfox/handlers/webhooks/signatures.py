@@ -26,6 +26,12 @@ def _hex_hmac(secret: str, body: bytes) -> str:
     return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
+def _raw(header_value: str) -> bytes:
+    """A header value as the bytes that arrived: aiohttp keeps bytes that are not UTF-8 as lone
+    surrogates, which a plain ``encode()`` refuses."""
+    return header_value.encode("utf-8", "surrogateescape")
+
+
 def pagerduty_signed(body: bytes, header: str | None, secret: str) -> bool:
     """Whether any ``v1=<hex>`` of PagerDuty's comma-separated header matches the body.
 
@@ -38,7 +44,7 @@ def pagerduty_signed(body: bytes, header: str | None, secret: str) -> bool:
     if len(values) > MAX_SIGNATURES:
         return False
     expected = "v1=" + _hex_hmac(secret, body)
-    return any(hmac.compare_digest(value.encode(), expected.encode()) for value in values)
+    return any(hmac.compare_digest(_raw(value), expected.encode()) for value in values)
 
 
 def github_signed(body: bytes, header: str | None, secret: str) -> bool:
@@ -46,7 +52,7 @@ def github_signed(body: bytes, header: str | None, secret: str) -> bool:
     if not header or not secret:
         return False
     expected = "sha256=" + _hex_hmac(secret, body)
-    return hmac.compare_digest(header.strip().encode(), expected.encode())
+    return hmac.compare_digest(_raw(header.strip()), expected.encode())
 
 
 def standard_webhook_signed(body: bytes, headers: Mapping[str, str], secret: str) -> bool:
