@@ -20,33 +20,19 @@ from typing import Annotated, Any, TypeVar, cast
 from github.GithubException import GithubException
 from github.NamedUser import NamedUser
 from github.Organization import Organization
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from incidentfox.agents.approvals.models import ActionDescription
 from incidentfox.agents.toolsets.base import Tool, ToolFunction, ToolResult
 from incidentfox.agents.toolsets.github_api import GitHubClient, api_failure
+from incidentfox.agents.toolsets.write_params import Reason, WriteParams
 
 P = TypeVar("P", bound=BaseModel)
 REPO_PATTERN = r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$"
 MAX_BODY_CHARS = 65_536
 """GitHub refuses a comment or issue body longer than this."""
 MAX_TITLE_CHARS = 256
-REASON_MAX = 500
 PREVIEW_CHARS = 160
-
-
-class _WriteParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-def _checked_reason(text: str) -> str:
-    """Lengths are checked here, not in the JSON schema: strict tool schemas reject length keywords."""
-    text = " ".join(text.split())
-    if not text:
-        raise ValueError("say in one sentence why this action helps")
-    if len(text) > REASON_MAX:
-        raise ValueError(f"keep the reason under {REASON_MAX} characters")
-    return text
 
 
 def _checked_body(text: str) -> str:
@@ -72,7 +58,6 @@ def _checked_labels(labels: list[str]) -> list[str]:
     return [label.strip() for label in labels]
 
 
-Reason = Annotated[str, AfterValidator(_checked_reason)]
 Body = Annotated[str, AfterValidator(_checked_body)]
 Title = Annotated[str, AfterValidator(_checked_title)]
 Labels = Annotated[list[str], AfterValidator(_checked_labels)]
@@ -91,7 +76,7 @@ def _reason() -> Any:
     return Field(description="One sentence for the person who must approve this: why it helps now.")
 
 
-class CommentParams(_WriteParams):
+class CommentParams(WriteParams):
     repo: str = _repo()
     number: int = Field(ge=1, description="Pull request or issue number.")
     body: Body = Field(description="The comment, in GitHub Markdown.")
@@ -102,7 +87,7 @@ class CommentParams(_WriteParams):
         return ActionDescription("comment on", target, self.reason)
 
 
-class OpenIssueParams(_WriteParams):
+class OpenIssueParams(WriteParams):
     repo: str = _repo()
     title: Title = Field(description="The issue's title.")
     body: Body = Field(description="The issue's description, in GitHub Markdown.")

@@ -23,15 +23,16 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal, TypeVar, cast
+from typing import Any, Literal, TypeVar, cast
 
 from kubernetes.client.exceptions import ApiException
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from incidentfox.agents.approvals.models import ActionDescription
 from incidentfox.agents.toolsets.base import Tool, ToolFunction, ToolResult
 from incidentfox.agents.toolsets.kubernetes_api import KubernetesClient, api_failure
 from incidentfox.agents.toolsets.kubernetes_views import meta
+from incidentfox.agents.toolsets.write_params import Reason, WriteParams
 
 P = TypeVar("P", bound=BaseModel)
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
@@ -49,29 +50,11 @@ ROLLBACK_KEEPS_ANNOTATIONS = frozenset(
 )
 """Annotations ``kubectl rollout undo`` keeps from the deployment instead of copying from the replica set."""
 MAX_REPLICAS = 1000
-REASON_MAX = 500
 
 _NAME = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
 _NAMESPACE = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 Workload = Literal["deployment", "statefulset", "daemonset"]
 Scalable = Literal["deployment", "statefulset"]
-
-
-class _WriteParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-def _checked_reason(text: str) -> str:
-    """Lengths are checked here, not in the JSON schema: strict tool schemas reject length keywords."""
-    text = " ".join(text.split())
-    if not text:
-        raise ValueError("say in one sentence why this action helps")
-    if len(text) > REASON_MAX:
-        raise ValueError(f"keep the reason under {REASON_MAX} characters")
-    return text
-
-
-Reason = Annotated[str, AfterValidator(_checked_reason)]
 
 
 def _namespace() -> Any:
@@ -86,7 +69,7 @@ def _reason() -> Any:
     return Field(description="One sentence for the person who must approve this: why it helps now.")
 
 
-class RolloutRestartParams(_WriteParams):
+class RolloutRestartParams(WriteParams):
     kind: Workload = Field(description="deployment, statefulset or daemonset.")
     namespace: str = _namespace()
     name: str = _name("workload")
@@ -96,7 +79,7 @@ class RolloutRestartParams(_WriteParams):
         return ActionDescription("rollout restart", f"{self.kind} {self.namespace}/{self.name}", self.reason)
 
 
-class ScaleParams(_WriteParams):
+class ScaleParams(WriteParams):
     kind: Scalable = Field(description="deployment or statefulset.")
     namespace: str = _namespace()
     name: str = _name("workload")
@@ -108,7 +91,7 @@ class ScaleParams(_WriteParams):
         return ActionDescription("scale", target, self.reason)
 
 
-class RollbackParams(_WriteParams):
+class RollbackParams(WriteParams):
     namespace: str = _namespace()
     name: str = _name("deployment")
     reason: Reason = _reason()
@@ -118,7 +101,7 @@ class RollbackParams(_WriteParams):
         return ActionDescription("rollout undo", target, self.reason)
 
 
-class DeletePodParams(_WriteParams):
+class DeletePodParams(WriteParams):
     namespace: str = _namespace()
     name: str = _name("pod")
     reason: Reason = _reason()

@@ -33,6 +33,7 @@ from incidentfox.agents.toolsets.pagerduty_api import (
     describe_failure,
     pagerduty_settings,
 )
+from incidentfox.agents.toolsets.write_params import Reason
 
 P = TypeVar("P", bound=BaseModel)
 MAX_ALERTS = 20
@@ -43,7 +44,6 @@ MAX_SCAN = 500
 MAX_ONCALLS = 100
 TEXT_MAX = 300
 NOTE_MAX = 25_000
-REASON_MAX = 500
 DETAIL_KEYS_MAX = 12
 HEALTH_TIMEOUT = httpx2.Timeout(5.0, connect=3.0)
 _ID = r"^[A-Za-z0-9]{2,40}$"
@@ -216,7 +216,6 @@ def _checked_text(limit: int, empty: str) -> Callable[[str], str]:
 
 
 NoteText = Annotated[str, AfterValidator(_checked_text(NOTE_MAX, "the note is empty"))]
-Reason = Annotated[str, AfterValidator(_checked_text(REASON_MAX, "say in one sentence why this note helps"))]
 
 
 class AddNoteParams(_Params):
