@@ -21,6 +21,7 @@ from incidentfox.config.models import AuditEvent
 from incidentfox.emulators.pagerduty import PagerDutyEmulator
 from incidentfox.emulators.pagerduty_seed import CHECKOUT_SERVICE_ID, FIRING_INCIDENT_ID, PAYMENTS_SERVICE_ID
 from incidentfox.emulators.pagerduty_webhooks import pagerduty_signature
+from tests.conftest import ADMIN_TOKEN
 from tests.slack_world import CHANNEL, World, world
 
 SECRET = "pd-webhook-secret-for-checkout"
@@ -239,6 +240,20 @@ async def test_an_unclaimed_service_gets_202_and_an_unrouted_audit_event(tmp_pat
         [audited] = await _unrouted_audits(w)
         assert PAYMENTS_SERVICE_ID in audited.target and audited.actor == "webhook:pagerduty"
         assert await _runs(w) == []
+
+        audit_url = f"http://127.0.0.1:{w.fox.port}/api/v1/audit?action=webhook.unrouted"
+        async with w.http.get(audit_url) as anonymous:
+            assert anonymous.status == 401
+        admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+        orgs_url = f"http://127.0.0.1:{w.fox.port}/api/v1/orgs"
+        async with w.http.post(orgs_url, json={"org_id": "globex", "name": "Globex"}, headers=admin) as made:
+            org_admin = (await made.json())["admin_token"]
+        async with w.http.get(audit_url, headers={"Authorization": f"Bearer {org_admin}"}) as refused:
+            assert refused.status == 403, "installation events are the global admin's only"
+        async with w.http.get(audit_url, headers=admin) as answer:
+            assert answer.status == 200
+            [event] = (await answer.json())["events"]
+        assert event["action"] == "webhook.unrouted" and PAYMENTS_SERVICE_ID in event["target"]
 
 
 async def _unrouted_audits(w: World) -> list[AuditEvent]:

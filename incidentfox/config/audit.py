@@ -9,6 +9,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from incidentfox.config.models import AuditEvent
 
+INSTALLATION_AUDIT_ORG = ""
+"""The org of audit rows that belong to no org (a webhook for a service or repo nobody claims);
+no org id can be empty, so no org admin ever reads them. ``GET /api/v1/audit`` is the admin's view."""
+
 
 def record(
     session: AsyncSession, *, org_id: str, actor: str, action: str, target: str = "", **detail: Any

@@ -171,5 +171,11 @@ OPENAPI_DOCUMENT: dict[str, Any] = {
             "parameters": [_ORG],
             "get": _op("Config writes, token events and auth failures", auth="org admin"),
         },
+        "/api/v1/audit": {
+            "get": _op(
+                "Installation events that belong to no org (webhooks for unclaimed services or repos)",
+                auth="admin",
+            ),
+        },
     },
 }

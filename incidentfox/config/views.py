@@ -10,6 +10,7 @@ from aiohttp import web
 
 from incidentfox.bot.http_json import json_response, read_json, read_json_object
 from incidentfox.config import audit
+from incidentfox.config.audit import INSTALLATION_AUDIT_ORG
 from incidentfox.config.openapi import OPENAPI_DOCUMENT
 from incidentfox.config.permissions import Principal, require_admin, require_org_admin
 from incidentfox.config.service import ConfigService, WriteOperation
@@ -173,6 +174,17 @@ async def routing_lookup(request: web.Request, principal: Principal) -> web.Stre
 async def audit_log(request: web.Request, principal: Principal) -> web.StreamResponse:
     org = request.match_info["org"]
     require_org_admin(principal, org)
+    return await _audit_events(request, org)
+
+
+@authenticated
+async def installation_audit_log(request: web.Request, principal: Principal) -> web.StreamResponse:
+    """Events that belong to no org, such as webhook deliveries for a service or repo nobody claims."""
+    require_admin(principal)
+    return await _audit_events(request, INSTALLATION_AUDIT_ORG)
+
+
+async def _audit_events(request: web.Request, org: str) -> web.StreamResponse:
     limit = _int_query(request, "limit", 100, maximum=1000)
     before = _int_query(request, "before_id", None, maximum=None)
     async with request.app[CONFIG_SERVICE].sessions() as session:
@@ -195,6 +207,7 @@ def add_routes(app: web.Application) -> None:
     r.add_get(base + "/auth/whoami", whoami)
     r.add_post(base + "/orgs", create_org)
     r.add_get(base + "/routing/lookup", routing_lookup)
+    r.add_get(base + "/audit", installation_audit_log)
     r.add_get(org + "/nodes", list_nodes)
     r.add_post(org + "/nodes", create_node)
     r.add_get(node, get_node)

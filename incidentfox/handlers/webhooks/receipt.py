@@ -12,14 +12,13 @@ from pydantic import BaseModel, ValidationError
 
 from incidentfox.bot.strict_json import loads_strict
 from incidentfox.config import audit
+from incidentfox.config.audit import INSTALLATION_AUDIT_ORG
 from incidentfox.db.engine import SessionFactory
 from incidentfox.errors import BadRequest, Unauthorized
 from incidentfox.handlers.pipeline import Duplicate, Misconfigured, PipelineOutcome, Unrouted
 
 log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
-INSTALLATION_AUDIT_ORG = ""
-"""Audit rows about deliveries no org claims belong to the installation, not to any org."""
 
 
 @dataclass(frozen=True, slots=True)
