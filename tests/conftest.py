@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import sys
 from collections.abc import AsyncIterator, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -128,6 +129,36 @@ async def redis_url() -> str:
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite+aiosqlite:///{tmp_path}/incidentfox.db"
+
+
+TEST_WATCHDOG_S = 240.0
+"""No test comes near this; one that does is hung. The slowest take about 30 s."""
+
+
+@pytest.fixture(autouse=True)
+async def hung_test_watchdog() -> AsyncIterator[None]:
+    """Turn a hung async test into a failure that shows where it waits, instead of a CI run that
+    stalls until its own limit: after ``TEST_WATCHDOG_S`` every task's stack is printed and every
+    other task is cancelled (the test's await raises ``CancelledError``)."""
+    loop = asyncio.get_running_loop()
+    me = asyncio.current_task()
+
+    def fire() -> None:
+        tasks = [task for task in asyncio.all_tasks(loop) if task is not me and not task.done()]
+        print(
+            f"\nTEST WATCHDOG: still running after {TEST_WATCHDOG_S:.0f} s; {len(tasks)} tasks:",
+            file=sys.stderr,
+        )
+        for task in tasks:
+            task.print_stack(limit=12, file=sys.stderr)
+        for task in tasks:
+            task.cancel()
+
+    handle = loop.call_later(TEST_WATCHDOG_S, fire)
+    try:
+        yield
+    finally:
+        handle.cancel()
 
 
 @pytest.fixture(autouse=True)

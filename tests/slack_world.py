@@ -183,7 +183,7 @@ async def world(
             if team_config is None and claim_workspace:
                 document["routing"] = {"slack_channel_ids": [CHANNEL]}
             await config.write_config(ADMIN, "acme", "checkout", document, operation="put")
-            async with aiohttp.ClientSession() as http:
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
                 the_world = World(fox=fox, slack=slack, k8s=k8s, http=http)
                 yield the_world
         finally:

@@ -224,7 +224,10 @@ class IncidentFox:
             self._runner = None
         for task in self._background:
             task.cancel()
-        await asyncio.gather(*self._background, return_exceptions=True)
+        if self._background:
+            _, stuck = await asyncio.wait(self._background, timeout=self.shutdown_grace_s)
+            for task in stuck:
+                log.error("a background task did not stop when cancelled: %s", task.get_coro())
         self._background.clear()
         if self._worker_task is not None:
             self._worker_task.cancel()

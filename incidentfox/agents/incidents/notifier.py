@@ -79,8 +79,11 @@ class IncidentNotifier:
                 await self.deliver_due()
             except Exception:
                 log.exception("delivering incident updates failed; trying again shortly")
+            # ``asyncio.timeout``, not ``wait_for``: on Python 3.11 ``wait_for`` can swallow a
+            # cancellation that arrives as its timeout fires, and this loop would never stop.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.poll_s)
+                async with asyncio.timeout(self.poll_s):
+                    await self._wake.wait()
 
     async def deliver_due(self) -> None:
         for work in await self._incidents.due(utcnow()):
