@@ -3,6 +3,7 @@ and the work still owed to Slack or the source (write-backs), due with backoff."
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -20,6 +21,8 @@ from incidentfox.db.engine import SessionFactory
 
 MAX_PENDING_LINES = 50
 """Lines kept for a thread that cannot be posted yet; the oldest are dropped beyond this."""
+MAX_BATCH = 200
+"""Events applied in one transaction at most."""
 MAX_EVENT_IDS = 200
 """Event ids remembered per incident for dedupe (an incident sees a few dozen events at most)."""
 
@@ -41,6 +44,13 @@ class IncidentEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class _Recording:
+    event: IncidentEvent
+    run_id: str | None
+    done: asyncio.Future[bool]
+
+
+@dataclass(frozen=True, slots=True)
 class OwedWork:
     """What ``IncidentNotifier`` still has to do for one incident (a snapshot of its row)."""
 
@@ -59,8 +69,17 @@ class OwedWork:
 
 
 class IncidentStore:
+    """Reads and writes of ``incident_threads``.
+
+    ``record`` is a group commit, like ``RunIntake``: a burst of webhook deliveries is applied in one
+    transaction (one fsync, one turn at SQLite's writer) instead of one each, in arrival order, so
+    several events of one incident in a batch still apply one after the other.
+    """
+
     def __init__(self, sessions: SessionFactory) -> None:
         self.sessions = sessions
+        self._pending: list[_Recording] = []
+        self._flusher: asyncio.Task[None] | None = None
 
     async def get(self, incident_key: str) -> IncidentThread | None:
         async with self.sessions() as session:
@@ -70,26 +89,56 @@ class IncidentStore:
         """Apply ``event``: its state when it is the newest seen, its line always; a thread that
         exists already gets its root message refreshed and the line posted soon. ``False`` when the
         event was applied before (a redelivery), which changes nothing."""
-        async with self.sessions.begin() as session:
-            row = await self._locked(session, event)
-            if event.event_id in (row.event_ids or []):
-                return False
-            if (row.org_id, row.team_node_id) != (event.org_id, event.team_node_id):
-                _rehome(row, event)
-            row.event_ids = [*(row.event_ids or []), event.event_id][-MAX_EVENT_IDS:]
-            if run_id and not row.run_id:
-                row.run_id = run_id
-            newer = row.last_event_at is None or event.occurred_at >= row.last_event_at
-            if newer and event.state:
-                row.state = {**(row.state or {}), **event.state}
-                row.last_event_at = event.occurred_at
-                row.root_stale = row.root_ts is not None or row.root_stale
-            if event.line:
-                row.pending_lines = [*(row.pending_lines or []), event.line][-MAX_PENDING_LINES:]
-            if row.root_ts is not None and (row.pending_lines or row.root_stale):
-                row.next_at = utcnow()
-            row.updated_at = utcnow()
-            return True
+        done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._pending.append(_Recording(event, run_id, done))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush_all())
+        return await done
+
+    async def _flush_all(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
+            await self._flush(batch)
+
+    async def _flush(self, batch: list[_Recording]) -> None:
+        """Apply a batch in one transaction; if it fails, apply its events one by one so that one bad
+        event fails only its own delivery."""
+        try:
+            async with self.sessions.begin() as session:
+                applied = [await self._apply(session, item.event, item.run_id) for item in batch]
+        except Exception as exc:
+            if len(batch) > 1:
+                for item in batch:
+                    await self._flush([item])
+                return
+            if not batch[0].done.done():
+                batch[0].done.set_exception(exc)
+            return
+        for item, result in zip(batch, applied, strict=True):
+            if not item.done.done():
+                item.done.set_result(result)
+
+    async def _apply(self, session: AsyncSession, event: IncidentEvent, run_id: str | None) -> bool:
+        row = await self._locked(session, event)
+        if event.event_id in (row.event_ids or []):
+            return False
+        if (row.org_id, row.team_node_id) != (event.org_id, event.team_node_id):
+            _rehome(row, event)
+        row.event_ids = [*(row.event_ids or []), event.event_id][-MAX_EVENT_IDS:]
+        if run_id and not row.run_id:
+            row.run_id = run_id
+        newer = row.last_event_at is None or event.occurred_at >= row.last_event_at
+        if newer and event.state:
+            row.state = {**(row.state or {}), **event.state}
+            row.last_event_at = event.occurred_at
+            row.root_stale = row.root_ts is not None or row.root_stale
+        if event.line:
+            row.pending_lines = [*(row.pending_lines or []), event.line][-MAX_PENDING_LINES:]
+        if row.root_ts is not None and (row.pending_lines or row.root_stale):
+            row.next_at = utcnow()
+        row.updated_at = utcnow()
+        await session.flush()
+        return True
 
     async def attach_thread(self, incident_key: str, *, run_id: str, channel_id: str, root_ts: str) -> None:
         """The investigation posted the root message: lines and edits owed so far are due now."""
