@@ -31,7 +31,6 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any, Self
 
 from aiohttp import web
@@ -42,6 +41,7 @@ from incidentfox.emulators.github_render import Obj, Urls, error_json
 from incidentfox.emulators.github_routes import JSON_BODY, RATE_LIMIT, GitHubRoutes
 from incidentfox.emulators.github_store import GitHubWorld
 from incidentfox.emulators.github_webhooks import WebhookDelivery
+from incidentfox.emulators.served import Emulator, ServedApp
 
 DEFAULT_TOKEN = "ghs_emulator0123456789abcdefABCDEF0123"
 PRIMARY_RATE_LIMIT = "API rate limit exceeded for installation ID 4242."
@@ -81,7 +81,7 @@ class _Fault:
         )
 
 
-class GitHubEmulator(GitHubWorld):
+class GitHubEmulator(GitHubWorld, Emulator):
     """The emulated API server; seed it with the ``GitHubWorld`` helpers (``add_repo``, …)."""
 
     def __init__(
@@ -108,33 +108,18 @@ class GitHubEmulator(GitHubWorld):
         self.hook_id = 4_200_001
         self._faults: list[_Fault] = []
         self._routes = GitHubRoutes(self, lambda: self.urls)
-        self._runner: web.AppRunner | None = None
+        self._server = ServedApp()
 
     # -- lifecycle ----------------------------------------------------------------------------------
 
     async def start(self) -> Self:
         app = web.Application(middlewares=[self._gate], client_max_size=4 * 1024 * 1024)
         self._routes.register(app)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
-        if self.port == 0:
-            self.port = int(self._runner.addresses[0][1])
+        self.port = await self._server.serve(app, self.host, self.port)
         return self
 
     async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-        self._runner = None
-
-    async def __aenter__(self) -> Self:
-        return await self.start()
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.stop()
+        await self._server.close()
 
     @property
     def api_url(self) -> str:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import yaml
@@ -28,6 +27,7 @@ from aiohttp import web
 from incidentfox.emulators import kubernetes_writes as writes
 from incidentfox.emulators.kubernetes_objects import Cluster, Obj, build_cluster
 from incidentfox.emulators.kubernetes_writes import ResourceType, not_found, status_response
+from incidentfox.emulators.served import Emulator, ServedApp
 
 SCENARIO_DIR = Path(__file__).parent / "scenarios"
 DEFAULT_TOKEN = "k8s-emulator-token"
@@ -187,7 +187,7 @@ def _forbidden_read(res: ResourceType, verb: str, namespace: str | None, name: s
     return status_response(403, "Forbidden", message, details)
 
 
-class KubernetesEmulator:
+class KubernetesEmulator(Emulator):
     """A Kubernetes API server for one scenario. Start with ``await start()`` or ``async with``."""
 
     def __init__(
@@ -212,7 +212,7 @@ class KubernetesEmulator:
         """(method, path with query) of every request received, for tests."""
         self.scenario: dict[str, Any] = {}
         self.cluster = Cluster()
-        self._runner: web.AppRunner | None = None
+        self._server = ServedApp()
         self.load(scenario)
 
     def load(self, scenario: str | Path | Mapping[str, Any]) -> None:
@@ -234,26 +234,11 @@ class KubernetesEmulator:
         app = web.Application(middlewares=[self._gate])
         for method in _VERBS:
             app.router.add_route(method, "/{tail:.*}", self._dispatch)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
-        if self.port == 0:
-            self.port = int(self._runner.addresses[0][1])
+        self.port = await self._server.serve(app, self.host, self.port)
         return self
 
     async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-        self._runner = None
-
-    async def __aenter__(self) -> KubernetesEmulator:
-        return await self.start()
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.stop()
+        await self._server.close()
 
     def write_kubeconfig(
         self, path: str | Path, *, namespace: str | None = None, token: str | None = None

@@ -48,7 +48,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Self
 
 from aiohttp import web
@@ -80,6 +79,7 @@ from incidentfox.emulators.pagerduty_world import (
     parse_time,
     render,
 )
+from incidentfox.emulators.served import Emulator, ServedApp
 
 DEFAULT_API_KEY = "emulator-pd-account-key-0123"
 DEFAULT_WEB_URL = "https://acme.pagerduty.com"
@@ -100,7 +100,7 @@ class _Fault:
     message: str | None = None
 
 
-class PagerDutyEmulator:
+class PagerDutyEmulator(Emulator):
     """PagerDuty's REST API v2 over HTTPS on 127.0.0.1. Start with ``async with`` or ``start()``."""
 
     def __init__(
@@ -126,7 +126,7 @@ class PagerDutyEmulator:
         self.webhooks_sent: list[WebhookDelivery] = []
         self.certificate: LocalCertificate = issue_local_certificate()
         self._faults: list[_Fault] = []
-        self._runner: web.AppRunner | None = None
+        self._server = ServedApp()
         self._port: int | None = None
         self._tls_dir: Path | None = None
 
@@ -149,28 +149,14 @@ class PagerDutyEmulator:
         app.router.add_route("*", "/{tail:.*}", self._not_found, name="unknown")
         self._tls_dir = Path(tempfile.mkdtemp(prefix="pd-emulator-"))
         server_context = self.certificate.server_context(self._tls_dir)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, 0, ssl_context=server_context)
-        await site.start()
-        self._port = int(self._runner.addresses[0][1])
+        self._port = await self._server.serve(app, self.host, 0, ssl_context=server_context)
         return self
 
     async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        await self._server.close()
         if self._tls_dir is not None:
             shutil.rmtree(self._tls_dir, ignore_errors=True)
             self._tls_dir = None
-
-    async def __aenter__(self) -> Self:
-        return await self.start()
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.stop()
 
     @property
     def api_url(self) -> str:

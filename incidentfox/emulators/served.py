@@ -1,0 +1,55 @@
+"""What every emulator's server shares: an aiohttp app served on loopback for the emulator's
+lifetime, and ``async with`` as start/stop."""
+
+from __future__ import annotations
+
+import ssl
+from types import TracebackType
+from typing import Self
+
+from aiohttp import web
+
+
+class ServedApp:
+    """One aiohttp app served on ``host:port`` (port 0 picks a free one)."""
+
+    def __init__(self) -> None:
+        self._runner: web.AppRunner | None = None
+
+    async def serve(
+        self,
+        app: web.Application,
+        host: str,
+        port: int,
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+        shutdown_timeout: float = 0.5,
+    ) -> int:
+        """Start serving ``app``; the port it listens on."""
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=shutdown_timeout)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, host, port, ssl_context=ssl_context).start()
+        return int(self._runner.addresses[0][1])
+
+    async def close(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+        self._runner = None
+
+
+class Emulator:
+    """``async with emulator:`` starts it and stops it, whatever happens in between."""
+
+    async def start(self) -> Self:
+        raise NotImplementedError
+
+    async def stop(self) -> None:
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Self:
+        return await self.start()
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()
