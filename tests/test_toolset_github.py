@@ -22,12 +22,12 @@ from incidentfox.agents.toolsets import github as gt
 from incidentfox.agents.toolsets.base import ToolResult
 from incidentfox.agents.toolsets.function_tools import toolset_function_tools
 from incidentfox.agents.toolsets.github_api import ClientOptions, GitHubClient, GitHubNotConfigured, connect
-from incidentfox.agents.toolsets.github_logs import StepTiming, first_error
 from incidentfox.agents.toolsets.github_writes import upsert_marked_comment
 from incidentfox.egress import EgressPolicy, install_policy
 from incidentfox.emulators.github import GitHubEmulator
 from incidentfox.emulators.github_actions import JobSpec, StepSpec
 from incidentfox.emulators.github_models import ChangedFile, PullRequest, Repo
+from tests.github_actions_log import RUN_START, actions_log
 
 FAST = ClientOptions(
     timeout_s=5,
@@ -41,51 +41,7 @@ FAST = ClientOptions(
 NOW = datetime.now(UTC).replace(microsecond=0)
 OLD = "payment:\n  timeout_s: 5\n  retries: 3\n"
 NEW = "payment:\n  timeout_s: 1\n  retries: 3\n"
-RUN_START = datetime(2025, 3, 1, 10, 0, 0, tzinfo=UTC)
 REASON = "the on-call asked for the CI analysis on the PR"
-
-
-def _ts(seconds: float) -> str:
-    at = RUN_START + timedelta(seconds=seconds)
-    return at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond:06d}0Z"
-
-
-def actions_log() -> str:
-    """A job log as GitHub serves it: the runner preamble, then each step's ##[group] header with the
-    echoed script (which prints "Error:" itself), then its output. The job starts 5 s after the run;
-    steps: Set up job 5-7 s, Checkout 7-9 s, Run tests 9-19 s, Complete job 19-20 s."""
-    lines = [
-        (5.1, "Current runner version: '2.321.0'"),
-        (5.2, "##[group]Operating System"),
-        (5.2, "Ubuntu"),
-        (5.3, "##[endgroup]"),
-        (7.1, "##[group]Run actions/checkout@v4"),
-        (7.1, "with:"),
-        (7.2, "##[endgroup]"),
-        (7.5, "Syncing repository: acme/shop"),
-        (9.1, "##[group]Run python -m pytest -q"),
-        (9.1, 'python -m pytest -q || { echo "Error: tests failed"; exit 1; }'),
-        (9.1, "shell: /usr/bin/bash -e {0}"),
-        (9.2, "##[endgroup]"),
-        (10.0, "============================= test session starts =============================="),
-        (10.1, "collected 42 items"),
-        (12.0, "tests/test_checkout.py ..........F"),
-        (12.1, "=================================== FAILURES ==================================="),
-        (12.1, "____________________________ test_charge_times_out _____________________________"),
-        (12.2, "Traceback (most recent call last):"),
-        (12.2, '  File "shop/payments.py", line 88, in charge'),
-        (12.2, "    response = client.post(url, timeout=settings.payment.timeout_s)"),
-        (
-            12.3,
-            "requests.exceptions.ReadTimeout: HTTPSConnectionPool(host='psp.example.com'): Read timed out.",
-        ),
-        (12.4, "FAILED tests/test_checkout.py::test_charge_times_out - requests.exceptions.ReadTimeout"),
-        (12.5, "\x1b[31m1 failed\x1b[0m, 41 passed in 2.51s"),
-        (12.6, "Error: tests failed"),
-        (12.7, "##[error]Process completed with exit code 1."),
-        (19.1, "Cleaning up orphan processes"),
-    ]
-    return "".join(f"{_ts(at)} {text}\n" for at, text in lines)
 
 
 def _job_with_raw_log() -> JobSpec:
@@ -570,57 +526,3 @@ async def test_health_check(gh: GitHubEmulator) -> None:
     gh.rate_used = gh.rate_limit
     spent = await gt.health(_config(gh), fast)
     assert spent.reason.startswith("GitHub's rate limit for this token is used up until ")
-
-
-def test_first_error_prefers_the_failed_steps_specific_error() -> None:
-    steps = [
-        StepTiming(
-            "Set up job", 1, "success", RUN_START + timedelta(seconds=5), RUN_START + timedelta(seconds=7)
-        ),
-        StepTiming(
-            "Checkout", 2, "success", RUN_START + timedelta(seconds=7), RUN_START + timedelta(seconds=9)
-        ),
-        StepTiming(
-            "Run tests", 3, "failure", RUN_START + timedelta(seconds=9), RUN_START + timedelta(seconds=19)
-        ),
-    ]
-    found = first_error(actions_log(), steps)
-    assert found is not None
-    assert (found.step, found.step_number, found.line_number) == ("Run tests", 3, 18)
-    assert found.excerpt[found.line_number - found.excerpt_start] == "Traceback (most recent call last):"
-
-
-def test_first_error_without_step_times_uses_the_group_header() -> None:
-    log = "\n".join(
-        [
-            "##[group]Run go test ./...",
-            "go test ./...",
-            "##[endgroup]",
-            "ok  \tshop/cart\t0.012s",
-            "panic: runtime error: invalid memory address or nil pointer dereference",
-            "[signal SIGSEGV: segmentation violation code=0x1 addr=0x0 pc=0x4a1b2c]",
-            "FAIL\tshop/payments\t0.031s",
-            "##[error]Process completed with exit code 1.",
-        ]
-    )
-    found = first_error(log)
-    assert found is not None
-    assert (found.step, found.line) == (
-        "Run go test ./...",
-        "panic: runtime error: invalid memory address or nil pointer dereference",
-    )
-
-
-def test_first_error_falls_back_to_the_exit_code_and_to_nothing() -> None:
-    only_exit = (
-        "##[group]Run ./deploy.sh\n./deploy.sh\n##[endgroup]\ndeploying\n"
-        "##[error]Process completed with exit code 3.\n"
-    )
-    found = first_error(only_exit)
-    assert found is not None and found.line == "##[error]Process completed with exit code 3."
-    assert (
-        first_error(
-            "##[group]Run echo 'Error: not really'\necho 'Error: not really'\n##[endgroup]\nall good\n"
-        )
-        is None
-    )
