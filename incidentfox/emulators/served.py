@@ -4,6 +4,7 @@ lifetime, and ``async with`` as start/stop."""
 from __future__ import annotations
 
 import ssl
+from abc import ABC, abstractmethod
 from types import TracebackType
 from typing import Self
 
@@ -37,14 +38,16 @@ class ServedApp:
         self._runner = None
 
 
-class Emulator:
+class Emulator(ABC):
     """``async with emulator:`` starts it and stops it, whatever happens in between."""
 
+    @abstractmethod
     async def start(self) -> Self:
-        raise NotImplementedError
+        """Serve the emulator; ``self`` once it answers."""
 
+    @abstractmethod
     async def stop(self) -> None:
-        raise NotImplementedError
+        """Stop serving and release what ``start`` took (ports, temporary files)."""
 
     async def __aenter__(self) -> Self:
         return await self.start()
