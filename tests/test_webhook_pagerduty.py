@@ -13,9 +13,12 @@ from typing import Any
 
 import pytest
 from pydantic import SecretStr
+from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import func, select
 
 from incidentfox.agents.incidents.models import IncidentThread
+from incidentfox.agents.incidents.threads import ROOT_EVENT_TYPE
+from incidentfox.agents.progress_marker import run_metadata
 from incidentfox.agents.runs.models import Run
 from incidentfox.config.models import AuditEvent
 from incidentfox.emulators.pagerduty import PagerDutyEmulator
@@ -362,3 +365,32 @@ async def test_an_event_time_without_a_utc_offset_is_a_400_not_a_500(tmp_path: P
             assert answer.status == 400
             assert "occurred_at" in await answer.text()
         assert await _runs(w) == [] and await incident_row(w) is None
+
+
+async def test_a_run_cut_off_after_slack_took_its_root_message_takes_that_thread_over(tmp_path: Path) -> None:
+    """The crash came between Slack accepting the incident's root message and the run saving it."""
+    async with paged_world(tmp_path, post_notes=False) as (w, pd):
+        await w.restart(role="bot")
+        accepted = await pd.send_webhook(hook_url(w), "incident.triggered", FIRING_INCIDENT_ID, secret=SECRET)
+        assert accepted.status == 202
+        [run] = await _runs(w)
+        bot = AsyncWebClient(token=w.slack.bot_token, base_url=w.slack.api_url)
+        stranded = await bot.chat_postMessage(
+            channel=CHANNEL, text="PagerDuty #1: checkout", metadata=run_metadata(run.run_id, ROOT_EVENT_TYPE)
+        )
+        await w.restart()
+        await w.slack.wait_for(
+            "chat.update",
+            lambda c: c.ok and "CrashLoopBackOff" in json.dumps(c.args),
+            timeout=20,
+        )
+        roots = [
+            c
+            for c in w.slack.calls("chat.postMessage")
+            if c.ok and c.args.get("channel") == CHANNEL and not c.args.get("thread_ts")
+        ]
+        assert len(roots) == 1, "no second root message"
+        [finished] = await _runs(w)
+        assert (finished.thread_ts, finished.attempts) == (stranded["ts"], 2)
+        progress = await w.progress_post(stranded["ts"])
+        assert progress.ok

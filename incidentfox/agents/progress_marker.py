@@ -31,14 +31,15 @@ class LookupUnavailable(Exception):
     """Slack could not be asked right now (429/5xx, network): try again later."""
 
 
-def run_metadata(run_id: str) -> dict[str, Any]:
-    """The message metadata that marks a run's progress message."""
-    return {"event_type": RUN_EVENT_TYPE, "event_payload": {"run_id": run_id}}
+def run_metadata(run_id: str, event_type: str = RUN_EVENT_TYPE) -> dict[str, Any]:
+    """The message metadata that marks a message a run posted (its progress message by default)."""
+    return {"event_type": event_type, "event_payload": {"run_id": run_id}}
 
 
-def _marks(message: dict[str, Any], run_id: str) -> bool:
-    metadata = message.get("metadata")
-    if not isinstance(metadata, dict) or metadata.get("event_type") != RUN_EVENT_TYPE:
+def marked_by(message: Any, run_id: str, event_type: str = RUN_EVENT_TYPE) -> bool:
+    """Whether ``message`` (as the history methods return it) carries ``run_metadata(run_id, event_type)``."""
+    metadata = message.get("metadata") if isinstance(message, dict) else None
+    if not isinstance(metadata, dict) or metadata.get("event_type") != event_type:
         return False
     payload = metadata.get("event_payload")
     return isinstance(payload, dict) and payload.get("run_id") == run_id
@@ -65,7 +66,7 @@ async def find_progress_message(client: AsyncWebClient, run: Run) -> str | None:
                 cursor=cursor,
             )
             for message in page.get("messages") or []:
-                if isinstance(message, dict) and _marks(message, run.run_id) and message.get("ts"):
+                if marked_by(message, run.run_id) and message.get("ts"):
                     return str(message["ts"])
             cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
             if not cursor:

@@ -30,6 +30,7 @@ from incidentfox.agents.incidents.sources import WRITE_BACK_SOURCES
 from incidentfox.agents.incidents.store import IncidentStore
 from incidentfox.agents.investigator import InvestigationOutcome
 from incidentfox.agents.live_message import SlackUnreachable
+from incidentfox.agents.progress_marker import marked_by, run_metadata
 from incidentfox.agents.runs.models import Run
 from incidentfox.agents.runs.service import RunStore
 from incidentfox.agents.slack_updater import SendKind, classify_slack_error
@@ -103,7 +104,7 @@ class IncidentThreads:
                     channel=channel,
                     blocks=render_thread_root(state),
                     text=thread_root_text(state),
-                    metadata={"event_type": ROOT_EVENT_TYPE, "event_payload": {"run_id": run.run_id}},
+                    metadata=run_metadata(run.run_id, ROOT_EVENT_TYPE),
                 )
                 ts = str(posted["ts"])
         except SlackApiError as exc:
@@ -123,15 +124,8 @@ class IncidentThreads:
         page = await self._poster.conversations_history(
             channel=channel, oldest=f"{oldest:.6f}", include_all_metadata=True, limit=200
         )
-        for message in page.get("messages") or []:
-            metadata = message.get("metadata") if isinstance(message, dict) else None
-            if (
-                isinstance(metadata, dict)
-                and metadata.get("event_type") == ROOT_EVENT_TYPE
-                and (metadata.get("event_payload") or {}).get("run_id") == run.run_id
-            ):
-                return str(message["ts"])
-        return None
+        marked = (m for m in page.get("messages") or [] if marked_by(m, run.run_id, ROOT_EVENT_TYPE))
+        return next((str(m["ts"]) for m in marked if m.get("ts")), None)
 
     async def finished(self, run: Run, outcome: InvestigationOutcome) -> None:
         """Owe the source what it is to get back for this outcome (nothing when the team turned it off)."""
