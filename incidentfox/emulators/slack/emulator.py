@@ -36,6 +36,7 @@ from incidentfox.emulators.slack.socket_mode import EnvelopeKind, SocketAck, Soc
 from incidentfox.emulators.slack.store import (
     CallLog,
     RecordedCall,
+    ResponseHook,
     StoredEphemeral,
     StoredMessage,
     StoredView,
@@ -62,6 +63,7 @@ class SlackEmulator:
         app_id: str = "A0EMULATOR",
         bot_user_id: str = "U0BOTFOX",
         bot_id: str = "B0BOTFOX",
+        max_recorded_calls: int | None = None,
     ) -> None:
         suffix = uuid.uuid4().hex[:16]
         self.identity = SlackIdentity(
@@ -74,7 +76,7 @@ class SlackEmulator:
             app_token=f"xapp-1-{app_id}-emulator-{suffix}",
         )
         self.workspace = Workspace()
-        self._log = CallLog()
+        self._log = CallLog(max_recorded_calls)
         self._limiter = RateLimiter()
         self._faults = FaultInjector()
         self._hub = SocketModeHub(app_id)
@@ -195,6 +197,34 @@ class SlackEmulator:
         )
         return self.workspace.add_message(message)
 
+    def post_as_bot(
+        self, channel: str, text: str, *, blocks: list[dict[str, Any]] | None = None
+    ) -> StoredMessage:
+        """Store a message from the app's bot user, as if it had called ``chat.postMessage``."""
+        message = StoredMessage(
+            channel=channel,
+            ts=self._api.ts_clock.next(),
+            text=text,
+            user=self.bot_user_id,
+            blocks=list(blocks or []),
+            bot_id=self.identity.bot_id,
+        )
+        return self.workspace.add_message(message)
+
+    def pin(self, channel: str, ts: str) -> None:
+        """Pin a stored message to its channel (``pins.list`` and the workspace page show it)."""
+        pins = self.workspace.pins.setdefault(channel, [])
+        if ts not in pins:
+            pins.append(ts)
+
+    def pinned(self, channel: str) -> list[str]:
+        return list(self.workspace.pins.get(channel, []))
+
+    def subscribe(self, listener: Callable[[RecordedCall], None]) -> Callable[[], None]:
+        """Call ``listener`` with every Web API call and ``response_url`` post from now on (for a live
+        view of the workspace); returns the function that unsubscribes it."""
+        return self._log.subscribe(listener)
+
     # -- rate limits and faults ---------------------------------------------------------------------
 
     def set_rate_limit(
@@ -239,9 +269,22 @@ class SlackEmulator:
         """A trigger_id that ``views.open`` accepts for 3 seconds (as Slack does)."""
         return self._api.issue_trigger_id()
 
-    def response_url(self) -> str:
-        """A fresh ``response_url``; posts to it are recorded as calls of method ``"response_url"``."""
-        return f"{self._base_url}hooks/response/{uuid.uuid4().hex}"
+    def response_url(
+        self,
+        *,
+        channel: str | None = None,
+        user: str | None = None,
+        message_ts: str | None = None,
+        thread_ts: str | None = None,
+    ) -> str:
+        """A fresh ``response_url``; posts to it are recorded as calls of method ``"response_url"``.
+
+        Given the ``channel`` and ``user`` it answers for, what is posted to it also shows in the
+        workspace as Slack shows it: to the user only, in the channel, or over ``message_ts``."""
+        hook_id = uuid.uuid4().hex
+        if channel is not None and user is not None:
+            self.workspace.response_hooks[hook_id] = ResponseHook(channel, user, message_ts, thread_ts)
+        return f"{self._base_url}hooks/response/{hook_id}"
 
     # -- inbound payload builders -------------------------------------------------------------------
 
@@ -303,7 +346,7 @@ class SlackEmulator:
             team_id=self.team_id,
             api_app_id=self.app_id,
             trigger_id=self.issue_trigger_id(),
-            response_url=self.response_url(),
+            response_url=self.response_url(channel=channel, user=user),
         )
 
     def make_block_action(
@@ -327,7 +370,12 @@ class SlackEmulator:
             team_id=self.team_id,
             api_app_id=self.app_id,
             trigger_id=self.issue_trigger_id(),
-            response_url=self.response_url(),
+            response_url=self.response_url(
+                channel=channel,
+                user=user,
+                message_ts=message_ts,
+                thread_ts=stored.thread_ts if stored is not None else None,
+            ),
             block_id=block_id,
             message=stored.to_api(self.team_id) if stored is not None else None,
         )
@@ -365,6 +413,29 @@ class SlackEmulator:
     def make_app_home_opened(self, user: str) -> dict[str, Any]:
         """An ``app_home_opened`` inner event for ``user`` (send it with ``send_event``)."""
         return build_app_home_opened(user=user)
+
+    def answer_view_submission(self, view_id: str, answer: dict[str, Any] | None) -> StoredView | None:
+        """Apply the app's ack of a ``view_submission`` as Slack does; returns the view now shown.
+
+        ``errors`` keeps the modal as it is, ``update`` replaces it, ``push`` stacks a new one on it,
+        and anything else (no answer, ``clear``) closes it: the returned value is then ``None``."""
+        stored = self.workspace.views[view_id]
+        action = (answer or {}).get("response_action")
+        if action == "errors":
+            return stored
+        if action in ("update", "push") and isinstance((answer or {}).get("view"), dict):
+            view = dict((answer or {})["view"])
+            if action == "update":
+                stored.view = view
+                return stored
+            pushed = self._api.store_pushed_view(view, previous=stored)
+            return pushed
+        self.close_view(view_id)
+        return None
+
+    def close_view(self, view_id: str) -> None:
+        """Close a modal (the user pressed Cancel); closed views cannot be updated any more."""
+        self.workspace.views.pop(view_id, None)
 
     def home_view(self, user_id: str) -> StoredView | None:
         """The App Home view last published for ``user_id``."""

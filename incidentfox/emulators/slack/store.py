@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -130,15 +131,26 @@ class TsClock:
 
 
 class CallLog:
-    """Ordered record of every Web API call with awaitable lookups for tests."""
+    """Ordered record of every Web API call with awaitable lookups for tests.
 
-    def __init__(self) -> None:
-        self._calls: list[RecordedCall] = []
+    ``max_calls`` keeps only the newest calls: a long-lived emulator (the local workspace) would
+    otherwise hold every progress edit it was ever sent."""
+
+    def __init__(self, max_calls: int | None = None) -> None:
+        self._calls: deque[RecordedCall] = deque(maxlen=max_calls)
         self._changed = asyncio.Event()
+        self._listeners: list[Callable[[RecordedCall], None]] = []
 
     def record(self, call: RecordedCall) -> None:
         self._calls.append(call)
         self._changed.set()
+        for listener in self._listeners:
+            listener(call)
+
+    def subscribe(self, listener: Callable[[RecordedCall], None]) -> Callable[[], None]:
+        """Call ``listener`` with every call recorded from now on; returns the unsubscribe function."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
 
     def calls(self, method: str | None = None, *, ok: bool | None = None) -> list[RecordedCall]:
         return [
@@ -169,6 +181,17 @@ class CallLog:
                 continue
 
 
+@dataclass(frozen=True, slots=True)
+class ResponseHook:
+    """Where a ``response_url`` answers: the channel and user of the command or action that minted it,
+    and the message a ``replace_original`` / ``delete_original`` acts on."""
+
+    channel: str
+    user: str
+    message_ts: str | None = None
+    thread_ts: str | None = None
+
+
 @dataclass(slots=True)
 class Workspace:
     """Messages, views, users and channels of the one emulated workspace."""
@@ -180,6 +203,9 @@ class Workspace:
     channels: dict[str, dict[str, Any]] = field(default_factory=dict)
     reactions: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     usergroups: dict[str, list[str]] = field(default_factory=dict)
+    pins: dict[str, list[str]] = field(default_factory=dict)
+    """Pinned message timestamps per channel, oldest pin first."""
+    response_hooks: dict[str, ResponseHook] = field(default_factory=dict)
 
     def add_message(self, message: StoredMessage) -> StoredMessage:
         self.messages.setdefault(message.channel, []).append(message)

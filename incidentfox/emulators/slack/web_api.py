@@ -101,6 +101,9 @@ class WebApi:
             "team.info": self._team_info,
             "reactions.add": self._reaction_add,
             "reactions.remove": self._reaction_remove,
+            "pins.add": self._pin_add,
+            "pins.remove": self._pin_remove,
+            "pins.list": self._pin_list,
             "views.open": self._views_open,
             "views.push": self._views_push,
             "views.update": self._views_update,
@@ -140,8 +143,9 @@ class WebApi:
             args = await _parse_args(request)
         except ValueError:
             return web.Response(status=400, text="invalid_payload")
-        args["response_url_id"] = request.match_info["hook_id"]
-        body = {"ok": True}
+        hook_id = request.match_info["hook_id"]
+        args["response_url_id"] = hook_id
+        body: dict[str, Any] = {"ok": True, **self.apply_response(hook_id, args)}
         self.log.record(
             RecordedCall(
                 method="response_url", args=args, token=None, at=time.monotonic(), status=200, response=body
@@ -184,6 +188,50 @@ class WebApi:
         return None
 
     # -- auth / socket mode -------------------------------------------------------------------------
+
+    def apply_response(self, hook_id: str, args: dict[str, Any]) -> dict[str, Any]:
+        """Show what a ``response_url`` post says where Slack would: replace or delete the original
+        message, post in the channel (``response_type: in_channel``), or show it to the user only.
+        Returns ``{"shown": "deleted"|"replaced"|"message"|"ephemeral", "channel", "ts"}`` (for the
+        call log), or nothing when the hook's context is unknown."""
+        hook = self.workspace.response_hooks.get(hook_id)
+        if hook is None:
+            return {}
+        text, blocks = str(args.get("text") or ""), list(args.get("blocks") or [])
+        original = self.workspace.find(hook.channel, hook.message_ts) if hook.message_ts else None
+        shown: dict[str, Any] = {"channel": hook.channel}
+        if _flag(args.get("delete_original")) and original is not None:
+            self.workspace.delete(hook.channel, original.ts)
+            shown.update(shown="deleted", ts=original.ts)
+        elif _flag(args.get("replace_original")) and original is not None:
+            original.text, original.blocks = text, blocks
+            original.edits += 1
+            shown.update(shown="replaced", ts=original.ts)
+        elif args.get("response_type") == "in_channel":
+            message = self.workspace.add_message(
+                StoredMessage(
+                    channel=hook.channel,
+                    ts=self.ts_clock.next(),
+                    text=text,
+                    user=self.identity.bot_user_id,
+                    blocks=blocks,
+                    thread_ts=hook.thread_ts,
+                    bot_id=self.identity.bot_id,
+                )
+            )
+            shown.update(shown="message", ts=message.ts)
+        else:
+            ephemeral = StoredEphemeral(
+                channel=hook.channel,
+                user=hook.user,
+                message_ts=self.ts_clock.next(),
+                text=text,
+                blocks=blocks,
+                thread_ts=hook.thread_ts,
+            )
+            self.workspace.ephemerals.append(ephemeral)
+            shown.update(shown="ephemeral", ts=ephemeral.message_ts)
+        return shown
 
     async def _api_test(self, args: dict[str, Any]) -> dict[str, Any]:
         return {"args": args}
@@ -329,6 +377,38 @@ class WebApi:
             raise ApiError("message_not_found")
         return self.workspace.reactions.setdefault((channel, ts), [])
 
+    async def _pin_add(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel, ts = self._pinned_target(args)
+        pins = self.workspace.pins.setdefault(channel, [])
+        if ts in pins:
+            raise ApiError("already_pinned")
+        pins.append(ts)
+        return {}
+
+    async def _pin_remove(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel, ts = self._pinned_target(args)
+        pins = self.workspace.pins.get(channel, [])
+        if ts not in pins:
+            raise ApiError("no_pin")
+        pins.remove(ts)
+        return {}
+
+    async def _pin_list(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = _required(args, "channel", "channel_not_found")
+        items = []
+        for ts in self.workspace.pins.get(channel, []):
+            message = self.workspace.find(channel, ts)
+            if message is not None:
+                items.append({"type": "message", "channel": channel, "message": self._message_body(message)})
+        return {"items": items}
+
+    def _pinned_target(self, args: dict[str, Any]) -> tuple[str, str]:
+        channel = _required(args, "channel", "channel_not_found")
+        ts = _required(args, "timestamp", "no_item_specified")
+        if self.workspace.find(channel, ts) is None:
+            raise ApiError("message_not_found")
+        return channel, ts
+
     def _own_message(self, channel: str, ts: str) -> StoredMessage:
         message = self.workspace.find(channel, ts)
         if message is None:
@@ -429,6 +509,13 @@ class WebApi:
         )
         self.workspace.views[view_id] = stored
         return self.view_body(stored)
+
+    def store_pushed_view(self, view: dict[str, Any], *, previous: StoredView) -> StoredView:
+        """A modal stacked on ``previous`` by a ``response_action: push`` answer."""
+        body = self._store_view(view, user_id=previous.user_id)
+        stored = self.workspace.views[body["id"]]
+        stored.root_view_id, stored.previous_view_id = previous.root_view_id, previous.id
+        return stored
 
     def _find_view(self, args: dict[str, Any]) -> StoredView:
         view_id, external_id = args.get("view_id"), args.get("external_id")
