@@ -11,6 +11,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.typedefs import Middleware
 
+from incidentfox.agents.runs import views as run_views
 from incidentfox.bot.health import RUNTIME, healthz, readyz
 from incidentfox.bot.http_json import json_response
 from incidentfox.bot.metrics import HttpMetrics
@@ -115,6 +116,7 @@ def create_app(
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics.handler)
     config_views.add_routes(app)
+    run_views.add_routes(app)
     if slack is not None:
         app[SLACK] = slack
         app.router.add_post("/slack/events", slack_events)

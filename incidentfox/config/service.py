@@ -19,7 +19,7 @@ from incidentfox.config.change_bus import ConfigChange, ConfigChanges, LocalConf
 from incidentfox.config.file_paths import require_file_paths_allowed
 from incidentfox.config.ids import validate_node_id
 from incidentfox.config.installation_credentials import InstallationCredentials
-from incidentfox.config.merge import effective_config, merge_patch
+from incidentfox.config.merge import effective_config, merge_patch, value_sources
 from incidentfox.config.models import ConfigHistory, Node, NodeConfig, RoutingClaim
 from incidentfox.config.permissions import (
     Principal,
@@ -213,6 +213,17 @@ class ConfigService:
             ).all()
         return [_node_json(row) for row in rows]
 
+    async def list_orgs(self, principal: Principal) -> list[dict[str, Any]]:
+        """Every org for the global admin; an org admin or team token sees only its own org."""
+        query = select(Node).where(Node.kind == "org", Node.org_id != audit.INSTALLATION_AUDIT_ORG)
+        if principal.kind != "admin":
+            query = query.where(Node.org_id == principal.org_id)
+        async with self.sessions() as session:
+            rows = (await session.scalars(query.order_by(Node.org_id))).all()
+        return [
+            {"org_id": row.org_id, "name": row.name, "created_at": row.created_at.isoformat()} for row in rows
+        ]
+
     async def get_node(self, principal: Principal, org_id: str, node_id: str) -> dict[str, Any]:
         require_node_read(principal, org_id, node_id)
         async with self.sessions() as session:
@@ -353,14 +364,23 @@ class ConfigService:
         ]
 
     async def effective_config_view(self, principal: Principal, org_id: str, node_id: str) -> dict[str, Any]:
-        """The effective config as an API reader sees it: secrets redacted."""
+        """The effective config as an API reader sees it: secrets redacted, and ``sources`` naming the
+        node that set each leaf.
+
+        Always read from the database (one read for both, so they agree; it fills the cache when that
+        holds no entry). The engine's cached path is untouched. A source path is the keys joined with
+        ``.``: a key that itself contains a dot makes the path ambiguous (and two such paths could
+        coincide); config keys rarely hold dots, and the readable form is what people type.
+        """
         require_node_read(principal, org_id, node_id)
-        entry = await self._effective(org_id, node_id)
+        entry, documents = await self._load_effective(org_id, node_id)
+        sources = value_sources((node, documents.get(node, {})) for node in entry.chain)
         return {
             "org_id": org_id,
             "node_id": node_id,
             "chain": list(entry.chain),
             "config": self._box.redact(entry.stored),
+            "sources": {".".join(path): node for path, node in sorted(sources.items())},
         }
 
     async def effective_config(self, org_id: str, node_id: str) -> dict[str, Any]:
@@ -378,6 +398,14 @@ class ConfigService:
         hit = self.cache.get(org_id, node_id)
         if hit is not None:
             return hit
+        entry, _ = await self._load_effective(org_id, node_id)
+        return entry
+
+    async def _load_effective(
+        self, org_id: str, node_id: str
+    ) -> tuple[CachedEffective, dict[str, dict[str, Any]]]:
+        """Read the node's chain and its own documents and merge them; cache the result unless an entry
+        is cached already (it is just as current, and may hold the decrypted form the engine uses)."""
         generation = self._generation
         async with self.sessions() as session:
             node = await self._node(session, org_id, node_id)
@@ -389,9 +417,9 @@ class ConfigService:
             ).all()
         documents = {row.node_id: row.document for row in rows}
         entry = CachedEffective(stored=effective_config(documents.get(n, {}) for n in chain), chain=chain)
-        if generation == self._generation:
+        if generation == self._generation and self.cache.get(org_id, node_id) is None:
             self.cache.put(org_id, node_id, entry)
-        return entry
+        return entry, documents
 
     def apply_change(self, change: ConfigChange) -> None:
         """Drop what another process's write made stale (``node_id=None``: everything)."""

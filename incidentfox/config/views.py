@@ -68,6 +68,11 @@ async def create_org(request: web.Request, principal: Principal) -> web.StreamRe
 
 
 @authenticated
+async def list_orgs(request: web.Request, principal: Principal) -> web.StreamResponse:
+    return json_response({"orgs": await request.app[CONFIG_SERVICE].list_orgs(principal)})
+
+
+@authenticated
 async def list_nodes(request: web.Request, principal: Principal) -> web.StreamResponse:
     return json_response(
         {"nodes": await request.app[CONFIG_SERVICE].list_nodes(principal, request.match_info["org"])}
@@ -115,7 +120,7 @@ async def write_config(request: web.Request, principal: Principal) -> web.Stream
 @authenticated
 async def config_history(request: web.Request, principal: Principal) -> web.StreamResponse:
     org, node = request.match_info["org"], request.match_info["node"]
-    limit = _int_query(request, "limit", 50, maximum=500)
+    limit = int_query(request, "limit", 50, maximum=500)
     return json_response(
         {"history": await request.app[CONFIG_SERVICE].history(principal, org, node, limit=limit)}
     )
@@ -185,12 +190,11 @@ async def installation_audit_log(request: web.Request, principal: Principal) -> 
 
 
 async def _audit_events(request: web.Request, org: str) -> web.StreamResponse:
-    limit = _int_query(request, "limit", 100, maximum=1000)
-    before = _int_query(request, "before_id", None, maximum=None)
+    limit = int_query(request, "limit", 100, maximum=1000)
+    before = int_query(request, "before_id", None, maximum=None)
+    filters = audit.AuditFilter.from_query(request.query)
     async with request.app[CONFIG_SERVICE].sessions() as session:
-        events = await audit.list_events(
-            session, org, limit=limit, before_id=before, action=request.query.get("action")
-        )
+        events = await audit.list_events(session, org, limit=limit, before_id=before, filters=filters)
     return json_response({"events": events})
 
 
@@ -205,6 +209,7 @@ def add_routes(app: web.Application) -> None:
     node = org + "/nodes/{node}"
     r.add_get(base + "/openapi.json", openapi)
     r.add_get(base + "/auth/whoami", whoami)
+    r.add_get(base + "/orgs", list_orgs)
     r.add_post(base + "/orgs", create_org)
     r.add_get(base + "/routing/lookup", routing_lookup)
     r.add_get(base + "/audit", installation_audit_log)
@@ -235,7 +240,8 @@ def _if_match(request: web.Request) -> int | None:
     return int(value)
 
 
-def _int_query(request: web.Request, name: str, default: int | None, *, maximum: int | None) -> Any:
+def int_query(request: web.Request, name: str, default: int | None, *, maximum: int | None) -> Any:
+    """A decimal query parameter (``default`` when absent), between 1 and ``maximum`` when one is given."""
     raw = request.query.get(name)
     if raw is None:
         return default
