@@ -47,6 +47,9 @@ class Finding:
     ``key`` identifies the affected object (``pod/prod/checkout-7d9``, ``node/worker-2``); ``related``
     lists keys of objects this finding involves (the claim a Pending pod waits for, the pods behind a
     service), so that a cause is preferred together with the workload the question names.
+    ``depends_on`` lists keys of what the affected workload calls and reports failing (the service a
+    pod's log says it cannot reach, and that service's pods): when the question names this finding,
+    the dependency's own findings are about the question too, and may be its cause.
     ``decisive`` means the evidence states the cause outright (a fatal log line, ``OOMKilled``, a
     scheduler message) rather than only the symptom.
     """
@@ -64,6 +67,7 @@ class Finding:
     workload: str | None = None
     key: str = ""
     related: tuple[str, ...] = ()
+    depends_on: tuple[str, ...] = ()
 
     @property
     def recommended_actions(self) -> tuple[str, ...]:
@@ -104,13 +108,15 @@ def about_question(question: str, finding: Finding, scope: QuestionScope | None 
 
 
 def relevant_to(question: str, findings: Iterable[Finding]) -> set[str]:
-    """Keys of the findings the question is about, plus the causes those findings point to."""
+    """Keys of the findings the question is about, plus the causes those findings point to (what
+    they involve, and the dependencies they report failing)."""
     found = list(findings)
     scope = parse_question(question)
     direct = [f for f in found if f.key and about_question(question, f, scope)]
     keys = {f.key for f in direct}
     for f in direct:
         keys.update(f.related)
+        keys.update(f.depends_on)
     for f in found:
         if (
             f.key not in keys

@@ -2,8 +2,9 @@
 
 The rules call the toolset's own tool functions, so they see the same data and the same plain-words
 errors a model would. Detected: CrashLoopBackOff (with the decisive line of the previous log),
-OOMKilled, ImagePullBackOff/ErrImagePull, unschedulable pods, failing probes, services without
-ready endpoints, pending volume claims and NotReady nodes.
+OOMKilled, ImagePullBackOff/ErrImagePull, unschedulable pods, failing probes (with the error line of
+the pod's own log, and the dependency service it names: ``dependencies``), services without ready
+endpoints, pending volume claims and NotReady nodes.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import asyncio
 import re
 from typing import Any
 
+from incidentfox.agents.analyzers.dependencies import LOG_SOURCE_SUFFIX, link_dependencies
 from incidentfox.agents.analyzers.findings import Finding, rank_findings
 from incidentfox.agents.rca import Evidence
 from incidentfox.agents.redaction import scrub_text
@@ -207,25 +209,50 @@ def _unschedulable(row: Row, detail: Row) -> Finding:
     )
 
 
-def _probe_failure(row: Row, detail: Row) -> Finding | None:
+async def _own_log_line(client: KubernetesClient, row: Row, detail: Row) -> str | None:
+    """The decisive line of the current log of the pod's first container that is not ready."""
+    waiting = [c for c in detail.get("containers", []) if not c.get("ready")]
+    if not waiting:
+        return None
+    name = waiting[0]["name"]
+    params = k8s_tools.PodLogsParams(
+        name=row["name"],
+        namespace=row["namespace"],
+        container=name,
+        previous=False,
+        tail_lines=LOG_TAIL_LINES,
+    )
+    logs = await k8s_tools.pod_logs(client, params)
+    return decisive_log_line(logs.data["log"]) if logs.status == "ok" else None
+
+
+async def _probe_failure(client: KubernetesClient, row: Row, detail: Row) -> Finding | None:
+    """A pod failing its probes, with the error its own log ends with (often the dependency its
+    check calls: ``dependencies`` links that service from the quoted line)."""
     unhealthy = _events(detail, "Unhealthy")
     if not unhealthy:
         return None
     ns, pod = row["namespace"], row["name"]
     probes = {str(e.get("message", "")).split(" probe", 1)[0]: e for e in unhealthy}
-    evidence = tuple(
+    evidence = [
         Evidence(quote=str(e["message"]), source=f"pod {ns}/{pod} (Unhealthy event, x{e.get('count', 1)})")
         for e in probes.values()
-    )
+    ]
     kinds = " and ".join(sorted(k.lower() for k in probes))
+    root_cause = f"The {kinds} probes of pod {ns}/{pod} fail: {unhealthy[0]['message']}"
+    own = await _own_log_line(client, row, detail)
+    if own is not None:
+        line = scrub_text(own)
+        evidence.insert(0, Evidence(quote=line, source=f"pod {ns}/{pod} {LOG_SOURCE_SUFFIX}"))
+        root_cause += f'; its log says: "{line}"'
     return Finding(
         kind="probe_failure",
         severity="warning",
         resource=f"pod {ns}/{pod}",
         summary=f"Pod {ns}/{pod} is failing its {kinds} probes "
         f"(ready {row.get('ready')}, {row.get('restarts', 0)} restarts).",
-        root_cause=f"The {kinds} probes of pod {ns}/{pod} fail: {unhealthy[0]['message']}",
-        evidence=evidence,
+        root_cause=root_cause,
+        evidence=tuple(evidence),
         immediate_actions=(
             "Check why the probed endpoint is slow or failing (load, a dependency) before loosening "
             "the probe.",
@@ -266,9 +293,10 @@ async def _pod_findings(client: KubernetesClient, row: Row) -> list[Finding]:
     scheduled: Row = next((c for c in detail.get("conditions", []) if c.get("type") == "PodScheduled"), {})
     if scheduled.get("status") == "False":
         found.append(_unschedulable(row, detail))
-    probe = _probe_failure(row, detail)
-    if probe is not None and not found:
-        found.append(probe)
+    if not found:
+        probe = await _probe_failure(client, row, detail)
+        if probe is not None:
+            found.append(probe)
     return found
 
 
@@ -444,6 +472,7 @@ async def analyze_kubernetes(
     findings += _node_findings(nodes, pod_rows)
     findings += await _pvc_findings(client, pvcs)
     findings += await _service_findings(client, services)
+    findings = link_dependencies(findings, services.data if services.status == "ok" else [])
     if not findings:
         counts = [
             f"{len(pod_rows)} pods",

@@ -65,6 +65,33 @@ def _confidence(primary: Finding, question: str, matched: bool) -> Confidence:
     )
 
 
+def _dependent_asked_about(primary: Finding, problems: Sequence[Finding], question: str) -> Finding | None:
+    """The finding the question is about that depends on ``primary``, when ``primary`` itself is not
+    what the question names (the question asks about the symptom, the cause is its dependency)."""
+    if not question or about_question(question, primary):
+        return None
+    return next(
+        (f for f in problems if primary.key in f.depends_on and about_question(question, f)),
+        None,
+    )
+
+
+def _name_of(finding: Finding) -> str:
+    return finding.workload or finding.resource
+
+
+def _distinct_evidence(primary: Finding, others: Sequence[Finding]) -> tuple[Evidence, ...]:
+    """The primary's evidence, then the first of each other finding's whose quote is not shown yet
+    (three replicas logging the same fatal line are one piece of evidence)."""
+    evidence: list[Evidence] = list(primary.evidence)
+    for other in others:
+        if len(evidence) >= MAX_EVIDENCE:
+            break
+        if other.evidence and all(other.evidence[0].quote != e.quote for e in evidence):
+            evidence.append(other.evidence[0])
+    return tuple(evidence[:MAX_EVIDENCE])
+
+
 def build_rca(
     findings: Sequence[Finding],
     *,
@@ -78,7 +105,11 @@ def build_rca(
 
     ``notes`` (where the scan looked, when it read the cluster) and ``unchecked`` (what could not be
     read, e.g. other namespaces under RBAC) become caveats; an all-clear with anything unchecked is
-    only low confidence."""
+    only low confidence.
+
+    When the question names a workload whose failing check reports a dependency (``depends_on``) and
+    that dependency's problem is the root cause, the summary says so: "checkout depends on
+    payments-api, which is failing: …", and the root cause adds what the dependent pod reports."""
     api_errors = [f for f in findings if f.kind == "api_error"]
     if api_errors:
         return _unreachable(api_errors[0])
@@ -87,17 +118,17 @@ def build_rca(
         healthy = next((f for f in findings if f.kind == "healthy"), None)
         return _all_clear(healthy, question, tuple(notes), tuple(unchecked))
     primary, others = problems[0], problems[1:]
-    evidence: list[Evidence] = list(primary.evidence)
-    for other in others:
-        if other.evidence and len(evidence) < MAX_EVIDENCE:
-            evidence.append(other.evidence[0])
-    summary = primary.summary
+    summary, root_cause = primary.summary, primary.root_cause
+    dependent = _dependent_asked_about(primary, problems, question)
+    if dependent is not None:
+        summary = f"{_name_of(dependent)} depends on {_name_of(primary)}, which is failing: {summary}"
+        root_cause = f"{root_cause} {dependent.root_cause}"
     if others:
         summary += f" {len(others)} related problem{'s' if len(others) != 1 else ''} also found."
     return RootCauseAnalysis(
         summary=summary,
-        root_cause=primary.root_cause,
-        evidence=tuple(evidence[:MAX_EVIDENCE]),
+        root_cause=root_cause,
+        evidence=_distinct_evidence(primary, others),
         confidence=_confidence(primary, question, any(about_question(question, f) for f in problems)),
         immediate_actions=primary.immediate_actions,
         follow_up_actions=primary.follow_up_actions + tuple(f"Also: {o.summary}" for o in others[:4]),
