@@ -172,13 +172,15 @@ def loopback_egress_allowed() -> Iterator[None]:
 
 
 def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settings:
-    """Test settings. ``EGRESS_ALLOW_PRIVATE`` is stated explicitly: every emulator listens on 127.0.0.1."""
+    """Test settings. ``EGRESS_ALLOW_PRIVATE`` is stated explicitly: every emulator listens on 127.0.0.1.
+    The local workspace is off unless a test asks for it (``local_workspace=True``)."""
     values: dict[str, Any] = {
         "database_url": database_url,
         "admin_token": ADMIN_TOKEN,
         "incidentfox_secret_key": "test-secret-key-" + "k" * 32,
         "INCIDENTFOX_DATA_DIR": data_dir,
         "egress_allow_private": True,
+        "local_workspace": False,
         **overrides,
     }
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

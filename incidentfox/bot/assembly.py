@@ -34,6 +34,8 @@ from incidentfox.handlers.webhooks.incident_intake import IncidentIntake
 from incidentfox.handlers.webhooks.incidentio import IncidentIoWebhook
 from incidentfox.handlers.webhooks.pagerduty import PagerDutyWebhook
 from incidentfox.handlers.webhooks.routes import WebhookReceivers
+from incidentfox.web.embedded import wants_local_workspace
+from incidentfox.web.local_workspace import LocalWorkspace
 
 log = logging.getLogger(__name__)
 Role = Literal["all", "bot", "worker"]
@@ -61,6 +63,11 @@ def tune_garbage_collector() -> None:
     gc.freeze()
     gen0, gen1, gen2 = gc.get_threshold()
     gc.set_threshold(max(gen0, 10_000), gen1, gen2)
+
+
+def _browsable(host: str) -> str:
+    """The host a person types into a browser for a bind address (``0.0.0.0`` is not one)."""
+    return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
 
 
 class IncidentFox:
@@ -93,10 +100,14 @@ class IncidentFox:
         self._models: TeamModelProvider | None = None
         self._http: aiohttp.ClientSession | None = None
         self._background: list[asyncio.Task[None]] = []
+        self.local: LocalWorkspace | None = None
 
     async def start(self) -> None:
         settings = self.settings
         configure_tracing(enabled=False)
+        if wants_local_workspace(settings) and self.role != "worker":
+            self.local = LocalWorkspace(settings)
+            await self.local.start()
         self.runtime = runtime = await build_runtime(settings)
         self.approvals = ApprovalService(runtime.sessions)
         self._http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=200))
@@ -140,7 +151,8 @@ class IncidentFox:
         if self.role != "worker":
             self._background.append(asyncio.create_task(prune_forever(runtime.sessions)))
         webhooks = self._webhooks(runtime) if self.slack is not None else None
-        self._runner = web.AppRunner(create_app(runtime, self.slack, webhooks), access_log=None)
+        app = create_app(runtime, self.slack, webhooks, settings=settings, local=self.local)
+        self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, settings.host, settings.port)
         await site.start()
@@ -150,8 +162,14 @@ class IncidentFox:
             log.info("Socket Mode connected")
         if self.worker is not None:
             self._worker_task = asyncio.create_task(self.worker.run_forever())
+        if self.local is not None:
+            await self.local.start_demo(runtime.config, webhook_base_url=f"http://127.0.0.1:{self.port}")
         tune_garbage_collector()
         log.info("IncidentFox listening on http://%s:%s role=%s", settings.host, self.port, self.role)
+        if self.local is not None:
+            log.info("Open the local workspace: http://%s:%s/", _browsable(settings.host), self.port)
+        elif self.role != "worker":
+            log.info("Config console: http://%s:%s/", _browsable(settings.host), self.port)
 
     def _webhooks(self, runtime: Runtime) -> WebhookReceivers:
         settings, notifier = self.settings, self.incident_notifier
@@ -247,5 +265,7 @@ class IncidentFox:
             await self._models.aclose()
         if self._http is not None:
             await self._http.close()
+        if self.local is not None:
+            await self.local.stop()
         if self.runtime is not None:
             await self.runtime.close()

@@ -16,11 +16,14 @@ from incidentfox.bot.health import RUNTIME, healthz, readyz
 from incidentfox.bot.http_json import json_response
 from incidentfox.bot.metrics import HttpMetrics
 from incidentfox.bot.runtime import Runtime
+from incidentfox.bot.settings import Settings
 from incidentfox.bot.slack_app import SLACK, SlackSurface, slack_events
 from incidentfox.config import views as config_views
 from incidentfox.errors import PayloadTooLarge, UserFacingError
 from incidentfox.handlers.webhooks.routes import WebhookReceivers
 from incidentfox.handlers.webhooks.routes import add_routes as add_webhook_routes
+from incidentfox.web.local_workspace import LocalWorkspace
+from incidentfox.web.pages import PageAccess, add_page_routes, console_bootstrap
 
 log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 1024 * 1024
@@ -104,8 +107,15 @@ def _quiet_malformed_http() -> None:
 
 
 def create_app(
-    runtime: Runtime, slack: SlackSurface | None = None, webhooks: WebhookReceivers | None = None
+    runtime: Runtime,
+    slack: SlackSurface | None = None,
+    webhooks: WebhookReceivers | None = None,
+    *,
+    settings: Settings | None = None,
+    local: LocalWorkspace | None = None,
 ) -> web.Application:
+    """Every route. ``local`` serves the local workspace at ``/``; otherwise, given ``settings``, ``/``
+    serves the config console, which then asks for the admin token."""
     _quiet_malformed_http()
     metrics = HttpMetrics()
     app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[edge_middleware(metrics)])
@@ -122,4 +132,9 @@ def create_app(
         app.router.add_post("/slack/events", slack_events)
     if webhooks is not None:
         add_webhook_routes(app, webhooks)
+    if local is not None:
+        local.add_routes(app)
+    elif settings is not None:
+        access = PageAccess(settings, embedded=False)
+        add_page_routes(app, access, lambda: console_bootstrap(access))
     return app

@@ -62,6 +62,11 @@ class Settings(BaseSettings):
     """Whether URLs from config may point at loopback or private addresses; unset = only while the
     installation has a single org. Link-local and metadata addresses are refused either way."""
 
+    local_workspace: bool = True
+    """With no Slack credentials, run Slack in-process and serve the local web workspace at ``/``."""
+    incidentfox_demo: bool = True
+    """Seed the ``demo`` org on first start in local-workspace mode (``INCIDENTFOX_DEMO=0`` turns it off)."""
+
     @cached_property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
