@@ -69,7 +69,9 @@ def test_a_mention_in_the_demo_channel_is_investigated_live_and_ends_in_an_rca(b
     final = seen_texts[-1]
     assert "payments-api" in final, final
     assert "PSP_API_KEY" in final, "the RCA quotes its evidence"
-    assert len([m for m in bot_messages(pane) if m.get_attribute("data-ts") == progress_ts]) == 1
+    finals = [m for m in bot_messages(pane) if m.get_attribute("data-ts") == progress_ts]
+    assert len(finals) == 1
+    browser.execute_script("arguments[0].scrollIntoView({block: 'start'})", finals[0])
     screenshot(browser, "investigation-finished")
 
 
@@ -171,3 +173,22 @@ def test_console_issues_a_token_once_and_shows_the_audit_log(browser: WebDriver)
     wait_for(browser, lambda: by_testid(browser, "console-subtab", tab="tokens"), "the Tokens tab")[0].click()
     wait_for(browser, lambda: by_testid(browser, "token-row"), "the token list")
     assert token not in browser.find_element(By.TAG_NAME, "body").text, "a token is shown once"
+
+
+def test_the_demo_button_plays_a_pagerduty_page_into_its_own_thread(browser: WebDriver) -> None:
+    by_testid(browser, "workspace-tab-link")[0].click()
+    open_channel(browser, DEMO_CHANNEL)
+    by_testid(browser, "demo-action", action_id="pagerduty-page")[0].click()
+    wait_for(browser, lambda: by_testid(browser, "toast"), "the toast saying what was sent")
+    root = wait_for(
+        browser,
+        lambda: [
+            m for m in bot_messages(browser) if "PagerDuty #" in m.text and by_testid(m, "thread-summary")
+        ],
+        "the incident's root message in the channel",
+        30,
+    )[-1]
+    by_testid(root, "thread-summary")[0].click()
+    pane = wait_for(browser, lambda: by_testid(browser, "thread-pane"), "the incident's thread")[0]
+    wait_for(browser, lambda: "payments-api" in pane.text, "the investigation of the page", 60)
+    screenshot(browser, "pagerduty-page")

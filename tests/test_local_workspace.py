@@ -10,6 +10,7 @@ from typing import Any
 from incidentfox.web.embedded import BOT_DM_CHANNEL
 from incidentfox.web.workspace_api import _apply_selection
 from tests.local_page import GENERAL, local_page
+from tests.slack_world import world
 
 
 def mentions(page_bot: str, text: str) -> dict[str, Any]:
@@ -138,19 +139,31 @@ async def test_bound_beyond_loopback_the_page_needs_the_admin_token(tmp_path: Pa
 
 
 def test_choices_made_in_the_page_reach_the_bot_in_slacks_shape() -> None:
-    button = {"action_id": "pick", "value": "", "type": "button"}
+    button: dict[str, Any] = {"action_id": "pick", "value": "", "type": "button"}
     _apply_selection(button, {"selected_option": {"value": "prod", "text": "Production"}})
     assert button["type"] == "static_select" and "value" not in button
     assert button["selected_option"] == {
         "value": "prod",
         "text": {"type": "plain_text", "text": "Production", "emoji": True},
     }
-    users = {"action_id": "who", "value": "U1", "type": "button"}
+    users: dict[str, Any] = {"action_id": "who", "value": "U1", "type": "button"}
     _apply_selection(users, {"type": "users_select", "selected_user": "U1"})
     assert (users["type"], users["selected_user"]) == ("users_select", "U1")
-    checks = {"action_id": "opts", "value": "", "type": "button"}
+    checks: dict[str, Any] = {"action_id": "opts", "value": "", "type": "button"}
     _apply_selection(checks, {"type": "checkboxes", "selected_options": [{"value": "a", "text": "A"}]})
     assert checks["selected_options"][0]["text"]["text"] == "A"
-    plain = {"action_id": "go", "value": "v", "type": "button"}
+    plain: dict[str, Any] = {"action_id": "go", "value": "v", "type": "button"}
     _apply_selection(plain, {"value": "v"})
     assert plain == {"action_id": "go", "value": "v", "type": "button"}
+
+
+async def test_with_a_real_slack_app_the_page_is_the_console_and_asks_for_the_token(tmp_path: Path) -> None:
+    async with world(tmp_path) as w:
+        base = f"http://127.0.0.1:{w.fox.port}"
+        async with w.http.get(base + "/") as response:
+            assert response.status == 200 and "<html" in (await response.text()).lower()
+        async with w.http.get(base + "/ui/api/bootstrap") as response:
+            boot = await response.json()
+        assert boot == {"mode": "console", "console": {"token": None, "requires_token": True}}
+        async with w.http.get(base + f"/ui/api/channels/{GENERAL}/messages") as response:
+            assert response.status == 404, "no workspace behind the page when Slack is real"
