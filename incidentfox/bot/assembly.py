@@ -237,6 +237,8 @@ class IncidentFox:
         """Stop taking triggers first (Socket Mode, then HTTP), then let running investigations finish."""
         if self._socket is not None:
             await self._socket.close_async()
+        if self.local is not None:
+            self.local.end_live_streams()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

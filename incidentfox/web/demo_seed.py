@@ -15,7 +15,6 @@ one the user pointed elsewhere (a real cluster, from the console) is left alone.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import secrets
 from collections.abc import Mapping
@@ -33,6 +32,7 @@ from incidentfox.web.demo_world import (
     PAGERDUTY_SERVICE_ID,
     PAYMENTS_REPO,
 )
+from incidentfox.web.embedded import is_loopback_host
 
 log = logging.getLogger(__name__)
 
@@ -147,13 +147,7 @@ def _uses(settings: Mapping[str, Any], key: str, credential: str) -> bool:
     url = settings.get("api_url")
     if settings.get(key) != credential or not isinstance(url, str):
         return False
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return is_loopback_host(urlsplit(url).hostname or "")
 
 
 def team_config(endpoints: DemoEndpoints, slack: DemoSlack) -> dict[str, Any]:

@@ -90,11 +90,16 @@ class LocalWorkspace:
         if demo.active:
             self.demo = demo
 
+    def end_live_streams(self) -> None:
+        """End every page's event stream, so the HTTP server can stop without waiting for them."""
+        if self.feed is not None:
+            self.feed.close()
+            self.feed = None
+
     async def stop(self) -> None:
         if self._demo_env is not None:
             await self._demo_env.stop()
-        if self.feed is not None:
-            self.feed.close()
+        self.end_live_streams()
         try:
             self.embedded.save(self.saved_path)
         except OSError as exc:
