@@ -167,3 +167,20 @@ async def test_with_a_real_slack_app_the_page_is_the_console_and_asks_for_the_to
         assert boot == {"mode": "console", "console": {"token": None, "requires_token": True}}
         async with w.http.get(base + f"/ui/api/channels/{GENERAL}/messages") as response:
             assert response.status == 404, "no workspace behind the page when Slack is real"
+
+
+async def test_the_workspace_keeps_its_messages_and_pins_across_a_restart(tmp_path: Path) -> None:
+    async with local_page(tmp_path, team_in_general=False) as page:
+        status, posted = await page.post(f"/ui/api/channels/{GENERAL}/messages", {"text": "before"})
+        assert status == 200
+        assert page.fox.local is not None
+        page.fox.local.slack.pin(GENERAL, posted["ts"])
+    async with local_page(tmp_path, team_in_general=False) as page:
+        status, history = await page.get(f"/ui/api/channels/{GENERAL}/messages")
+        assert status == 200
+        [kept] = [m for m in history["messages"] if m["ts"] == posted["ts"]]
+        assert kept["text"] == "before" and kept["pinned"]
+    (tmp_path / "local-workspace.json").write_text("{not json")
+    async with local_page(tmp_path, team_in_general=False) as page:
+        status, history = await page.get(f"/ui/api/channels/{GENERAL}/messages")
+        assert status == 200 and history["messages"] == [], "an unreadable file starts empty, not broken"
