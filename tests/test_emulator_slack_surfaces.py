@@ -7,6 +7,8 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -101,3 +103,27 @@ async def test_subscribers_see_every_call_and_the_log_keeps_only_the_newest(
         "after",
     ]
     assert len(slack.messages(CHANNEL)) == 9, "the cap bounds the call log, not the workspace"
+
+
+async def test_socket_mode_keeps_only_the_newest_envelopes_and_acks_when_bounded(
+    slack: SlackEmulator,
+) -> None:
+    app = AsyncApp(client=AsyncWebClient(token=slack.bot_token, base_url=slack.api_url))
+
+    @app.event("app_mention")
+    async def on_mention() -> None:
+        return None
+
+    handler = AsyncSocketModeHandler(app, app_token=slack.app_token)
+    await handler.connect_async()
+    try:
+        await slack.wait_for_connections(1)
+        sent = []
+        for n in range(8):
+            envelope_id = await slack.send_event(slack.make_app_mention(CHANNEL, HUMAN, f"q{n}"))
+            await slack.wait_for_ack(envelope_id)
+            sent.append(envelope_id)
+    finally:
+        await handler.close_async()
+    assert [e["envelope_id"] for e in slack.envelopes] == sent[-5:]
+    assert [a.envelope_id for a in slack.acks] == sent[-5:]

@@ -79,7 +79,7 @@ class SlackEmulator:
         self._log = CallLog(max_recorded_calls)
         self._limiter = RateLimiter()
         self._faults = FaultInjector()
-        self._hub = SocketModeHub(app_id)
+        self._hub = SocketModeHub(app_id, keep=max_recorded_calls)
         self._api = WebApi(self.identity, self.workspace, self._log, self._hub, self._limiter, self._faults)
         self._runner: web.AppRunner | None = None
         self._base_url = ""

@@ -14,6 +14,7 @@ import json
 import logging
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -43,15 +44,17 @@ class SocketAck:
 class SocketModeHub:
     """Tracks tickets, live WebSocket connections, sent envelopes and received acks."""
 
-    def __init__(self, app_id: str) -> None:
+    def __init__(self, app_id: str, *, keep: int | None = None) -> None:
+        """``keep``: remember only the newest envelopes and acks (a long-lived emulator)."""
         self._app_id = app_id
+        self._keep = keep
         self._tickets: set[str] = set()
         self._connections: list[web.WebSocketResponse] = []
         self._connection_total = 0
         self._sent_at: dict[str, float] = {}
         self._acks: dict[str, SocketAck] = {}
         self._changed = asyncio.Event()
-        self.envelopes: list[dict[str, Any]] = []
+        self.envelopes: deque[dict[str, Any]] = deque(maxlen=keep)
 
     @property
     def connection_count(self) -> int:
@@ -65,6 +68,13 @@ class SocketModeHub:
     @property
     def acks(self) -> list[SocketAck]:
         return list(self._acks.values())
+
+    def _forget_oldest(self) -> None:
+        if self._keep is None:
+            return
+        for remembered in (self._acks, self._sent_at):
+            while len(remembered) > self._keep:
+                del remembered[next(iter(remembered))]
 
     def issue_ticket(self) -> str:
         ticket = uuid.uuid4().hex
@@ -121,6 +131,7 @@ class SocketModeHub:
                 latency=time.monotonic() - sent,
             ),
         )
+        self._forget_oldest()
         self._notify()
 
     async def send_envelope(
