@@ -1,0 +1,123 @@
+"""The model proxy: the only door out of a sandbox (design §7, issue: credentials never enter it).
+
+The Claude Code CLI inside a sandbox gets ``ANTHROPIC_BASE_URL`` pointing here and a per-session
+token as its API key. The proxy checks the token, swaps it for the real key, and forwards the
+Messages API call upstream, streaming the answer back as it arrives. It is its own small server
+(not a route of the main app): a sandbox that can reach it can reach nothing else of IncidentFox,
+and a long conversation is not held to the main app's 1 MiB body limit.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+
+import aiohttp
+from aiohttp import web
+
+from incidentfox.sandboxes.session_tokens import SessionTokens
+
+log = logging.getLogger(__name__)
+
+ALLOWED_PATHS = frozenset({"/v1/messages", "/v1/messages/count_tokens", "/v1/models"})
+FORWARDED_HEADERS = ("anthropic-version", "anthropic-beta", "content-type", "accept", "user-agent")
+MAX_BODY_BYTES = 32 * 1024 * 1024
+DEFAULT_UPSTREAM = "https://api.anthropic.com"
+
+
+def anthropic_error(status: int, kind: str, message: str) -> web.Response:
+    """An error in the shape the Anthropic API (and so the CLI) understands."""
+    body = {"type": "error", "error": {"type": kind, "message": message}}
+    return web.json_response(body, status=status)
+
+
+class ModelProxy:
+    """Forwards a session's model calls upstream with the real key; refuses everything else."""
+
+    def __init__(
+        self,
+        tokens: SessionTokens,
+        *,
+        api_key: str,
+        upstream: str | None = None,
+        timeout_s: float = 600.0,
+    ) -> None:
+        self.tokens = tokens
+        self.upstream = (upstream or DEFAULT_UPSTREAM).rstrip("/")
+        self._api_key = api_key
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s, sock_connect=10)
+        self._http: aiohttp.ClientSession | None = None
+        self._runner: web.AppRunner | None = None
+        self.url = ""
+        self.requests_by_session: dict[str, int] = {}
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=MAX_BODY_BYTES)
+        app.router.add_route("*", "/{path:.*}", self.forward)
+        return app
+
+    async def start(self, *, host: str = "127.0.0.1", port: int = 0, unix_path: Path | None = None) -> None:
+        """Serve on a TCP port (``url`` then says where) or on a Unix socket for local sandboxes."""
+        self._http = aiohttp.ClientSession(timeout=self._timeout)
+        self._runner = web.AppRunner(self.app(), access_log=None)
+        await self._runner.setup()
+        if unix_path is not None:
+            await web.UnixSite(self._runner, str(unix_path)).start()
+            self.url = f"unix:{unix_path}"
+            return
+        await web.TCPSite(self._runner, host, port).start()
+        bound_port = self._runner.addresses[0][1]
+        self.url = f"http://{host}:{bound_port}"
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
+
+    async def forward(self, request: web.Request) -> web.StreamResponse:
+        grant = self.tokens.check(_presented_token(request.headers))
+        if grant is None:
+            log.info("model proxy refused a call with no valid session token path=%s", request.path)
+            return anthropic_error(401, "authentication_error", "this sandbox session is not authorised")
+        if request.path not in ALLOWED_PATHS:
+            return anthropic_error(404, "not_found_error", f"the model proxy does not serve {request.path}")
+        assert self._http is not None, "start() first"
+        self.requests_by_session[grant.session_id] = self.requests_by_session.get(grant.session_id, 0) + 1
+        headers = {k: v for k in FORWARDED_HEADERS if (v := request.headers.get(k)) is not None}
+        headers["x-api-key"] = self._api_key
+        body = await request.read()
+        target = self.upstream + request.path_qs
+        try:
+            async with self._http.request(request.method, target, data=body, headers=headers) as upstream:
+                return await _relay(request, upstream)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            log.warning(
+                "model proxy: upstream unreachable session=%s error=%s", grant.session_id, type(exc).__name__
+            )
+            return anthropic_error(502, "api_error", "the model API could not be reached from IncidentFox")
+
+
+async def _relay(request: web.Request, upstream: aiohttp.ClientResponse) -> web.StreamResponse:
+    """Stream the upstream answer back unchanged (SSE events arrive as they are produced)."""
+    response = web.StreamResponse(status=upstream.status)
+    for name in ("content-type", "retry-after", "request-id", "anthropic-ratelimit-requests-remaining"):
+        if name in upstream.headers:
+            response.headers[name] = upstream.headers[name]
+    await response.prepare(request)
+    async for chunk in upstream.content.iter_any():
+        await response.write(chunk)
+    await response.write_eof()
+    return response
+
+
+def _presented_token(headers: Mapping[str, str]) -> str | None:
+    """The CLI sends its API key as ``x-api-key``, or a bearer token with ``ANTHROPIC_AUTH_TOKEN``."""
+    key = headers.get("x-api-key")
+    if key:
+        return key
+    authorization = headers.get("Authorization", "")
+    return authorization[7:].strip() if authorization.lower().startswith("bearer ") else None
