@@ -7,7 +7,8 @@ from incidentfox.agents.incidents import models as incident_models
 from incidentfox.agents.runs import models as run_models
 from incidentfox.config import models as config_models
 from incidentfox.db.base import Base
+from incidentfox.sandboxes import models as sandbox_models
 
 metadata = Base.metadata
 
-__all__ = ["approval_models", "config_models", "incident_models", "metadata", "run_models"]
+__all__ = ["approval_models", "config_models", "incident_models", "metadata", "run_models", "sandbox_models"]
