@@ -9,6 +9,7 @@ from pathlib import Path
 
 from incidentfox.bot.runtime import build_runtime
 from incidentfox.db.base import utcnow
+from incidentfox.sandboxes.models import SandboxSession
 from incidentfox.sandboxes.reaper import SandboxReaper
 from incidentfox.sandboxes.rehydration import rehydration_preamble
 from incidentfox.sandboxes.store import SandboxStore, SessionPlace, Turn
@@ -35,10 +36,11 @@ async def test_activity_moves_the_expiry_and_the_reaper_destroys_only_what_expir
         destroyed: list[tuple[str, str]] = []
         failing = {"ns/p"}
 
-        async def destroy(backend: str, ref: str) -> None:
-            if ref in failing:
+        async def destroy(row: SandboxSession) -> None:
+            assert row.sandbox_ref is not None
+            if row.sandbox_ref in failing:
                 raise ConnectionError("the API server is down")
-            destroyed.append((backend, ref))
+            destroyed.append((row.backend, row.sandbox_ref))
 
         reaper = SandboxReaper(store, destroy)
         assert await reaper.reap_once(utcnow() + timedelta(minutes=5)) == 0, (
@@ -64,7 +66,9 @@ async def test_the_inventory_and_transcript_survive_a_restart_and_rehydrate_a_fr
     runtime = await build_runtime(settings, migrate=True)
     try:
         store = SandboxStore(runtime.sessions)
-        opened = await store.open(PLACE, backend="local", sandbox_ref="/sbx/a", ttl_s=60)
+        opened = await store.open(
+            PLACE, backend="local", sandbox_ref="/sbx/a", ttl_s=60, details={"state_dir": "/sbx/a.state"}
+        )
         await store.record_turn(opened.session_id, "user", "why does the checkout build fail on main?")
         await store.record_turn(opened.session_id, "tool", "Bash: git clone … && make test")
         await store.record_turn(opened.session_id, "assistant", "The test fails: DEPLOY_ENV is unset.")
@@ -76,13 +80,14 @@ async def test_the_inventory_and_transcript_survive_a_restart_and_rehydrate_a_fr
         store = SandboxStore(runtime.sessions)
         reaped: list[str] = []
 
-        async def destroy(_backend: str, ref: str) -> None:
-            reaped.append(ref)
+        async def destroy(row: SandboxSession) -> None:
+            reaped.append(row.sandbox_details["state_dir"])
 
         assert await SandboxReaper(store, destroy).reap_once(utcnow() + timedelta(seconds=61)) == 1
-        assert reaped == ["/sbx/a"]
+        assert reaped == ["/sbx/a.state"], "the backend's handles survive the restart"
         found = await store.for_thread(PLACE.thread_key)
         assert found is not None and found.status == "expired" and found.agent_session_id is None
+        assert found.sandbox_details == {}
         assert found.turns == 1
         turns = await store.turns(found.session_id)
         assert [t.role for t in turns] == ["user", "tool", "assistant"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from incidentfox.config.models import ID_LENGTH
@@ -35,6 +35,8 @@ class SandboxSession(Base):
     backend: Mapped[str] = mapped_column(String(32))
     sandbox_ref: Mapped[str | None] = mapped_column(String(512))
     """Where the files live: the workdir path (local) or ``namespace/pod`` (kubernetes)."""
+    sandbox_details: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    """The backend's own handles (``Sandbox.details``): enough to destroy it after a restart."""
     status: Mapped[str] = mapped_column(String(16), default="active")
     agent_session_id: Mapped[str | None] = mapped_column(String(128))
     """The Claude CLI's own session id, to resume the same conversation while the sandbox lives."""

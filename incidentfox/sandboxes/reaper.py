@@ -13,12 +13,13 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from incidentfox.db.base import utcnow
+from incidentfox.sandboxes.models import SandboxSession
 from incidentfox.sandboxes.store import SandboxStore
 
 log = logging.getLogger(__name__)
 
-Destroy = Callable[[str, str], Awaitable[None]]
-"""``destroy(backend_name, sandbox_ref)``: remove the sandbox; gone already counts as done."""
+Destroy = Callable[[SandboxSession], Awaitable[None]]
+"""Remove the session's sandbox (its backend, ref and details say which); gone already counts as done."""
 
 
 class SandboxReaper:
@@ -33,7 +34,7 @@ class SandboxReaper:
         for row in await self.store.due_for_reaping(now or utcnow()):
             if row.sandbox_ref:
                 try:
-                    await self.destroy(row.backend, row.sandbox_ref)
+                    await self.destroy(row)
                 except Exception as exc:
                     log.warning(
                         "sandbox reaper: could not destroy session=%s backend=%s error=%s",

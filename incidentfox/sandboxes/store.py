@@ -43,7 +43,13 @@ class SandboxStore:
         self.sessions = sessions
 
     async def open(
-        self, place: SessionPlace, *, backend: str, sandbox_ref: str | None, ttl_s: int
+        self,
+        place: SessionPlace,
+        *,
+        backend: str,
+        sandbox_ref: str | None,
+        ttl_s: int,
+        details: dict[str, str] | None = None,
     ) -> SandboxSession:
         now = utcnow()
         row = SandboxSession(
@@ -55,6 +61,7 @@ class SandboxStore:
             thread_ts=place.thread_ts,
             backend=backend,
             sandbox_ref=sandbox_ref,
+            sandbox_details=dict(details or {}),
             status="active",
             ttl_s=ttl_s,
             last_active_at=now,
@@ -131,12 +138,16 @@ class SandboxStore:
 
     async def mark_expired(self, session_id: str) -> None:
         """The sandbox and its files are gone; the transcript stays for rehydration."""
-        await self._update(session_id, status="expired", sandbox_ref=None, agent_session_id=None)
+        await self._update(
+            session_id, status="expired", sandbox_ref=None, sandbox_details={}, agent_session_id=None
+        )
 
     async def mark_ended(self, session_id: str) -> None:
         await self._update(session_id, status="ended")
 
-    async def reattach(self, session_id: str, *, backend: str, sandbox_ref: str) -> None:
+    async def reattach(
+        self, session_id: str, *, backend: str, sandbox_ref: str, details: dict[str, str] | None = None
+    ) -> None:
         """A fresh sandbox for an expired session: active again, its files counted as reset once more."""
         now = utcnow()
         async with self.sessions.begin() as session:
@@ -144,6 +155,7 @@ class SandboxStore:
             if row is None:
                 return
             row.status, row.backend, row.sandbox_ref = "active", backend, sandbox_ref
+            row.sandbox_details = dict(details or {})
             row.files_reset += 1
             row.last_active_at = now
             row.expires_at = now + timedelta(seconds=row.ttl_s)

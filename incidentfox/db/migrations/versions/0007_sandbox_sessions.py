@@ -29,6 +29,7 @@ def upgrade() -> None:
         sa.Column("thread_ts", sa.String(64), nullable=False),
         sa.Column("backend", sa.String(32), nullable=False),
         sa.Column("sandbox_ref", sa.String(512), nullable=True),
+        sa.Column("sandbox_details", sa.JSON(), nullable=False),
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("agent_session_id", sa.String(128), nullable=True),
         sa.Column("ttl_s", sa.Integer(), nullable=False),
