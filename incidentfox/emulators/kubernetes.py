@@ -4,6 +4,9 @@ The real ``kubernetes`` client talks to it unchanged: discovery, namespaces,
 pods with logs, core/v1 events, apps/v1 deployments, replica sets, stateful sets and daemon sets,
 services, endpoints, nodes and persistent volume claims. It applies the writes of ``kubernetes_writes``
 (PATCH of workloads and their ``scale``, DELETE of pods), so a test can read back what a write did.
+Pods and networking.k8s.io/v1 NetworkPolicies can be created (POST), pods patched and exec'd into,
+and created pods start or stay unschedulable as ``pods`` (``kubernetes_pods``) says; the networking
+group answers its own discovery but is not listed under ``/apis``, as before it existed.
 Missing objects answer with a 404 ``Status``; a wrong bearer token with 401. Setting ``unreachable``
 drops every connection, which is how tests simulate an API outage; ``read_only`` refuses every write
 with 403, as RBAC refuses a read-only identity; ``namespace_scoped`` refuses reads outside some
@@ -26,20 +29,27 @@ from aiohttp import web
 
 from incidentfox.emulators import kubernetes_writes as writes
 from incidentfox.emulators.kubernetes_objects import Cluster, Obj, build_cluster
+from incidentfox.emulators.kubernetes_pods import PodRuntime
 from incidentfox.emulators.kubernetes_writes import ResourceType, not_found, status_response
 from incidentfox.emulators.served import Emulator, ServedApp
 
 SCENARIO_DIR = Path(__file__).parent / "scenarios"
 DEFAULT_TOKEN = "k8s-emulator-token"
 
-_CORE, _APPS = "api/v1", "apis/apps/v1"
+_CORE, _APPS, _NETWORKING = "api/v1", "apis/apps/v1", "apis/networking.k8s.io/v1"
 _PATCHABLE = frozenset({"PATCH"})
 _SCALABLE = frozenset({"scale"})
 _RESOURCES: dict[tuple[str, str], ResourceType] = {
     (_CORE, "namespaces"): ResourceType("Namespace", "v1", False, "namespaces", "namespaces"),
     (_CORE, "nodes"): ResourceType("Node", "v1", False, "nodes", "nodes"),
     (_CORE, "pods"): ResourceType(
-        "Pod", "v1", True, "pods", "pods", subresources=frozenset({"log"}), writes=frozenset({"DELETE"})
+        "Pod",
+        "v1",
+        True,
+        "pods",
+        "pods",
+        subresources=frozenset({"log", "exec"}),
+        writes=frozenset({"DELETE", "PATCH", "POST"}),
     ),
     (_CORE, "events"): ResourceType("Event", "v1", True, "events", "events"),
     (_CORE, "services"): ResourceType("Service", "v1", True, "services", "services"),
@@ -57,8 +67,17 @@ _RESOURCES: dict[tuple[str, str], ResourceType] = {
     (_APPS, "daemonsets"): ResourceType(
         "DaemonSet", "apps/v1", True, "daemonsets", "daemonsets", "apps", writes=_PATCHABLE
     ),
+    (_NETWORKING, "networkpolicies"): ResourceType(
+        "NetworkPolicy",
+        "networking.k8s.io/v1",
+        True,
+        "networkpolicies",
+        "networkpolicies",
+        "networking.k8s.io",
+        writes=frozenset({"DELETE", "POST"}),
+    ),
 }
-_VERBS = {"GET": "get", "PATCH": "patch", "DELETE": "delete"}
+_VERBS = {"GET": "get", "PATCH": "patch", "DELETE": "delete", "POST": "create"}
 _VERSION = {
     "major": "1",
     "minor": "33",
@@ -96,6 +115,14 @@ def load_scenario(scenario: str | Path | Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _subresource_discovery(plural: str, sub: str) -> Obj:
+    if sub == "exec":
+        return {
+            "name": f"{plural}/exec",
+            "singularName": "",
+            "namespaced": True,
+            "kind": "PodExecOptions",
+            "verbs": ["create", "get"],
+        }
     if sub == "log":
         return {
             "name": f"{plural}/log",
@@ -208,6 +235,8 @@ class KubernetesEmulator(Emulator):
         self.namespace_scoped: frozenset[str] | None = None
         """When set, the identity may read only in these namespaces (RoleBindings, no ClusterRole):
         namespaces, nodes, lists across all namespaces and other namespaces answer 403 Forbidden."""
+        self.pods = PodRuntime(lambda: self.cluster)
+        """Pods created through the API: their start, unschedulable mode and exec (``kubernetes_pods``)."""
         self.requests: list[tuple[str, str]] = []
         """(method, path with query) of every request received, for tests."""
         self.scenario: dict[str, Any] = {}
@@ -275,11 +304,11 @@ class KubernetesEmulator(Emulator):
         path = request.path.strip("/")
         if path == "version":
             return web.json_response(_VERSION)
-        if path in ("api", "apis", _CORE, _APPS):
+        if path in ("api", "apis", _CORE, _APPS, _NETWORKING):
             if request.method != "GET":
                 return writes.method_not_allowed()
             return web.json_response(self._discovery(path))
-        for group in (_CORE, _APPS):
+        for group in (_CORE, _APPS, _NETWORKING):
             if path.startswith(group + "/"):
                 return await self._resource(request, group, path[len(group) + 1 :].split("/"))
         return status_response(404, "NotFound", "the server could not find the requested resource")
@@ -324,6 +353,10 @@ class KubernetesEmulator(Emulator):
         if namespace is not None:
             objects = [o for o in objects if o["metadata"].get("namespace") == namespace]
         if len(parts) == 1:
+            if request.method == "POST" and "POST" in res.writes:
+                if self.read_only:
+                    return writes.forbidden(res, "create", "", namespace, None)
+                return await self.pods.create(request, res, namespace)
             if request.method != "GET":
                 return writes.method_not_allowed()
             return self._list(request, res.kind, res.api_version, objects)
@@ -332,7 +365,8 @@ class KubernetesEmulator(Emulator):
         name, sub = parts[1], (parts[2] if len(parts) == 3 else None)
         if sub is not None and sub not in res.subresources:
             return status_response(404, "NotFound", "the server could not find the requested resource")
-        if request.method != "GET" and (sub == "log" or (sub is None and request.method not in res.writes)):
+        not_writable = request.method not in res.writes or request.method == "POST"
+        if request.method != "GET" and (sub == "log" or (sub is None and not_writable)):
             return writes.method_not_allowed()
         if request.method != "GET" and self.read_only:
             return writes.forbidden(res, _VERBS[request.method], name, namespace, sub)
@@ -346,6 +380,8 @@ class KubernetesEmulator(Emulator):
     ) -> web.StreamResponse:
         if sub == "log":
             return self._log(request, found)
+        if sub == "exec":
+            return await self.pods.exec(request, found)
         if sub == "scale":
             if request.method == "PATCH":
                 return await writes.patch_scale(self.cluster, res, found, request)

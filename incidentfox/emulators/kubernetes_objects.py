@@ -54,6 +54,7 @@ class Cluster:
     endpoints: list[Obj] = field(default_factory=list)
     nodes: list[Obj] = field(default_factory=list)
     persistentvolumeclaims: list[Obj] = field(default_factory=list)
+    networkpolicies: list[Obj] = field(default_factory=list)
     logs: dict[tuple[str, str, str], str] = field(default_factory=dict)
     """(namespace, pod, container) -> current log; previous logs are keyed with a ``previous:`` prefix."""
     last_resource_version: int = 5_000_000
