@@ -30,11 +30,14 @@ import itertools
 import json
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal, Self
 
 from aiohttp import web
+
+from incidentfox.emulators import scripting
+from incidentfox.emulators.scripting import ScriptedAnswers, ScriptExhausted
 
 StepKind = Literal["text", "tool_calls", "json", "garbage", "http_error", "delay"]
 GarbageWhere = Literal["content", "body"]
@@ -167,37 +170,18 @@ def _text_of(content: Any) -> str:
     return ""
 
 
-Responder = Callable[[RecordedRequest], ScriptStep | None]
-"""Picks the step for a request, or returns ``None`` to use the default script. May raise
-``ScriptExhausted`` to report that the script meant for this request has run out."""
+Responder = scripting.Responder[RecordedRequest, ScriptStep]
+"""Picks the step for a request, or returns ``None`` to use the default script (see ``scripting``)."""
 
 
-class ScriptExhausted(Exception):
-    """No step is left for a request; the server turns this into a 500 ``script_exhausted`` answer."""
-
-
-@dataclass(slots=True)
-class _Route:
-    name: str
-    matches: Callable[[RecordedRequest], bool]
-    steps: deque[ScriptStep]
-
-
-@dataclass(slots=True)
-class RoutedScript:
+class RoutedScript(scripting.RoutedScript[RecordedRequest, ScriptStep]):
     """A responder with one ordered script per caller, routed by a predicate on the request.
 
     Routes are tried in the order they were added; the first whose predicate matches owns the request.
     A request that no route matches falls through to the emulator's default script.
     """
 
-    _routes: list[_Route] = field(default_factory=list)
-
-    def when(
-        self, name: str, matches: Callable[[RecordedRequest], bool], steps: Sequence[ScriptStep]
-    ) -> Self:
-        self._routes.append(_Route(name, matches, deque(steps)))
-        return self
+    __slots__ = ()
 
     def when_tool_offered(self, tool_name: str, steps: Sequence[ScriptStep]) -> Self:
         """Route requests that offer ``tool_name`` (e.g. the planner offers ``ask_kubernetes``)."""
@@ -207,19 +191,8 @@ class RoutedScript:
         """Route requests whose first system message contains ``text``."""
         return self.when(f"system:{text}", lambda r: text in r.system_prompt, steps)
 
-    def remaining(self) -> dict[str, int]:
-        return {route.name: len(route.steps) for route in self._routes}
 
-    def __call__(self, request: RecordedRequest) -> ScriptStep | None:
-        for route in self._routes:
-            if route.matches(request):
-                if not route.steps:
-                    raise ScriptExhausted(f"route {route.name!r} has no step left")
-                return route.steps.popleft()
-        return None
-
-
-class OpenAIEmulator:
+class OpenAIEmulator(ScriptedAnswers[RecordedRequest, ScriptStep]):
     """The emulated API server. Use ``async with OpenAIEmulator([...]) as emu:`` or ``start()/stop()``."""
 
     def __init__(
@@ -271,15 +244,6 @@ class OpenAIEmulator:
         if self._port is None:
             raise RuntimeError("the OpenAI emulator is not started")
         return f"http://127.0.0.1:{self._port}/v1"
-
-    def enqueue(self, *steps: ScriptStep) -> None:
-        """Append steps to the default script."""
-        self._script.extend(steps)
-
-    @property
-    def remaining(self) -> int:
-        """Steps left in the default script."""
-        return len(self._script)
 
     async def _list_models(self, request: web.Request) -> web.StreamResponse:
         if not self._authorized(request):
@@ -335,43 +299,8 @@ class OpenAIEmulator:
             return await self._stream(request, completion, recorded)
         return web.json_response(completion.as_body())
 
-    async def _next_answer(self, recorded: RecordedRequest) -> ScriptStep | None:
-        """The step answering this request, after sleeping through its delay prefix.
-
-        The step after a delay is bound to this request before sleeping, so a concurrent request cannot
-        take it. Returns ``None`` when the emulator stops during the delay.
-        """
-        delay = 0.0
-        exhausted: ScriptExhausted | None = None
-        step: ScriptStep | None = None
-        while True:
-            try:
-                step = self._pick(recorded)
-            except ScriptExhausted as exc:
-                if not delay:
-                    raise
-                exhausted = exc
-                break
-            if step.kind != "delay":
-                break
-            delay += step.seconds
-        if delay:
-            try:
-                await asyncio.wait_for(self._stopping.wait(), timeout=delay)
-                return None
-            except TimeoutError:
-                pass
-        if exhausted is not None:
-            raise exhausted
-        return step
-
-    def _pick(self, recorded: RecordedRequest) -> ScriptStep:
-        step = self.responder(recorded) if self.responder is not None else None
-        if step is not None:
-            return step
-        if not self._script:
-            raise ScriptExhausted("default script has no step left")
-        return self._script.popleft()
+    def _delay_seconds(self, step: ScriptStep) -> float | None:
+        return step.seconds if step.kind == "delay" else None
 
     async def _stream(
         self, request: web.Request, completion: _Completion, recorded: RecordedRequest
