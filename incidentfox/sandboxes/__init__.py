@@ -1,1 +1,1 @@
-"""The SRE agent (design §7): Claude Agent SDK sessions in isolated sandboxes, the model proxy, and their tokens."""
+"""The SRE agent (design §7): Claude Agent SDK sessions in isolated sandboxes, and the model proxy."""

@@ -26,10 +26,12 @@ MAX_BODY_BYTES = 32 * 1024 * 1024
 DEFAULT_UPSTREAM = "https://api.anthropic.com"
 
 
-def anthropic_error(status: int, kind: str, message: str) -> web.Response:
-    """An error in the shape the Anthropic API (and so the CLI) understands."""
+def anthropic_error(status: int, kind: str, message: str, *, retry: bool = False) -> web.Response:
+    """An error in the shape the Anthropic API (and so the CLI) understands. ``x-should-retry`` tells
+    the CLI whether trying again could help (a refused token never gets better)."""
     body = {"type": "error", "error": {"type": kind, "message": message}}
-    return web.json_response(body, status=status)
+    headers = {"x-should-retry": "true" if retry else "false"}
+    return web.json_response(body, status=status, headers=headers)
 
 
 class ModelProxy:
@@ -98,7 +100,9 @@ class ModelProxy:
             log.warning(
                 "model proxy: upstream unreachable session=%s error=%s", grant.session_id, type(exc).__name__
             )
-            return anthropic_error(502, "api_error", "the model API could not be reached from IncidentFox")
+            return anthropic_error(
+                502, "api_error", "the model API could not be reached from IncidentFox", retry=True
+            )
 
 
 async def _relay(request: web.Request, upstream: aiohttp.ClientResponse) -> web.StreamResponse:
