@@ -31,6 +31,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.routing
 	$(BIN)/python -m bench.ack
 	$(BIN)/python -m bench.worker
+	$(BIN)/python -m bench.sandbox
 
 # Not part of `make test`: SIGKILL at each step of a run (SQLite and Postgres), Postgres restarted
 # mid-run (a private cluster), a Slack 429 storm. Override with e.g. FAULTS_ARGS="--trials 10".
