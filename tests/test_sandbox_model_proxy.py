@@ -131,3 +131,17 @@ async def test_an_unreachable_model_api_is_a_plain_502() -> None:
         assert body["error"]["type"] == "api_error" and "could not be reached" in body["error"]["message"]
     finally:
         await proxy.stop()
+
+
+async def test_a_client_that_goes_away_ends_its_upstream_call(upstream: Upstream) -> None:
+    tokens = SessionTokens()
+    proxy = ModelProxy(tokens, api_key=REAL_KEY, upstream=upstream.url)
+    await proxy.start()
+    headers = {"x-api-key": tokens.issue("sess-1")}
+    async with aiohttp.ClientSession() as http:
+        response = await http.post(proxy.url + "/v1/messages", json={}, headers=headers)
+        assert b"message_start" in await response.content.readuntil(b"\n\n")
+        response.close()
+    async with asyncio.timeout(20):
+        await proxy.stop()
+    assert not upstream.release.is_set(), "the upstream answer never finished: the proxy let go of it"

@@ -62,7 +62,7 @@ class ModelProxy:
     async def start(self, *, host: str = "127.0.0.1", port: int = 0, unix_path: Path | None = None) -> None:
         """Serve on a TCP port (``url`` then says where) or on a Unix socket for local sandboxes."""
         self._http = aiohttp.ClientSession(timeout=self._timeout)
-        self._runner = web.AppRunner(self.app(), access_log=None)
+        self._runner = web.AppRunner(self.app(), access_log=None, handler_cancellation=True)
         await self._runner.setup()
         if unix_path is not None:
             await web.UnixSite(self._runner, str(unix_path)).start()
@@ -81,6 +81,8 @@ class ModelProxy:
             self._http = None
 
     async def forward(self, request: web.Request) -> web.StreamResponse:
+        """Handlers are cancelled when the CLI goes away (``handler_cancellation``), which closes the
+        upstream call too: an interrupted or killed CLI leaves no request hanging at the model API."""
         grant = self.tokens.check(_presented_token(request.headers))
         if grant is None:
             log.info("model proxy refused a call with no valid session token path=%s", request.path)

@@ -145,6 +145,13 @@ class SandboxStore:
     async def mark_ended(self, session_id: str) -> None:
         await self._update(session_id, status="ended")
 
+    async def attach(
+        self, session_id: str, *, backend: str, sandbox_ref: str, details: dict[str, str]
+    ) -> None:
+        """Record the first sandbox of a session opened without one (the row exists first, because
+        the sandbox's spec carries the session id); unlike ``reattach`` this is not a files reset."""
+        await self._update(session_id, backend=backend, sandbox_ref=sandbox_ref, sandbox_details=details)
+
     async def reattach(
         self, session_id: str, *, backend: str, sandbox_ref: str, details: dict[str, str] | None = None
     ) -> None:
