@@ -92,6 +92,9 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
             finally:
                 for sessions in w.opened:
                     await sessions.shutdown()
+                launchers = tmp_path / "run" / "launchers"
+                left = sorted(p.name for p in launchers.iterdir()) if launchers.exists() else []
+                assert left == [], "a stopped CLI's launcher (it holds the session token) is removed"
                 reaper = SandboxReaper(w.store, w.opened[0].destroy_row) if w.opened else None
                 if reaper is not None:
                     await reaper.reap_once(utcnow() + timedelta(days=1))

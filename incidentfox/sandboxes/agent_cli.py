@@ -27,6 +27,11 @@ CLI_MISSING = (
 )
 
 
+def launcher_path(launcher_dir: Path, sandbox: Sandbox) -> Path:
+    """The sandbox's launcher script (it holds the session token: removed when the CLI stops)."""
+    return launcher_dir / f"claude-{sandbox.id}"
+
+
 async def sandboxed_cli_options(
     backend: SandboxBackend,
     sandbox: Sandbox,
@@ -52,7 +57,7 @@ async def sandboxed_cli_options(
     env = offline_cli_env(home, sandbox.proxy_url, session_token)
     command = await backend.wrap(sandbox, [str(cli_dir / "claude")], env)
     await asyncio.to_thread(launcher_dir.mkdir, parents=True, exist_ok=True, mode=0o700)
-    launcher = command.write_launcher(launcher_dir / f"claude-{sandbox.id}")
+    launcher = command.write_launcher(launcher_path(launcher_dir, sandbox))
     return ClaudeAgentOptions(
         cli_path=str(launcher),
         cwd=str(launcher_dir),

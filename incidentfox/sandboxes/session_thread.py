@@ -20,7 +20,7 @@ from pathlib import Path
 from claude_agent_sdk import ClaudeSDKClient
 
 from incidentfox.agents.events import Interrupted, ProgressEvent
-from incidentfox.sandboxes.agent_cli import sandboxed_cli_options
+from incidentfox.sandboxes.agent_cli import launcher_path, sandboxed_cli_options
 from incidentfox.sandboxes.backends.base import Sandbox, SandboxBackend, SandboxError
 from incidentfox.sandboxes.session_sandbox import SessionLimits
 from incidentfox.sandboxes.session_stream import TurnReader
@@ -217,6 +217,7 @@ class SreSession:
         if client is not None:
             with contextlib.suppress(Exception):
                 await client.disconnect()
+        launcher_path(self.deps.launcher_dir, self.sandbox).unlink(missing_ok=True)
 
     def forget_agent_session(self) -> None:
         self.agent_session_id = None
