@@ -19,15 +19,11 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy import and_, or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import load_only
 
 from incidentfox.agents.events import (
     ApprovalDecided,
@@ -47,7 +43,8 @@ from incidentfox.agents.events import (
     event_from_dict,
 )
 from incidentfox.agents.redaction import scrub_json, scrub_text
-from incidentfox.agents.runs.models import RUN_STATUSES, Run, RunFeedback
+from incidentfox.agents.runs.listing import RunListing
+from incidentfox.agents.runs.models import RUN_STATUSES, Run
 from incidentfox.bot.health import RUNTIME
 from incidentfox.bot.http_json import json_response
 from incidentfox.config.ids import validate_node_id
@@ -62,24 +59,7 @@ PAGE_MAX = 200
 TEXT_MAX = 300
 """The question as a list shows it; the full text stays in Slack."""
 STEP_MAX = 500
-_RUN_ID = re.compile(r"[A-Za-z0-9_-]{1,40}")
 _PLANNER = "planner"
-_LIST_COLUMNS = (
-    Run.run_id,
-    Run.org_id,
-    Run.team_node_id,
-    Run.status,
-    Run.source,
-    Run.kind,
-    Run.question,
-    Run.origin,
-    Run.channel_id,
-    Run.thread_ts,
-    Run.created_at,
-    Run.started_at,
-    Run.finished_at,
-)
-"""What a list row needs: never the events, RCA or pending final message of a page of runs."""
 
 
 @authenticated
@@ -91,8 +71,8 @@ async def list_runs(request: web.Request, principal: Principal) -> web.StreamRes
         raise BadRequest(f"status must be one of {', '.join(RUN_STATUSES)}", code="invalid_status")
     limit: int = int_query(request, "limit", PAGE_DEFAULT, maximum=PAGE_MAX)
     before = request.query.get("before") or None
-    async with request.app[RUNTIME].runs.sessions() as session:
-        rows = await _page(session, org, team=team, status=status, limit=limit, before=before)
+    listing = RunListing(request.app[RUNTIME].runs.sessions)
+    rows = await listing.page(org, team=team, status=status, limit=limit, before=before)
     page = rows[:limit]
     more = len(rows) > limit
     return json_response(
@@ -105,18 +85,12 @@ async def get_run(request: web.Request, principal: Principal) -> web.StreamRespo
     org, run_id = request.match_info["org"], request.match_info["run_id"]
     if not (principal.kind == "team" and principal.org_id == org):
         require_org_admin(principal, org)
-    async with request.app[RUNTIME].runs.sessions() as session:
-        run = await session.get(Run, run_id) if _RUN_ID.fullmatch(run_id) else None
-        if run is None or run.org_id != org:
-            raise NotFound(f"run {run_id[:60]!r} does not exist in org {org!r}", code="unknown_run")
-        require_node_read(principal, org, run.team_node_id)
-        votes = (
-            await session.scalars(
-                select(RunFeedback)
-                .where(RunFeedback.run_id == run.run_id)
-                .order_by(RunFeedback.at, RunFeedback.user_id)
-            )
-        ).all()
+    listing = RunListing(request.app[RUNTIME].runs.sessions)
+    run = await listing.run(run_id)
+    if run is None or run.org_id != org:
+        raise NotFound(f"run {run_id[:60]!r} does not exist in org {org!r}", code="unknown_run")
+    require_node_read(principal, org, run.team_node_id)
+    votes = await listing.votes(run.run_id)
     rca = run.rca if isinstance(run.rca, dict) else {}
     summary = rca.get("summary")
     detail = {
@@ -153,42 +127,6 @@ async def _team_filter(request: web.Request, principal: Principal, org: str) -> 
             f"{team!r} is a {node['kind']}; runs belong to teams, so give a team id", code="not_a_team"
         )
     return team
-
-
-async def _page(
-    session: AsyncSession, org: str, *, team: str | None, status: str | None, limit: int, before: str | None
-) -> Sequence[Run]:
-    """Up to ``limit + 1`` runs (the extra one says another page exists), newest first.
-
-    With a team this walks ``ix_runs_team`` (org, team, created_at) in order; for a whole org the
-    database sorts the org's runs by time."""
-    query = select(Run).options(load_only(*_LIST_COLUMNS)).where(Run.org_id == org)
-    if team is not None:
-        query = query.where(Run.team_node_id == team)
-    if status is not None:
-        query = query.where(Run.status == status)
-    if before is not None:
-        at, run_id = await _cursor(session, org, team, before)
-        query = query.where(or_(Run.created_at < at, and_(Run.created_at == at, Run.run_id < run_id)))
-    query = query.order_by(Run.created_at.desc(), Run.run_id.desc()).limit(limit + 1)
-    return (await session.scalars(query)).all()
-
-
-async def _cursor(session: AsyncSession, org: str, team: str | None, before: str) -> tuple[datetime, str]:
-    """Where the page starting after run ``before`` begins: that run's time and id."""
-    row = None
-    if _RUN_ID.fullmatch(before):
-        row = (
-            await session.execute(
-                select(Run.created_at, Run.org_id, Run.team_node_id).where(Run.run_id == before)
-            )
-        ).one_or_none()
-    if row is None or row.org_id != org or (team is not None and row.team_node_id != team):
-        raise BadRequest(
-            "before must be the next_before of a previous page: the id of a run in this list",
-            code="invalid_cursor",
-        )
-    return row.created_at, before
 
 
 def run_json(run: Run) -> dict[str, Any]:
