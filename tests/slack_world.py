@@ -17,6 +17,7 @@ from slack_sdk.signature import SignatureVerifier
 
 from incidentfox.bot.assembly import IncidentFox, Role
 from incidentfox.config.permissions import Principal
+from incidentfox.emulators.anthropic_api import AnthropicEmulator
 from incidentfox.emulators.kubernetes import KubernetesEmulator
 from incidentfox.emulators.openai_api import OpenAIEmulator
 from incidentfox.emulators.slack import SlackEmulator
@@ -132,13 +133,15 @@ async def world(
     scenario: str = "crashloop",
     database_url: str | None = None,
     openai: OpenAIEmulator | None = None,
+    anthropic: AnthropicEmulator | None = None,
     socket_mode: bool = False,
     team_config: dict[str, Any] | None = None,
     role: Role = "all",
     claim_workspace: bool = True,
 ) -> AsyncIterator[World]:
     """``claim_workspace``: acme owns the emulator's Slack workspace, as an org must before it can
-    claim channels there. Without it, the default team claims no channel."""
+    claim channels there. Without it, the default team claims no channel. ``anthropic``: the SRE
+    agent is on, its model proxy forwarding to that emulator."""
     async with SlackEmulator() as slack, KubernetesEmulator(scenario) as k8s:
         overrides: dict[str, Any] = {
             "slack_bot_token": slack.bot_token,
@@ -154,6 +157,8 @@ async def world(
                 openai_base_url=openai.base_url,
                 incidentfox_model="emulator-model",
             )
+        if anthropic is not None:
+            overrides.update(anthropic_api_key=anthropic.api_key, anthropic_base_url=anthropic.base_url)
         settings = make_settings(
             database_url or f"sqlite+aiosqlite:///{tmp_path}/fox.db", tmp_path, **overrides
         )

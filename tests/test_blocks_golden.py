@@ -28,8 +28,10 @@ from incidentfox.agents.events import (
 from incidentfox.agents.rca import Confidence, Evidence, RootCauseAnalysis
 from incidentfox.blocks.incident import incident_root_text, render_incident_root
 from incidentfox.blocks.progress import progress_text, render_progress
-from incidentfox.blocks.rca import error_text, rca_text, render_error, render_rca
+from incidentfox.blocks.rca import answer_text, error_text, rca_text, render_answer, render_error, render_rca
 from incidentfox.blocks.session import render_session_view
+from incidentfox.sandboxes.investigator import answer_words
+from incidentfox.sandboxes.session import SessionAnswer
 from tests.goldens import assert_matches_golden
 
 T0 = 1_717_430_400.0  # 2024-06-03 16:00:00 UTC
@@ -190,6 +192,17 @@ def case_error_run() -> dict[str, Any]:
     }
 
 
+def case_sre_answer() -> dict[str, Any]:
+    said = SessionAnswer(
+        "`make build` fails: module <checkout-api> is not in go.mod & the vendor dir is stale.",
+        files_reset=True,
+        session_id="sbx_0123456789abcdef",
+        confined=False,
+    )
+    answer = answer_words(said)
+    return {"blocks": render_answer(answer, run_id=RUN_ID), "text": answer_text(answer)}
+
+
 def case_approval_request() -> dict[str, Any]:
     events: list[ProgressEvent] = [
         *crashloop_events()[:17],
@@ -246,6 +259,7 @@ CASES: dict[str, Callable[[], dict[str, Any]]] = {
     "crashloop_progress_done": case_crashloop_progress_done,
     "crashloop_rca": case_crashloop_rca,
     "error_run": case_error_run,
+    "sre_answer": case_sre_answer,
     "approval_request": case_approval_request,
     "interrupted_run": case_interrupted_run,
     "session_modal": case_session_modal,

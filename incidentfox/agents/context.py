@@ -11,6 +11,10 @@ from incidentfox.agents.approvals.gate import ApprovalGate, ApprovalsUnavailable
 from incidentfox.agents.events import ProgressEvent
 
 
+def _nobody() -> str | None:
+    return None
+
+
 @dataclass(slots=True)
 class InvestigationContext:
     """Everything a run needs that is not the conversation itself.
@@ -23,7 +27,10 @@ class InvestigationContext:
     actions never run). ``deadline``, when the runner shares its deadline, is pushed back while a
     write action waits for a person. ``origin`` is where a webhook-triggered run came from (the
     failed CI run, the pull request a question was asked on; ``Trigger.origin``), empty for a run
-    asked in Slack: the analyzers look there first.
+    asked in Slack: the analyzers look there first. ``kind`` is the run's trigger kind (``debug``
+    goes to the SRE agent); ``thread_key``, ``channel_id``, ``thread_ts`` and ``requester`` say whose
+    thread the run answers in; ``interrupted_by`` names who pressed Interrupt once the run is being
+    interrupted (``None`` before).
     """
 
     run_id: str
@@ -36,3 +43,9 @@ class InvestigationContext:
     approvals: ApprovalGate = field(default_factory=ApprovalsUnavailable)
     deadline: asyncio.Timeout | None = None
     origin: Mapping[str, Any] = field(default_factory=dict)
+    kind: str = ""
+    thread_key: str | None = None
+    channel_id: str | None = None
+    thread_ts: str | None = None
+    requester: str = ""
+    interrupted_by: Callable[[], str | None] = field(default=_nobody)

@@ -11,11 +11,14 @@ from incidentfox.agents.rca import RootCauseAnalysis
 
 @dataclass(frozen=True, slots=True)
 class InvestigationOutcome:
-    """Exactly one of ``rca`` and ``error`` is set. ``history`` is the thread's conversation to persist."""
+    """Exactly one of ``rca``, ``answer`` and ``error`` is set. ``answer`` is an agent's own reply (the
+    SRE agent's), shown as it is rather than as an RCA. ``history`` is the thread's conversation to
+    persist."""
 
     rca: RootCauseAnalysis | None
     error: str | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
+    answer: str | None = None
 
 
 class Investigator(Protocol):

@@ -25,7 +25,7 @@ from incidentfox.agents.slack_updater import (
     classify_slack_error,
 )
 from incidentfox.blocks.progress import progress_text, render_progress
-from incidentfox.blocks.rca import error_text, rca_text, render_error, render_rca
+from incidentfox.blocks.rca import answer_text, error_text, rca_text, render_answer, render_error, render_rca
 from incidentfox.blocks.timeline import RunState
 
 log = logging.getLogger(__name__)
@@ -96,11 +96,15 @@ class LiveMessage:
         """The final message (``blocks``, ``text``) ``finish`` will show for ``outcome``."""
         if outcome.rca is not None:
             return final_message(render_rca(outcome.rca, run_id=self._run_id), rca_text(outcome.rca))
+        if outcome.answer is not None:
+            return final_message(
+                render_answer(outcome.answer, run_id=self._run_id), answer_text(outcome.answer)
+            )
         message = outcome.error or INTERNAL_ERROR
         return final_message(render_error(message, run_id=self._run_id), error_text(message))
 
     async def finish(self, outcome: InvestigationOutcome) -> FinalDelivery:
-        """Replace the progress with the RCA, or with the error in plain words."""
+        """Replace the progress with the RCA (or the agent's answer), or with the error in plain words."""
         if not await self._end():
             return DELIVERED
         final = self.final_for(outcome)

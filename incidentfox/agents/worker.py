@@ -396,6 +396,12 @@ class Worker:
             config=config,
             emit=live.emit,
             origin=run.origin or {},
+            kind=run.kind,
+            thread_key=run.thread_key,
+            channel_id=run.channel_id,
+            thread_ts=run.thread_ts,
+            requester=run.requester,
+            interrupted_by=functools.partial(self._interrupted_by.get, run.run_id),
             approvals=SlackApprovalGate.for_run(self._approvals, run, config, live.emit)
             if self._approvals is not None
             else ApprovalsUnavailable(),
@@ -427,7 +433,7 @@ class Worker:
         the worker's own edit window, so the pending-finals task takes over only if this process died.
         """
         self._journal.forget(run.run_id)
-        status = "succeeded" if outcome.rca else "failed"
+        status = "succeeded" if outcome.rca or outcome.answer else "failed"
         finish = RunFinish(
             status=status,
             events=live.events,

@@ -15,6 +15,11 @@ SUBCOMMANDS: tuple[tuple[str, str, str], ...] = (
         "Start an investigation in a new thread here",
         "investigate why is checkout 502ing?",
     ),
+    (
+        "debug <task>",
+        "Start an SRE agent session in a new thread: it runs commands in a sandbox",
+        "debug why does the build fail on main?",
+    ),
     ("setup", "Set up a team for this channel, or join it to one (admins)", "setup"),
     ("status", "Runs of this channel's team: in progress and the last 5 finished", "status"),
     ("config", "This channel's team config: sources, secrets redacted, integration health", "config"),

@@ -188,6 +188,24 @@ def rca_text(rca: RootCauseAnalysis) -> str:
     return truncate_mrkdwn(f"🔎 Root cause ({level.lower()} confidence): {summary}", FALLBACK_TEXT_MAX)
 
 
+ANSWER_MAX = 3 * SECTION_TEXT_MAX
+ANSWER_HEADER = "🛠️ SRE agent"
+
+
+def render_answer(answer: str, *, run_id: str) -> list[Block]:
+    """The final message of an SRE agent turn: the agent's own answer as it wrote it (it is not an
+    RCA, so it gets no empty RCA sections), with the same buttons as an RCA."""
+    body = mrkdwn(answer, ANSWER_MAX) or "_The agent finished without a written answer._"
+    chunks = split_mrkdwn(body, SECTION_TEXT_MAX - 20)
+    return fit_message([header(ANSWER_HEADER), *(section(c) for c in chunks), _feedback_actions(run_id)])
+
+
+def answer_text(answer: str) -> str:
+    """Fallback ``text`` for an SRE agent answer."""
+    said = mrkdwn(one_line(answer), FALLBACK_TEXT_MAX) or "see the thread"
+    return truncate_mrkdwn(f"{ANSWER_HEADER}: {said}", FALLBACK_TEXT_MAX)
+
+
 ERROR_HINT = (
     "What you can do: press *Ask a follow-up* to try again, or open *View session* to see which steps ran. "
     "If it keeps failing, check the team's integration settings (`integrations` in its config)."

@@ -34,6 +34,9 @@ from incidentfox.handlers.webhooks.incident_intake import IncidentIntake
 from incidentfox.handlers.webhooks.incidentio import IncidentIoWebhook
 from incidentfox.handlers.webhooks.pagerduty import PagerDutyWebhook
 from incidentfox.handlers.webhooks.routes import WebhookReceivers
+from incidentfox.sandboxes.investigator import DispatchingInvestigator
+from incidentfox.sandboxes.service import SreAgent
+from incidentfox.sandboxes.store import SandboxStore
 from incidentfox.web.embedded import wants_local_workspace
 from incidentfox.web.local_workspace import LocalWorkspace
 
@@ -101,6 +104,7 @@ class IncidentFox:
         self._http: aiohttp.ClientSession | None = None
         self._background: list[asyncio.Task[None]] = []
         self.local: LocalWorkspace | None = None
+        self.sre_agent: SreAgent | None = None
 
     async def start(self) -> None:
         settings = self.settings
@@ -119,6 +123,14 @@ class IncidentFox:
                 runtime.incidents, slack_client(settings, session=self._http) or client, runtime.config
             )
         if client is not None and self.role in ("all", "worker"):
+            if settings.anthropic_api_key is not None:
+                self.sre_agent = SreAgent(
+                    SandboxStore(runtime.sessions),
+                    settings.data_dir,
+                    api_key=settings.anthropic_api_key.get_secret_value(),
+                    upstream=settings.anthropic_base_url,
+                )
+                await self.sre_agent.start()
             self.worker = self._build_worker(runtime, client)
         if client is not None:
             self.slack = build_slack_surface(
@@ -218,7 +230,11 @@ class IncidentFox:
             config=runtime.config,
             slack=client,
             poster=poster,
-            investigator=PlannerInvestigator(self._models),
+            investigator=DispatchingInvestigator(
+                PlannerInvestigator(self._models),
+                self.sre_agent.investigator if self.sre_agent is not None else None,
+                self.sre_agent.sessions if self.sre_agent is not None else None,
+            ),
             concurrency=self.worker_concurrency,
             update_interval=self.update_interval,
             approvals=self.approvals,
@@ -255,6 +271,9 @@ class IncidentFox:
                 await self._worker_task
         if self.worker is not None:
             await self.worker.shutdown(self.shutdown_grace_s)
+        if self.sre_agent is not None:
+            await self.sre_agent.stop()
+            self.sre_agent = None
         if self.slack is not None:
             if self.slack.commands is not None:
                 await self.slack.commands.drain()

@@ -123,6 +123,7 @@ def build_slack_surface(
         client=client,
         notices=notices,
         config_summary=overview.config_summary,
+        sre_agent=settings.anthropic_api_key is not None,
     )
     register_commands(app, commands)
     return SlackSurface(

@@ -121,10 +121,16 @@ class SreSession:
         return self.sandbox.confined
 
     async def turn(self, prompt: str, emit: Emit) -> TurnOutcome:
-        """Send ``prompt`` and stream the turn into ``emit`` until the CLI's result."""
+        """Send ``prompt`` and stream the turn into ``emit`` until the CLI's result.
+
+        Cancelled mid-turn (the run was stopped), the CLI is disconnected: its half-read answer would
+        otherwise be read by the next turn. The next message resumes the CLI's session."""
         self.running, self._emit, self._interrupted_by = True, emit, None
         try:
             return await self._turn(prompt, emit)
+        except asyncio.CancelledError:
+            await asyncio.shield(self.disconnect())
+            raise
         finally:
             self.last_interrupted = self._interrupted_by is not None
             self.running, self._emit, self._interrupted_by = False, None, None

@@ -2,7 +2,9 @@
 
 Every invocation goes through the pipeline: ``admit`` dedupes it (a Socket Mode retry carries the same
 ``trigger_id``) and routes its channel to a team; ``investigate`` then submits a run like a mention.
-Answers are ephemeral through ``response_url``, except ``investigate``'s visible root message.
+``debug`` submits the same kind of run with kind ``debug``, which the worker gives to the SRE agent.
+Answers are ephemeral through ``response_url``, except the visible root message of ``investigate``
+and ``debug``.
 """
 
 from __future__ import annotations
@@ -31,8 +33,14 @@ log = logging.getLogger(__name__)
 COMMAND = "/incidentfox"
 STATUS_ACTIVE_MAX = 20
 STATUS_FINISHED = 5
-SLOW_SUBCOMMANDS = frozenset({"investigate", "setup", "status", "config"})
+SLOW_SUBCOMMANDS = frozenset({"investigate", "debug", "setup", "status", "config"})
 ASK_WHAT = "What should I look into? e.g. `/incidentfox investigate why is checkout returning 502s?`"
+ASK_TASK = "What should the SRE agent work on? e.g. `/incidentfox debug why does the build fail on main?`"
+SRE_AGENT_OFF = (
+    "The SRE agent is off in this IncidentFox installation: it needs an Anthropic API key. Ask whoever "
+    "runs IncidentFox to set ANTHROPIC_API_KEY (and ANTHROPIC_BASE_URL for a gateway) and restart it. "
+    "Until then, `/incidentfox investigate <question>` works without it."
+)
 NOT_IN_CHANNEL = (
     "I'm not in this channel yet, so I can't start a thread here: invite me with "
     "`/invite @IncidentFox`, then run the command again."
@@ -76,7 +84,9 @@ class SlashCommands:
         client: AsyncWebClient,
         notices: SlackNotices,
         config_summary: ConfigSummary | None = None,
+        sre_agent: bool = False,
     ) -> None:
+        """``sre_agent``: the SRE agent is on (an Anthropic API key is set), so ``debug`` may start it."""
         self._pipeline = pipeline
         self._access = access
         self._setup = setup
@@ -84,6 +94,7 @@ class SlashCommands:
         self._client = client
         self._notices = notices
         self._config_summary = config_summary
+        self._sre_agent = sre_agent
         self._background = BackgroundTasks()
 
     def start(self, body: Mapping[str, Any], respond: AsyncRespond) -> None:
@@ -140,6 +151,11 @@ class SlashCommands:
             return
         if subcommand == "investigate":
             await self._investigate(body, user, rest, respond)
+        elif subcommand == "debug":
+            if not self._sre_agent:
+                await respond(text=SRE_AGENT_OFF, response_type="ephemeral")
+            else:
+                await self._investigate(body, user, rest, respond, kind="debug")
         elif subcommand == "status":
             blocks = await self._status(target.org_id, target.team_node_id)
             await respond(
@@ -150,10 +166,17 @@ class SlashCommands:
             await respond(blocks=blocks, text=text, response_type="ephemeral")
 
     async def _investigate(
-        self, body: Mapping[str, Any], user: SlackUser, question: str, respond: AsyncRespond
+        self,
+        body: Mapping[str, Any],
+        user: SlackUser,
+        question: str,
+        respond: AsyncRespond,
+        *,
+        kind: str = "command",
     ) -> None:
+        """Post the visible root message and submit a run of ``kind`` in its thread."""
         if not question:
-            await respond(text=ASK_WHAT, response_type="ephemeral")
+            await respond(text=ASK_TASK if kind == "debug" else ASK_WHAT, response_type="ephemeral")
             return
         channel = str(body["channel_id"])
         try:
@@ -172,7 +195,7 @@ class SlashCommands:
             return
         trigger = Trigger(
             source="slack",
-            kind="command",
+            kind=kind,
             routing_key=RoutingKey(slack_channel_id=channel),
             text=question,
             thread_ref=ThreadRef(

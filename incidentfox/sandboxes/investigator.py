@@ -1,0 +1,183 @@
+"""The SRE agent behind the worker's ``Investigator`` interface, and the dispatcher that picks it.
+
+A run of kind ``debug`` (``/incidentfox debug <task>``), and any later run in a thread that has an
+SRE agent session, is a message to that thread's ``SreSessions`` session: its progress streams into
+the run's live message through ``context.emit``, and its answer is shown as the agent wrote it.
+Everything else goes to the planner (or the no-LLM analyzers), as before.
+
+Interrupt: the worker cancels the run's task. Before the cancellation reaches the CLI, the
+thread's session is interrupted (``client.interrupt()``), so the agent stops cleanly and its session
+and files survive for the next message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from incidentfox.agents.context import InvestigationContext
+from incidentfox.agents.events import Error, Interrupted, ProgressEvent, Started
+from incidentfox.agents.investigator import InvestigationOutcome, Investigator
+from incidentfox.agents.redaction import scrub_text, secret_values
+from incidentfox.sandboxes.session import SandboxSettings, SessionAnswer, SreSessions
+from incidentfox.sandboxes.store import SessionPlace
+
+log = logging.getLogger(__name__)
+
+DEBUG_KIND = "debug"
+INTERRUPT_WAIT_S = 10.0
+"""How long an interrupted turn may take to stop on its own before it is cancelled."""
+NO_THREAD = "The SRE agent works only in a Slack thread, and this run has none."
+FILES_RESET = (
+    "_The sandbox's files were reset: they expired after a time without activity. The conversation "
+    "was restored in a fresh sandbox._"
+)
+UNCONFINED = (
+    "⚠️ _This session runs unconfined (`sandbox.backend: unsafe-local`): the agent's commands run "
+    "directly on the IncidentFox host._"
+)
+NO_ANSWER = "_The agent finished without a written answer._"
+INTERRUPTED = "_(interrupted before it finished)_"
+AGENT_OFF = (
+    "The SRE agent is off in this IncidentFox process: it needs ANTHROPIC_API_KEY. Ask whoever runs "
+    "IncidentFox to set it and restart; `/incidentfox investigate <question>` works without it."
+)
+
+
+def sandbox_settings(config: Mapping[str, Any]) -> SandboxSettings:
+    """The team's ``sandbox.{backend,ttl_s,runtime_class}``; defaults ``local`` and 3600 s."""
+    raw = config.get("sandbox")
+    sandbox: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
+    runtime_class = sandbox.get("runtime_class")
+    return SandboxSettings(
+        backend=str(sandbox.get("backend") or "local"),
+        ttl_s=int(sandbox.get("ttl_s") or 3600),
+        runtime_class=str(runtime_class) if runtime_class else None,
+    )
+
+
+def session_place(context: InvestigationContext) -> SessionPlace | None:
+    """The thread the run answers in, as the SRE agent's session place; ``None`` without a thread."""
+    if not (context.thread_key and context.channel_id and context.thread_ts):
+        return None
+    return SessionPlace(
+        context.org_id, context.team_node_id, context.thread_key, context.channel_id, context.thread_ts
+    )
+
+
+def answer_words(answer: SessionAnswer) -> str:
+    """The thread's text for an answer: the agent's words, with what the user must know first."""
+    notes = [UNCONFINED] if not answer.confined else []
+    if answer.files_reset:
+        notes.append(FILES_RESET)
+    said = answer.text.strip() or NO_ANSWER
+    if answer.interrupted:
+        said = f"{said}\n{INTERRUPTED}"
+    return "\n\n".join([*notes, said])
+
+
+def error_words(answer: SessionAnswer) -> str:
+    """The plain-words error, still saying the session is unconfined or its files were reset."""
+    notes = [] if answer.confined else [UNCONFINED]
+    if answer.files_reset:
+        notes.append(FILES_RESET)
+    return "\n\n".join([*notes, answer.error or ""])
+
+
+def _emit_once(context: InvestigationContext, event: ProgressEvent) -> None:
+    """Pass the agent's events on, except its ``Interrupted`` when the worker is stopping the run:
+    the worker shows that one itself."""
+    if isinstance(event, Interrupted) and context.interrupted_by() is not None:
+        return
+    context.emit(event)
+
+
+class SreInvestigator:
+    """One run = one message to the thread's SRE agent session."""
+
+    def __init__(self, sessions: SreSessions) -> None:
+        self._sessions = sessions
+
+    async def investigate(
+        self, context: InvestigationContext, question: str, history: list[dict[str, Any]]
+    ) -> InvestigationOutcome:
+        place = session_place(context)
+        if place is None:
+            context.emit(Started(summary=question))
+            context.emit(Error(message=NO_THREAD))
+            return InvestigationOutcome(rca=None, error=NO_THREAD, history=history)
+        asking = asyncio.ensure_future(
+            self._sessions.ask(
+                place,
+                question,
+                requester=context.requester or "someone",
+                sandbox_settings=sandbox_settings(context.config),
+                emit=functools.partial(_emit_once, context),
+            )
+        )
+        try:
+            answer = await asyncio.shield(asking)
+        except asyncio.CancelledError:
+            await self._stop(place.thread_key, context, asking)
+            raise
+        secrets = secret_values(context.config)
+        if answer.error is not None:
+            return InvestigationOutcome(
+                rca=None, error=scrub_text(error_words(answer), secrets), history=history
+            )
+        words = scrub_text(answer_words(answer), secrets)
+        turn = [{"role": "user", "content": question}, {"role": "assistant", "content": answer.text}]
+        return InvestigationOutcome(rca=None, answer=words, history=[*history, *turn])
+
+    async def _stop(
+        self, thread_key: str, context: InvestigationContext, asking: asyncio.Future[Any]
+    ) -> None:
+        """The run was cancelled: interrupt the agent, give its turn a moment to end, then cancel it
+        (which disconnects the CLI; the next message resumes the session)."""
+        by = context.interrupted_by() or "IncidentFox"
+        with contextlib.suppress(Exception):
+            await asyncio.shield(self._sessions.interrupt(thread_key, by))
+        with contextlib.suppress(BaseException):
+            await asyncio.shield(asyncio.wait({asking}, timeout=INTERRUPT_WAIT_S))
+        if not asking.done():
+            asking.cancel()
+            with contextlib.suppress(BaseException):
+                await asyncio.shield(asyncio.wait({asking}))
+        if asking.done() and not asking.cancelled() and asking.exception() is not None:
+            log.warning("SRE agent turn failed while interrupted thread=%s", thread_key)
+
+
+class DispatchingInvestigator:
+    """``debug`` runs, and runs in a thread with an SRE agent session, go to the SRE agent; the rest
+    to ``default``. Without an SRE agent (no Anthropic key) a ``debug`` run ends with a plain error
+    (one queued before the key was removed, or taken by a worker started without it)."""
+
+    def __init__(
+        self, default: Investigator, sre: SreInvestigator | None, sessions: SreSessions | None
+    ) -> None:
+        self._default = default
+        self._sre = sre
+        self._sessions = sessions
+
+    async def investigate(
+        self, context: InvestigationContext, question: str, history: list[dict[str, Any]]
+    ) -> InvestigationOutcome:
+        if self._sre is not None and await self._is_sre_thread(context):
+            return await self._sre.investigate(context, question, history)
+        if self._sre is None and context.kind == DEBUG_KIND:
+            context.emit(Started(summary=question))
+            context.emit(Error(message=AGENT_OFF))
+            return InvestigationOutcome(rca=None, error=AGENT_OFF, history=history)
+        return await self._default.investigate(context, question, history)
+
+    async def _is_sre_thread(self, context: InvestigationContext) -> bool:
+        if context.kind == DEBUG_KIND:
+            return True
+        if self._sessions is None or not context.thread_key:
+            return False
+        row = await self._sessions.store.for_thread(context.thread_key)
+        return row is not None and row.status != "ended"
