@@ -8,9 +8,10 @@ import asyncio
 import json
 from pathlib import Path
 
+from incidentfox.blocks.command_replies import SRE_AGENT_OFF
 from incidentfox.emulators.anthropic_api import AnthropicEmulator, RoutedScript, ScriptStep
 from incidentfox.emulators.slack.store import RecordedCall
-from incidentfox.handlers.slack.commands import ASK_TASK, SRE_AGENT_OFF
+from incidentfox.handlers.slack.commands import ASK_TASK
 from incidentfox.sandboxes.store import SandboxStore
 from tests.slack_world import CHANNEL, USER, world
 from tests.test_sandbox_agent_cli import _require_bubblewrap

@@ -7,11 +7,13 @@ from __future__ import annotations
 import asyncio
 from typing import Any, cast
 
+import pytest
+
 from incidentfox.agents.context import InvestigationContext
 from incidentfox.agents.events import Interrupted, ProgressEvent
 from incidentfox.agents.investigator import InvestigationOutcome
+from incidentfox.blocks.command_replies import SRE_AGENT_OFF
 from incidentfox.sandboxes.investigator import (
-    AGENT_OFF,
     FILES_RESET,
     UNCONFINED,
     DispatchingInvestigator,
@@ -76,6 +78,19 @@ def test_sandbox_settings_come_from_the_team_config_with_defaults() -> None:
     assert sandbox_settings({}) == SandboxSettings("local", 3600, None)
     config = {"sandbox": {"backend": "kubernetes", "ttl_s": 120, "runtime_class": "gvisor"}}
     assert sandbox_settings(config) == SandboxSettings("kubernetes", 120, "gvisor")
+    for bad in ("an hour", 5, True, 3600.5):
+        with pytest.raises(ValueError, match=r"sandbox\.ttl_s"):
+            sandbox_settings({"sandbox": {"ttl_s": bad}})
+
+
+async def test_a_bad_sandbox_ttl_in_config_ends_the_run_in_plain_words_without_asking_the_agent() -> None:
+    fake = FakeSessions(SessionAnswer("never", False, "sbx_1"))
+    events: list[ProgressEvent] = []
+    context = _context(events)
+    context.config = {"sandbox": {"ttl_s": "an hour"}}
+    outcome = await SreInvestigator(cast(SreSessions, fake)).investigate(context, "why?", [])
+    assert outcome.error is not None and "sandbox.ttl_s" in outcome.error
+    assert fake.asked == [] and [e.kind for e in events] == ["started", "error"]
 
 
 async def test_an_answer_says_it_is_unconfined_and_its_files_were_reset() -> None:
@@ -135,5 +150,5 @@ async def test_the_dispatcher_sends_debug_runs_to_the_agent_and_the_rest_to_the_
     assert (await on.investigate(_context([], kind="mention"), "q", [])).answer == "planner"
 
     off = DispatchingInvestigator(Planner(), None, None)
-    assert (await off.investigate(_context([]), "q", [])).error == AGENT_OFF
+    assert (await off.investigate(_context([]), "q", [])).error == SRE_AGENT_OFF
     assert (await off.investigate(_context([], kind="command"), "q", [])).answer == "planner"

@@ -9,6 +9,13 @@ from datetime import datetime
 from incidentfox.blocks.components import Block, context, header, packed_sections, section
 from incidentfox.blocks.limits import fit_message, mrkdwn, one_line
 
+SRE_AGENT_OFF = (
+    "The SRE agent is off in this IncidentFox installation: it needs an Anthropic API key. Ask whoever "
+    "runs IncidentFox to set ANTHROPIC_API_KEY (and ANTHROPIC_BASE_URL for a gateway) and restart it. "
+    "Until then, `/incidentfox investigate <question>` works without it."
+)
+"""What ``debug`` answers, and what a ``debug`` run taken by a worker without the key ends with."""
+
 SUBCOMMANDS: tuple[tuple[str, str, str], ...] = (
     (
         "investigate <question>",

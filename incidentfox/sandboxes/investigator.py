@@ -23,6 +23,7 @@ from incidentfox.agents.context import InvestigationContext
 from incidentfox.agents.events import Error, Interrupted, ProgressEvent, Started
 from incidentfox.agents.investigator import InvestigationOutcome, Investigator
 from incidentfox.agents.redaction import scrub_text, secret_values
+from incidentfox.blocks.command_replies import SRE_AGENT_OFF
 from incidentfox.sandboxes.session import SandboxSettings, SessionAnswer, SreSessions
 from incidentfox.sandboxes.store import SessionPlace
 
@@ -42,20 +43,23 @@ UNCONFINED = (
 )
 NO_ANSWER = "_The agent finished without a written answer._"
 INTERRUPTED = "_(interrupted before it finished)_"
-AGENT_OFF = (
-    "The SRE agent is off in this IncidentFox process: it needs ANTHROPIC_API_KEY. Ask whoever runs "
-    "IncidentFox to set it and restart; `/incidentfox investigate <question>` works without it."
-)
+
+
+BAD_TTL = "The team's `sandbox.ttl_s` must be a whole number of seconds, at least 60; fix it in its config."
 
 
 def sandbox_settings(config: Mapping[str, Any]) -> SandboxSettings:
-    """The team's ``sandbox.{backend,ttl_s,runtime_class}``; defaults ``local`` and 3600 s."""
+    """The team's ``sandbox.{backend,ttl_s,runtime_class}``; defaults ``local`` and 3600 s.
+    ``ValueError(BAD_TTL)`` for a TTL that is not a whole number of seconds of at least 60."""
     raw = config.get("sandbox")
     sandbox: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
     runtime_class = sandbox.get("runtime_class")
+    ttl = sandbox.get("ttl_s", 3600)
+    if isinstance(ttl, bool) or not isinstance(ttl, int) or ttl < 60:
+        raise ValueError(BAD_TTL)
     return SandboxSettings(
         backend=str(sandbox.get("backend") or "local"),
-        ttl_s=int(sandbox.get("ttl_s") or 3600),
+        ttl_s=ttl,
         runtime_class=str(runtime_class) if runtime_class else None,
     )
 
@@ -110,12 +114,18 @@ class SreInvestigator:
             context.emit(Started(summary=question))
             context.emit(Error(message=NO_THREAD))
             return InvestigationOutcome(rca=None, error=NO_THREAD, history=history)
+        try:
+            settings = sandbox_settings(context.config)
+        except ValueError as exc:
+            context.emit(Started(summary=question))
+            context.emit(Error(message=str(exc)))
+            return InvestigationOutcome(rca=None, error=str(exc), history=history)
         asking = asyncio.ensure_future(
             self._sessions.ask(
                 place,
                 question,
                 requester=context.requester or "someone",
-                sandbox_settings=sandbox_settings(context.config),
+                sandbox_settings=settings,
                 emit=functools.partial(_emit_once, context),
             )
         )
@@ -170,8 +180,8 @@ class DispatchingInvestigator:
             return await self._sre.investigate(context, question, history)
         if self._sre is None and context.kind == DEBUG_KIND:
             context.emit(Started(summary=question))
-            context.emit(Error(message=AGENT_OFF))
-            return InvestigationOutcome(rca=None, error=AGENT_OFF, history=history)
+            context.emit(Error(message=SRE_AGENT_OFF))
+            return InvestigationOutcome(rca=None, error=SRE_AGENT_OFF, history=history)
         return await self._default.investigate(context, question, history)
 
     async def _is_sre_thread(self, context: InvestigationContext) -> bool:

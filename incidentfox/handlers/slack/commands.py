@@ -19,7 +19,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from incidentfox.agents.runs.service import IN_PROGRESS, RunSummary
-from incidentfox.blocks.command_replies import RunLine, help_blocks, help_text, status_blocks
+from incidentfox.blocks.command_replies import SRE_AGENT_OFF, RunLine, help_blocks, help_text, status_blocks
 from incidentfox.blocks.components import Block
 from incidentfox.blocks.limits import escape_mrkdwn
 from incidentfox.handlers.background import BackgroundTasks
@@ -36,11 +36,6 @@ STATUS_FINISHED = 5
 SLOW_SUBCOMMANDS = frozenset({"investigate", "debug", "setup", "status", "config"})
 ASK_WHAT = "What should I look into? e.g. `/incidentfox investigate why is checkout returning 502s?`"
 ASK_TASK = "What should the SRE agent work on? e.g. `/incidentfox debug why does the build fail on main?`"
-SRE_AGENT_OFF = (
-    "The SRE agent is off in this IncidentFox installation: it needs an Anthropic API key. Ask whoever "
-    "runs IncidentFox to set ANTHROPIC_API_KEY (and ANTHROPIC_BASE_URL for a gateway) and restart it. "
-    "Until then, `/incidentfox investigate <question>` works without it."
-)
 NOT_IN_CHANNEL = (
     "I'm not in this channel yet, so I can't start a thread here: invite me with "
     "`/invite @IncidentFox`, then run the command again."
