@@ -270,7 +270,10 @@ async def test_a_fork_bomb_is_contained(backend: BubblewrapBackend) -> None:
     forks = int(counted.stdout.split()[2])
     assert 0 < forks < 64, counted
     assert elapsed < 15
-    assert bombed.exit_code == 0 or bombed.timed_out
+    # The pids limit, not the host, stops the bomb: either the shell survives to
+    # finish, the timeout kills the tree, or the shell itself is refused a fork.
+    refused = "Cannot fork" in bombed.stderr or "Resource temporarily unavailable" in bombed.stderr
+    assert (bombed.exit_code == 0 and "still-here" in bombed.stdout) or bombed.timed_out or refused, bombed
     await asyncio.sleep(0.2)
     assert _host_processes_with("bomb_fn") == []
 
