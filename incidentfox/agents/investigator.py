@@ -13,12 +13,13 @@ from incidentfox.agents.rca import RootCauseAnalysis
 class InvestigationOutcome:
     """Exactly one of ``rca``, ``answer`` and ``error`` is set. ``answer`` is an agent's own reply (the
     SRE agent's), shown as it is rather than as an RCA. ``history`` is the thread's conversation to
-    persist."""
+    persist. ``dig_deeper``: the RCA may offer to continue in an SRE agent sandbox (the agent is on)."""
 
     rca: RootCauseAnalysis | None
     error: str | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
     answer: str | None = None
+    dig_deeper: bool = False
 
 
 class Investigator(Protocol):

@@ -95,7 +95,8 @@ class LiveMessage:
     def final_for(self, outcome: InvestigationOutcome) -> dict[str, Any]:
         """The final message (``blocks``, ``text``) ``finish`` will show for ``outcome``."""
         if outcome.rca is not None:
-            return final_message(render_rca(outcome.rca, run_id=self._run_id), rca_text(outcome.rca))
+            blocks = render_rca(outcome.rca, run_id=self._run_id, dig_deeper=outcome.dig_deeper)
+            return final_message(blocks, rca_text(outcome.rca))
         if outcome.answer is not None:
             return final_message(
                 render_answer(outcome.answer, run_id=self._run_id), answer_text(outcome.answer)

@@ -29,6 +29,8 @@ ACTION_FEEDBACK_UP = "feedback_up"
 ACTION_FEEDBACK_DOWN = "feedback_down"
 ACTION_VIEW_SESSION = "run_view_session"
 ACTION_FOLLOW_UP = "run_follow_up"
+ACTION_DIG_DEEPER = "run_dig_deeper"
+DIG_DEEPER_LABEL = "🛠️ Dig deeper in a sandbox"
 FEEDBACK_BLOCK_ID = "run_feedback"
 
 CONFIDENCE: dict[str, tuple[str, str]] = {
@@ -165,19 +167,26 @@ def rca_blocks(rca: RootCauseAnalysis, budget: RcaBudget = MESSAGE) -> list[Bloc
     return blocks
 
 
-def _feedback_actions(run_id: str) -> Block:
+def _feedback_actions(run_id: str, *, dig_deeper: bool = False) -> Block:
     buttons = [
         button("👍 Helpful", action_id=ACTION_FEEDBACK_UP, value=run_id),
         button("👎 Not helpful", action_id=ACTION_FEEDBACK_DOWN, value=run_id),
         button(VIEW_SESSION_LABEL, action_id=ACTION_VIEW_SESSION, value=run_id),
         button("Ask a follow-up", action_id=ACTION_FOLLOW_UP, value=run_id),
     ]
+    if dig_deeper:
+        buttons.append(button(DIG_DEEPER_LABEL, action_id=ACTION_DIG_DEEPER, value=run_id))
     return actions(buttons, block_id=FEEDBACK_BLOCK_ID)
 
 
-def render_rca(rca: RootCauseAnalysis, *, run_id: str) -> list[Block]:
-    """The final message: header, the RCA's parts, then feedback / View session / follow-up buttons."""
-    blocks = [header("🔎 Root-cause analysis"), *rca_blocks(rca), _feedback_actions(run_id)]
+def render_rca(rca: RootCauseAnalysis, *, run_id: str, dig_deeper: bool = False) -> list[Block]:
+    """The final message: header, the RCA's parts, then feedback / View session / follow-up buttons
+    (and "Dig deeper in a sandbox" when the SRE agent is on)."""
+    blocks = [
+        header("🔎 Root-cause analysis"),
+        *rca_blocks(rca),
+        _feedback_actions(run_id, dig_deeper=dig_deeper),
+    ]
     return fit_message(blocks)
 
 

@@ -37,6 +37,7 @@ from incidentfox.handlers.webhooks.routes import WebhookReceivers
 from incidentfox.sandboxes.investigator import DispatchingInvestigator
 from incidentfox.sandboxes.service import SreAgent
 from incidentfox.sandboxes.store import SandboxStore
+from incidentfox.sandboxes.thread_listening import SreThreadListener
 from incidentfox.web.embedded import wants_local_workspace
 from incidentfox.web.local_workspace import LocalWorkspace
 
@@ -141,6 +142,11 @@ class IncidentFox:
                 control=self.worker,
                 config=runtime.config,
                 approvals=self.approvals,
+                threads=(
+                    SreThreadListener(SandboxStore(runtime.sessions), runtime.config)
+                    if settings.anthropic_api_key is not None
+                    else None
+                ),
             )
         else:
             log.warning(SLACK_NOT_CONFIGURED)

@@ -35,7 +35,7 @@ from incidentfox.handlers.slack.approvals import register_approval_actions
 from incidentfox.handlers.slack.commands import SlashCommands, register_commands
 from incidentfox.handlers.slack.home import register_home
 from incidentfox.handlers.slack.home_flows import HomeFlows
-from incidentfox.handlers.slack.listeners import register_investigation_listeners
+from incidentfox.handlers.slack.listeners import ListeningThreads, register_investigation_listeners
 from incidentfox.handlers.slack.modals import register_setup_modal
 from incidentfox.handlers.slack.notices import SlackNotices
 from incidentfox.handlers.slack.overview import TeamOverviews
@@ -91,6 +91,7 @@ def build_slack_surface(
     control: RunControl | None,
     config: ConfigService,
     approvals: ApprovalService | None = None,
+    threads: ListeningThreads | None = None,
 ) -> SlackSurface:
     """``process_before_response``: the listener persists and enqueues the run before Slack gets its ack."""
     secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else ""
@@ -104,7 +105,7 @@ def build_slack_surface(
         before_authorize=RequireAuthorization(authorization),
     )
     notices = SlackNotices(client)
-    register_investigation_listeners(app, pipeline, notices)
+    register_investigation_listeners(app, pipeline, notices, threads)
     access = SlackAccess(config, client)
     register_run_actions(app, runs=runs, control=control, pipeline=pipeline, notices=notices, access=access)
     if approvals is not None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import logging
 from collections.abc import Mapping
@@ -30,6 +31,13 @@ from incidentfox.sandboxes.store import SessionPlace
 log = logging.getLogger(__name__)
 
 DEBUG_KIND = "debug"
+SRE_ENTRANCE_KINDS = frozenset({"mention", "dm", "thread_reply"})
+"""Runs a team with ``entrance_agent: sre`` gives to the SRE agent instead of the planner."""
+RESUME_KIND = "resume"
+RESUME_PROMPT = (
+    "{by} pressed Resume: you were interrupted. Continue the task where you left off (your files are "
+    "as you left them). The task was:\n{question}"
+)
 INTERRUPT_WAIT_S = 10.0
 """How long an interrupted turn may take to stop on its own before it is cancelled."""
 NO_THREAD = "The SRE agent works only in a Slack thread, and this run has none."
@@ -64,6 +72,13 @@ def sandbox_settings(config: Mapping[str, Any]) -> SandboxSettings:
     )
 
 
+def wants_sre_agent(context: InvestigationContext) -> bool:
+    """A ``debug`` run, or an @mention (or a DM) to a team whose ``entrance_agent`` is ``sre``."""
+    if context.kind == DEBUG_KIND:
+        return True
+    return context.kind in SRE_ENTRANCE_KINDS and context.config.get("entrance_agent") == "sre"
+
+
 def session_place(context: InvestigationContext) -> SessionPlace | None:
     """The thread the run answers in, as the SRE agent's session place; ``None`` without a thread."""
     if not (context.thread_key and context.channel_id and context.thread_ts):
@@ -90,6 +105,10 @@ def error_words(answer: SessionAnswer) -> str:
     if answer.files_reset:
         notes.append(FILES_RESET)
     return "\n\n".join([*notes, answer.error or ""])
+
+
+def _who(user_id: str | None) -> str:
+    return f"<@{user_id}>" if user_id else "Someone"
 
 
 def _emit_once(context: InvestigationContext, event: ProgressEvent) -> None:
@@ -120,6 +139,8 @@ class SreInvestigator:
             context.emit(Started(summary=question))
             context.emit(Error(message=str(exc)))
             return InvestigationOutcome(rca=None, error=str(exc), history=history)
+        if context.kind == RESUME_KIND:
+            question = RESUME_PROMPT.format(by=_who(context.requester), question=question)
         asking = asyncio.ensure_future(
             self._sessions.ask(
                 place,
@@ -178,14 +199,17 @@ class DispatchingInvestigator:
     ) -> InvestigationOutcome:
         if self._sre is not None and await self._is_sre_thread(context):
             return await self._sre.investigate(context, question, history)
-        if self._sre is None and context.kind == DEBUG_KIND:
+        if self._sre is None and wants_sre_agent(context):
             context.emit(Started(summary=question))
             context.emit(Error(message=SRE_AGENT_OFF))
             return InvestigationOutcome(rca=None, error=SRE_AGENT_OFF, history=history)
-        return await self._default.investigate(context, question, history)
+        outcome = await self._default.investigate(context, question, history)
+        if self._sre is not None and outcome.rca is not None and session_place(context) is not None:
+            return dataclasses.replace(outcome, dig_deeper=True)
+        return outcome
 
     async def _is_sre_thread(self, context: InvestigationContext) -> bool:
-        if context.kind == DEBUG_KIND:
+        if wants_sre_agent(context):
             return True
         if self._sessions is None or not context.thread_key:
             return False

@@ -74,18 +74,19 @@ class LocalWorkspaceApi:
     # -- doing --------------------------------------------------------------------------------------
 
     async def post_message(self, request: web.Request) -> web.StreamResponse:
-        """A message typed by the local person; a mention of the bot reaches it as Slack delivers it."""
+        """A message typed by the local person, delivered as Slack delivers it: a ``message`` event (the
+        bot subscribes to ``message.channels``), plus an ``app_mention`` when it mentions the bot."""
         channel = self._channel(request)
         body = await _json_body(request)
         text = _text(body, "text")
         thread_ts = _optional_str(body, "thread_ts")
         stored = self.slack.add_message(channel, self.person, text, thread_ts=thread_ts)
         self.feed.message_changed(channel, stored.ts)
-        is_dm = channel.startswith("D")
-        mentioned = f"<@{self.slack.bot_user_id}>" in text
-        if is_dm or mentioned:
+        mentioned = not channel.startswith("D") and f"<@{self.slack.bot_user_id}>" in text
+        kinds = ("message", "app_mention") if mentioned else ("message",)
+        for kind in kinds:
             event = build_message_event(
-                event_type="message" if is_dm else "app_mention",
+                event_type=kind,
                 channel=channel,
                 user=self.person,
                 text=text,

@@ -16,7 +16,12 @@ from incidentfox.agents.runs.models import Run
 from incidentfox.agents.runs.service import RunStore
 from incidentfox.blocks.follow_up import FOLLOW_UP_CALLBACK_ID, render_follow_up_modal, submitted_question
 from incidentfox.blocks.progress import ACTION_INTERRUPT, ACTION_RESUME, ACTION_VIEW_SESSION
-from incidentfox.blocks.rca import ACTION_FEEDBACK_DOWN, ACTION_FEEDBACK_UP, ACTION_FOLLOW_UP
+from incidentfox.blocks.rca import (
+    ACTION_DIG_DEEPER,
+    ACTION_FEEDBACK_DOWN,
+    ACTION_FEEDBACK_UP,
+    ACTION_FOLLOW_UP,
+)
 from incidentfox.blocks.session import render_session_view
 from incidentfox.handlers.pipeline import Duplicate, TriggerPipeline
 from incidentfox.handlers.slack.access import SlackAccess, SlackUser
@@ -48,6 +53,25 @@ def follow_up_trigger(run: Run, *, text: str, requester: str, delivery_id: str, 
         thread_ref=ThreadRef(channel_id=run.channel_id, thread_ts=run.thread_ts, workspace_id=workspace),
         requester=requester,
         delivery_id=delivery_id,
+    )
+
+
+DIG_DEEPER_TASK = (
+    "Dig deeper in a sandbox: {question}\n"
+    "An investigation in this thread answered it; check its conclusion hands-on.\n"
+    "The investigation concluded: {summary}\n"
+    "Its root cause: {root_cause}\n"
+    "Verify or refute the root cause with evidence (read the code, run commands), and say what to do next."
+)
+
+
+def dig_deeper_task(run: Run) -> str:
+    """The SRE agent's task for "Dig deeper in a sandbox": the question and what the RCA concluded."""
+    rca = run.rca or {}
+    return DIG_DEEPER_TASK.format(
+        question=run.question or "(none)",
+        summary=str(rca.get("summary") or "(no summary)"),
+        root_cause=str(rca.get("root_cause") or "(not found)"),
     )
 
 
@@ -169,6 +193,24 @@ def register_run_actions(
             requester=body["user"]["id"],
             delivery_id=f"slack:resume:{run.run_id}",
             kind="resume",
+        )
+        if trigger is None:
+            notices.ephemeral_in(body, GONE)
+            return
+        notices.tell(trigger, await pipeline.submit(trigger))
+
+    @app.action(ACTION_DIG_DEEPER)
+    async def on_dig_deeper(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
+        await ack()
+        run = await guard.run_for(body, action["value"])
+        if run is None:
+            return
+        trigger = follow_up_trigger(
+            run,
+            text=dig_deeper_task(run),
+            requester=body["user"]["id"],
+            delivery_id=f"slack:dig:{body.get('trigger_id') or run.run_id}",
+            kind="debug",
         )
         if trigger is None:
             notices.ephemeral_in(body, GONE)

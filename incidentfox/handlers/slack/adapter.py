@@ -19,15 +19,18 @@ def question_text(text: str, bot_user_id: str | None = None) -> str:
     return " ".join(text.split())
 
 
-def trigger_from_event(body: Mapping[str, Any], *, bot_user_id: str | None = None) -> Trigger:
-    """A trigger for an ``app_mention`` or a direct message; replies go to the event's thread."""
+def trigger_from_event(
+    body: Mapping[str, Any], *, bot_user_id: str | None = None, kind: str | None = None
+) -> Trigger:
+    """A trigger for an ``app_mention``, a direct message or (``kind="thread_reply"``) a reply in a
+    thread that listens; replies go to the event's thread."""
     event: Mapping[str, Any] = body["event"]
     channel = str(event["channel"])
     ts = str(event["ts"])
     is_dm = event.get("type") == "message" and event.get("channel_type") == "im"
     return Trigger(
         source="slack",
-        kind="dm" if is_dm else "mention",
+        kind=kind or ("dm" if is_dm else "mention"),
         routing_key=RoutingKey(slack_channel_id=channel),
         text=question_text(str(event.get("text", "")), bot_user_id),
         thread_ref=ThreadRef(
@@ -48,4 +51,20 @@ def is_human_direct_message(event: Mapping[str, Any]) -> bool:
         and event.get("subtype") is None
         and not event.get("bot_id")
         and bool(event.get("user"))
+    )
+
+
+def is_human_thread_reply(event: Mapping[str, Any], bot_user_id: str | None) -> bool:
+    """A person's reply in a channel thread that does not mention the bot (a mention arrives as its
+    own ``app_mention`` event, and is answered from there)."""
+    thread_ts = event.get("thread_ts")
+    text = str(event.get("text") or "")
+    return (
+        event.get("channel_type") != "im"
+        and event.get("subtype") in (None, "thread_broadcast")
+        and not event.get("bot_id")
+        and bool(event.get("user"))
+        and bool(thread_ts)
+        and thread_ts != event.get("ts")
+        and not (bot_user_id and f"<@{bot_user_id}" in text)
     )

@@ -2,17 +2,32 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.async_context import AsyncBoltContext
 
 from incidentfox.handlers.pipeline import TriggerPipeline
-from incidentfox.handlers.slack.adapter import is_human_direct_message, trigger_from_event
+from incidentfox.handlers.slack.adapter import (
+    is_human_direct_message,
+    is_human_thread_reply,
+    trigger_from_event,
+)
 from incidentfox.handlers.slack.notices import SlackNotices
 
 
-def register_investigation_listeners(app: AsyncApp, pipeline: TriggerPipeline, notices: SlackNotices) -> None:
+class ListeningThreads(Protocol):
+    """Threads whose replies need no @mention (those with an SRE agent session)."""
+
+    async def listens_to(self, thread_key: str) -> bool: ...
+
+
+def register_investigation_listeners(
+    app: AsyncApp,
+    pipeline: TriggerPipeline,
+    notices: SlackNotices,
+    threads: ListeningThreads | None = None,
+) -> None:
     async def investigate(body: dict[str, Any], context: AsyncBoltContext) -> None:
         trigger = trigger_from_event(body, bot_user_id=context.bot_user_id)
         if not trigger.text:
@@ -28,3 +43,8 @@ def register_investigation_listeners(app: AsyncApp, pipeline: TriggerPipeline, n
     async def on_message(body: dict[str, Any], event: dict[str, Any], context: AsyncBoltContext) -> None:
         if is_human_direct_message(event):
             await investigate(body, context)
+        elif threads is not None and is_human_thread_reply(event, context.bot_user_id):
+            trigger = trigger_from_event(body, bot_user_id=context.bot_user_id, kind="thread_reply")
+            thread = trigger.thread_ref
+            if thread is not None and trigger.text and await threads.listens_to(thread.key):
+                notices.tell(trigger, await pipeline.submit(trigger))
