@@ -8,7 +8,9 @@ import asyncio
 import json
 from pathlib import Path
 
+from incidentfox.agents.events import event_from_dict
 from incidentfox.blocks.command_replies import SRE_AGENT_OFF
+from incidentfox.blocks.session import render_session_view
 from incidentfox.emulators.anthropic_api import AnthropicEmulator, RoutedScript, ScriptStep
 from incidentfox.emulators.slack.store import RecordedCall
 from incidentfox.handlers.slack.commands import ASK_TASK
@@ -65,6 +67,12 @@ async def test_debug_runs_the_sre_agent_in_the_thread(tmp_path: Path) -> None:
             assert row is not None and row.status == "active" and row.turns == 1
             tools = [e for e in runs[0].events if e.get("kind") == "tool_start"]
             assert tools and tools[0]["args"]["command"] == COMMAND
+            assert runs[0].events[-1] == {"kind": "answer", "text": ANSWER, "at": runs[0].events[-1]["at"]}
+            session_view = render_session_view(
+                [event_from_dict(e) for e in runs[0].events], run_id=runs[0].run_id, title="t"
+            )
+            assert "✅ Investigation complete" in json.dumps(session_view, ensure_ascii=False)
+            assert ANSWER in json.dumps(session_view["blocks"][-1])
 
 
 async def test_debug_without_an_anthropic_key_says_the_agent_is_off(tmp_path: Path) -> None:

@@ -164,6 +164,15 @@ class Result:
 
 
 @dataclass(frozen=True, slots=True)
+class Answer:
+    """The run ended with the SRE agent's own answer (not an RCA), as shown in the thread."""
+
+    text: str
+    kind: Literal["answer"] = "answer"
+    at: float = field(default_factory=_now)
+
+
+@dataclass(frozen=True, slots=True)
 class Error:
     """The run ended in failure. ``message`` is plain words for humans; never a stack trace."""
 
@@ -185,6 +194,7 @@ ProgressEvent = (
     | Interrupted
     | Resumed
     | Result
+    | Answer
     | Error
 )
 
@@ -201,10 +211,11 @@ _BY_KIND: dict[str, type[Any]] = {
     "interrupted": Interrupted,
     "resumed": Resumed,
     "result": Result,
+    "answer": Answer,
     "error": Error,
 }
 
-TERMINAL_KINDS: frozenset[str] = frozenset({"result", "error"})
+TERMINAL_KINDS: frozenset[str] = frozenset({"result", "answer", "error"})
 
 
 def event_to_dict(event: ProgressEvent) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from incidentfox.blocks.limits import (
     split_mrkdwn,
     truncate_mrkdwn,
 )
+from incidentfox.blocks.slack_markdown import markdown_to_mrkdwn
 
 ACTION_FEEDBACK_UP = "feedback_up"
 ACTION_FEEDBACK_DOWN = "feedback_down"
@@ -204,9 +205,24 @@ ANSWER_HEADER = "🛠️ SRE agent"
 def render_answer(answer: str, *, run_id: str) -> list[Block]:
     """The final message of an SRE agent turn: the agent's own answer as it wrote it (it is not an
     RCA, so it gets no empty RCA sections), with the same buttons as an RCA."""
-    body = mrkdwn(answer, ANSWER_MAX) or "_The agent finished without a written answer._"
-    chunks = split_mrkdwn(body, SECTION_TEXT_MAX - 20)
-    return fit_message([header(ANSWER_HEADER), *(section(c) for c in chunks), _feedback_actions(run_id)])
+    return fit_message([header(ANSWER_HEADER), *answer_blocks(answer), _feedback_actions(run_id)])
+
+
+_BROADCAST = re.compile(r"<!(here|channel|everyone|subteam\^[A-Z0-9]+)(?:\|([^>]*))?>")
+
+
+def _no_broadcasts(text: str) -> str:
+    """``@here``/``@channel``/group pings as plain words: the agent's answer can be steered by what its
+    tools read, so it must not page a whole channel."""
+    return _BROADCAST.sub(lambda m: "@" + (m.group(2) or m.group(1)).removeprefix("@"), text)
+
+
+def answer_blocks(answer: str) -> list[Block]:
+    """The SRE agent's answer (Markdown, as Claude writes it) as Slack mrkdwn sections, shared with the
+    session modal. ``markdown_to_mrkdwn`` escapes by itself, so the text skips ``mrkdwn()``."""
+    converted = _no_broadcasts(markdown_to_mrkdwn(answer[: 2 * ANSWER_MAX]))
+    body = truncate_mrkdwn(converted, ANSWER_MAX) or "_The agent finished without a written answer._"
+    return [section(chunk) for chunk in split_mrkdwn(body, SECTION_TEXT_MAX - 20)]
 
 
 def answer_text(answer: str) -> str:

@@ -8,7 +8,7 @@ from typing import Any
 from slack_sdk.models.blocks import PlainTextObject
 from slack_sdk.models.views import View
 
-from incidentfox.agents.events import Error, ProgressEvent, Result
+from incidentfox.agents.events import Answer, Error, ProgressEvent, Result
 from incidentfox.blocks.components import (
     EMPTY_TEXT,
     Block,
@@ -31,7 +31,7 @@ from incidentfox.blocks.limits import (
     truncate,
 )
 from incidentfox.blocks.progress import STATUS
-from incidentfox.blocks.rca import FULL, rca_blocks
+from incidentfox.blocks.rca import FULL, answer_blocks, rca_blocks
 from incidentfox.blocks.timeline import build_steps, derive_state, run_seconds, started
 
 SESSION_VIEW_CALLBACK_ID = "run_session_view"
@@ -72,6 +72,10 @@ def session_blocks(events: Sequence[ProgressEvent], *, run_id: str, title: str) 
         if isinstance(event, Result):
             blocks.append(divider())
             blocks.extend(rca_blocks(event.rca, FULL))
+        elif isinstance(event, Answer):
+            blocks.append(divider())
+            blocks.append(section("*Answer*"))
+            blocks.extend(answer_blocks(event.text))
         elif isinstance(event, Error):
             blocks.append(divider())
             blocks.append(section("❌ *The investigation could not finish.*\n" + mrkdwn(event.message, 2000)))

@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from incidentfox.agents.events import (
+    Answer,
     ApprovalDecided,
     ApprovalRequest,
     Error,
@@ -171,6 +172,8 @@ def build_steps(events: Sequence[ProgressEvent]) -> list[Step]:
                 builder.add(
                     Step(event.at, "🏁", "Root cause found: " + mrkdwn(one_line(rca.summary), _TEXT_LIMIT))
                 )
+            case Answer(text=text):
+                builder.add(Step(event.at, "🏁", "Answered: " + mrkdwn(one_line(text), _TEXT_LIMIT)))
             case Error(message=message):
                 builder.add(Step(event.at, "✗", "Failed: " + mrkdwn(one_line(message), _TEXT_LIMIT)))
     return builder.steps
@@ -192,7 +195,7 @@ def run_seconds(events: Sequence[ProgressEvent], now: float | None) -> float:
 def derive_state(events: Sequence[ProgressEvent]) -> RunState:
     """The run's state as its events tell it: the last terminal event, else the last interrupt/resume."""
     for event in reversed(events):
-        if isinstance(event, Result):
+        if isinstance(event, Result | Answer):
             return "done"
         if isinstance(event, Error):
             return "failed"

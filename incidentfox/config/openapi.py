@@ -177,6 +177,7 @@ _SCHEMAS: dict[str, Any] = {
                     "interrupted",
                     "resumed",
                     "result",
+                    "answer",
                     "error",
                 ]
             },

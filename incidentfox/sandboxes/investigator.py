@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from incidentfox.agents.context import InvestigationContext
-from incidentfox.agents.events import Error, Interrupted, ProgressEvent, Started
+from incidentfox.agents.events import Answer, Error, Interrupted, ProgressEvent, Started
 from incidentfox.agents.investigator import InvestigationOutcome, Investigator
 from incidentfox.agents.redaction import scrub_text, secret_values
 from incidentfox.blocks.command_replies import SRE_AGENT_OFF
@@ -161,6 +161,7 @@ class SreInvestigator:
                 rca=None, error=scrub_text(error_words(answer), secrets), history=history
             )
         words = scrub_text(answer_words(answer), secrets)
+        context.emit(Answer(text=words))
         turn = [{"role": "user", "content": question}, {"role": "assistant", "content": answer.text}]
         return InvestigationOutcome(rca=None, answer=words, history=[*history, *turn])
 

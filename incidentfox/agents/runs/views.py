@@ -26,6 +26,7 @@ from typing import Any
 from aiohttp import web
 
 from incidentfox.agents.events import (
+    Answer,
     ApprovalDecided,
     ApprovalRequest,
     Error,
@@ -204,6 +205,8 @@ def _event_text(event: ProgressEvent, approvals: Mapping[str, str]) -> str:
             return f"Resumed by {by}"
         case Result(rca=rca):
             return f"Root cause found: {rca.summary}"
+        case Answer(text=text):
+            return f"Answered: {text}"
         case Error(message=message):
             return f"Failed: {message}"
 
