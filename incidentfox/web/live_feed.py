@@ -2,7 +2,8 @@
 
 The feed listens to the emulator's call log (every Web API call the bot makes, and every
 ``response_url`` post) and turns each successful call into the page's events: ``message``,
-``message_deleted``, ``ephemeral`` and ``view``. A browser that falls behind by more than a queue's
+``message_deleted``, ``ephemeral`` and ``view`` (a ``files.completeUploadExternal`` is the
+``message`` that carries the files). A browser that falls behind by more than a queue's
 worth of events is disconnected; ``EventSource`` reconnects and the page re-reads what it shows.
 """
 
@@ -125,6 +126,17 @@ class LiveFeed:
     def _posted(self, call: RecordedCall) -> None:
         self.message_changed(str(call.response.get("channel")), str(call.response.get("ts")))
 
+    def _shared(self, call: RecordedCall) -> None:
+        """``files.completeUploadExternal``: the messages that carry the files, found by their shares."""
+        places: list[tuple[str, str]] = []
+        for shown in call.response.get("files") or []:
+            shares = shown.get("shares") if isinstance(shown, dict) else None
+            for scope in (shares or {}).values():
+                for channel, entries in scope.items():
+                    places.extend((str(channel), str(e.get("ts"))) for e in entries)
+        for channel, ts in dict.fromkeys(places):
+            self.message_changed(channel, ts)
+
     def _deleted(self, call: RecordedCall) -> None:
         channel, ts = str(call.response.get("channel")), str(call.response.get("ts"))
         self.publish(LiveEvent("message_deleted", {"channel": channel, "ts": ts}))
@@ -166,6 +178,7 @@ _CALL_EVENTS = {
     "chat.postMessage": LiveFeed._posted,
     "chat.update": LiveFeed._posted,
     "chat.delete": LiveFeed._deleted,
+    "files.completeUploadExternal": LiveFeed._shared,
     "chat.postEphemeral": LiveFeed._ephemeral,
     "pins.add": LiveFeed._pinned,
     "pins.remove": LiveFeed._pinned,

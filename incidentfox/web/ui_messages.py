@@ -7,8 +7,15 @@ Pure reads of the emulator's in-memory state, shaped for ``static/workspace.js``
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
-from incidentfox.emulators.slack import SlackEmulator, StoredEphemeral, StoredMessage, StoredView
+from incidentfox.emulators.slack import SlackEmulator, StoredEphemeral, StoredFile, StoredMessage, StoredView
+from incidentfox.emulators.slack.files import is_text
+
+PREVIEW_MAX_BYTES = 200 * 1024
+"""Text files up to this size get an expandable preview on the page."""
+_ARCHIVES = {"application/zip", "application/gzip", "application/x-tar", "application/x-7z-compressed"}
+_CODE = {"application/json", "application/yaml", "application/xml", "text/x-python", "text/x-sh", "text/html"}
 
 
 class WorkspaceReader:
@@ -40,7 +47,39 @@ class WorkspaceReader:
             "ephemeral": False,
             "reply_count": len(replies),
             "latest_reply": replies[-1].ts if replies else None,
+            "files": [self.file_card(f) for f in stored.files],
         }
+
+    def file_card(self, shown: dict[str, Any]) -> dict[str, Any]:
+        """A message's file as the page's card shows it. ``available`` is false when the bytes are gone
+        (the workspace keeps its messages across restarts, not the uploads); ``url`` is on the page's
+        own origin (``GET /ui/api/files/{id}``)."""
+        file_id = str(shown.get("id") or "")
+        stored = self.shared_file(file_id)
+        name = str(shown.get("name") or file_id)
+        mimetype = stored.mimetype if stored is not None else str(shown.get("mimetype") or "")
+        size = stored.size if stored is not None else int(shown.get("size") or 0)
+        return {
+            "id": file_id,
+            "name": name,
+            "title": str(shown.get("title") or name),
+            "mimetype": mimetype or "application/octet-stream",
+            "pretty_type": str(shown.get("pretty_type") or ""),
+            "size": size,
+            "kind": file_kind(mimetype),
+            "available": stored is not None,
+            "previewable": stored is not None and is_text(mimetype) and size <= PREVIEW_MAX_BYTES,
+            "url": f"/ui/api/files/{quote(file_id, safe='')}",
+        }
+
+    def shared_file(self, file_id: str) -> StoredFile | None:
+        """An uploaded file the page may show: its bytes are here and it was shared in one of the
+        workspace's channels (a private upload, never shared, stays out of the page)."""
+        stored = self.slack.find_file(file_id)
+        if stored is None or stored.content is None:
+            return None
+        channels = self.slack.workspace.channels
+        return stored if any(share.channel in channels for share in stored.shares) else None
 
     def ephemeral(self, stored: StoredEphemeral) -> dict[str, Any]:
         return {
@@ -58,6 +97,7 @@ class WorkspaceReader:
             "ephemeral": True,
             "reply_count": 0,
             "latest_reply": None,
+            "files": [],
         }
 
     def channel_history(self, channel: str) -> list[dict[str, Any]]:
@@ -117,3 +157,16 @@ class WorkspaceReader:
         if stored.thread_ts not in (None, stored.ts):
             return []
         return [m for m in self.slack.messages(stored.channel, stored.ts) if m.ts != stored.ts]
+
+
+def file_kind(mimetype: str) -> str:
+    """What a file's card icon shows: image, pdf, archive, code, text or other."""
+    if mimetype.startswith("image/"):
+        return "image"
+    if mimetype == "application/pdf":
+        return "pdf"
+    if mimetype in _ARCHIVES:
+        return "archive"
+    if mimetype in _CODE:
+        return "code"
+    return "text" if is_text(mimetype) else "other"

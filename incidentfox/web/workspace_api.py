@@ -17,6 +17,7 @@ from aiohttp import web
 
 from incidentfox.bot.http_json import json_response
 from incidentfox.emulators.slack import SlackEmulator
+from incidentfox.emulators.slack.files import content_disposition
 from incidentfox.emulators.slack.payloads import build_message_event
 from incidentfox.errors import BadRequest, NotFound, Unavailable
 from incidentfox.web.embedded import EmbeddedSlack
@@ -53,6 +54,7 @@ class LocalWorkspaceApi:
             ("POST", "/ui/api/views/{view_id}/close", self.close_view),
             ("POST", "/ui/api/home/open", self.open_home),
             ("GET", "/ui/api/home", self.home),
+            ("GET", "/ui/api/files/{file_id}", self.file),
         ]
         for method, path, handler in routes:
             app.router.add_route(method, path, guard(handler))
@@ -70,6 +72,23 @@ class LocalWorkspaceApi:
     async def home(self, _request: web.Request) -> web.StreamResponse:
         stored = self.slack.home_view(self.person)
         return json_response({"view": self.reader.view(stored) if stored is not None else None})
+
+    async def file(self, request: web.Request) -> web.StreamResponse:
+        """A shared file's bytes, always as a download: served from the page's origin, an uploaded HTML
+        or SVG file must never render there (``sandbox``, ``nosniff``, ``attachment``)."""
+        stored = self.reader.shared_file(request.match_info["file_id"])
+        if stored is None or stored.content is None:
+            raise NotFound("that file is not here (files are not kept when IncidentFox restarts)")
+        return web.Response(
+            body=stored.content,
+            content_type=stored.mimetype,
+            headers={
+                "Content-Disposition": content_disposition(stored.name),
+                "Content-Security-Policy": "default-src 'none'; sandbox",
+                "X-Content-Type-Options": "nosniff",
+                "Cache-Control": "private, no-store",
+            },
+        )
 
     # -- doing --------------------------------------------------------------------------------------
 

@@ -3,7 +3,13 @@
 from incidentfox.emulators.slack.emulator import SlackEmulator
 from incidentfox.emulators.slack.limits import Rejection
 from incidentfox.emulators.slack.socket_mode import SocketAck
-from incidentfox.emulators.slack.store import RecordedCall, StoredEphemeral, StoredMessage, StoredView
+from incidentfox.emulators.slack.store import (
+    RecordedCall,
+    StoredEphemeral,
+    StoredFile,
+    StoredMessage,
+    StoredView,
+)
 
 __all__ = [
     "RecordedCall",
@@ -11,6 +17,7 @@ __all__ = [
     "SlackEmulator",
     "SocketAck",
     "StoredEphemeral",
+    "StoredFile",
     "StoredMessage",
     "StoredView",
 ]

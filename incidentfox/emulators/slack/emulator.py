@@ -22,6 +22,7 @@ from typing import Any
 from aiohttp import web
 
 from incidentfox.emulators.slack.directory import default_channel, default_user
+from incidentfox.emulators.slack.files import MAX_FILE_BYTES, FilesApi
 from incidentfox.emulators.slack.limits import FaultInjector, RateLimiter, Rejection
 from incidentfox.emulators.slack.payloads import (
     build_app_home_opened,
@@ -38,6 +39,7 @@ from incidentfox.emulators.slack.store import (
     RecordedCall,
     ResponseHook,
     StoredEphemeral,
+    StoredFile,
     StoredMessage,
     StoredView,
     Workspace,
@@ -64,6 +66,7 @@ class SlackEmulator:
         bot_user_id: str = "U0BOTFOX",
         bot_id: str = "B0BOTFOX",
         max_recorded_calls: int | None = None,
+        max_file_bytes: int = MAX_FILE_BYTES,
     ) -> None:
         suffix = uuid.uuid4().hex[:16]
         self.identity = SlackIdentity(
@@ -81,6 +84,7 @@ class SlackEmulator:
         self._faults = FaultInjector()
         self._hub = SocketModeHub(app_id, keep=max_recorded_calls)
         self._api = WebApi(self.identity, self.workspace, self._log, self._hub, self._limiter, self._faults)
+        self._files = FilesApi(self._api, max_bytes=max_file_bytes)
         self._runner: web.AppRunner | None = None
         self._base_url = ""
 
@@ -91,6 +95,9 @@ class SlackEmulator:
         app.router.add_route("*", "/api/{method}", self._api.handle)
         app.router.add_post("/hooks/response/{hook_id}", self._api.handle_response_url)
         app.router.add_get("/link/", self._hub.handle)
+        app.router.add_post("/upload/v1/{key}", self._files.handle_upload)
+        app.router.add_get("/files/{file_id}/download/{name}", self._files.handle_download)
+        app.router.add_get("/files/{file_id}/{name}", self._files.handle_view)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -160,6 +167,19 @@ class SlackEmulator:
     def messages(self, channel: str, thread_ts: str | None = None) -> list[StoredMessage]:
         """Current messages (edits applied, deletions gone) of a channel, or of one thread, oldest first."""
         return self.workspace.channel_messages(channel, thread_ts)
+
+    def files_in(self, channel: str, thread_ts: str | None = None) -> list[StoredFile]:
+        """Files shared (``files.completeUploadExternal``) in a channel, or in one thread, oldest first."""
+        return [f for f in self.workspace.files.values() if f.completed and f.in_place(channel, thread_ts)]
+
+    def find_file(self, file_id: str) -> StoredFile | None:
+        """A completed upload by id (its bytes in ``content``); ``None`` if unknown or still pending."""
+        stored = self.workspace.files.get(file_id)
+        return stored if stored is not None and stored.completed else None
+
+    def file_object(self, stored: StoredFile) -> dict[str, Any]:
+        """The file as ``files.info`` shows it (``url_private`` on this emulator)."""
+        return self._files.file_object(stored)
 
     def ephemerals(self, channel: str | None = None) -> list[StoredEphemeral]:
         return [e for e in self.workspace.ephemerals if channel is None or e.channel == channel]

@@ -52,6 +52,9 @@ class StoredMessage:
     bot_id: str | None = None
     edits: int = 0
     metadata: dict[str, Any] | None = None
+    files: list[dict[str, Any]] = field(default_factory=list)
+    """File objects shared with the message (``files.completeUploadExternal``), as Slack shows them."""
+    upload: bool = False
 
     def to_api(self, team_id: str, *, with_metadata: bool = True) -> dict[str, Any]:
         """The message as the Web API shows it; history methods include ``metadata`` only when asked
@@ -68,6 +71,10 @@ class StoredMessage:
             body["edited"] = {"user": self.user, "ts": self.ts}
         if self.metadata is not None and with_metadata:
             body["metadata"] = self.metadata
+        if self.files:
+            body["files"] = self.files
+            body["upload"] = self.upload
+            body["display_as_bot"] = False
         return body
 
 
@@ -81,6 +88,49 @@ class StoredEphemeral:
     text: str
     blocks: list[dict[str, Any]]
     thread_ts: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class FileShare:
+    """Where a file was shared: the message that carries it (``thread_ts`` when in a thread)."""
+
+    channel: str
+    ts: str
+    thread_ts: str | None = None
+
+
+@dataclass(slots=True)
+class StoredFile:
+    """An uploaded file: its bytes and what ``files.info`` says of it.
+
+    ``upload_key`` is the secret path of its upload URL; ``completed`` turns true with
+    ``files.completeUploadExternal`` (only completed files can be downloaded or shared)."""
+
+    id: str
+    name: str
+    title: str
+    mimetype: str
+    filetype: str
+    pretty_type: str
+    length: int
+    user: str
+    created: int
+    upload_key: str
+    content: bytes | None = None
+    completed: bool = False
+    alt_txt: str | None = None
+    shares: list[FileShare] = field(default_factory=list)
+
+    @property
+    def size(self) -> int:
+        return len(self.content) if self.content is not None else 0
+
+    def in_place(self, channel: str, thread_ts: str | None = None) -> bool:
+        """Shared in ``channel`` (and, given ``thread_ts``, in that thread or as its parent)."""
+        return any(
+            share.channel == channel and (thread_ts is None or thread_ts in (share.ts, share.thread_ts))
+            for share in self.shares
+        )
 
 
 @dataclass(slots=True)
@@ -206,6 +256,8 @@ class Workspace:
     pins: dict[str, list[str]] = field(default_factory=dict)
     """Pinned message timestamps per channel, oldest pin first."""
     response_hooks: dict[str, ResponseHook] = field(default_factory=dict)
+    files: dict[str, StoredFile] = field(default_factory=dict)
+    """Uploaded files by id, pending (upload URL issued) and completed alike."""
 
     def add_message(self, message: StoredMessage) -> StoredMessage:
         self.messages.setdefault(message.channel, []).append(message)

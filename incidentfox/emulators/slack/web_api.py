@@ -110,6 +110,10 @@ class WebApi:
             "views.publish": self._views_publish,
         }
 
+    def register(self, handlers: dict[str, Handler]) -> None:
+        """Answer more methods (``files.*``, see ``files.py``) through the same checks and call log."""
+        self._handlers.update(handlers)
+
     def issue_trigger_id(self) -> str:
         """A trigger_id valid for ``views.open``/``views.push`` during the next 3 seconds."""
         trigger_id = f"{int(time.time())}.{uuid.uuid4().int % 10**12}.{uuid.uuid4().hex[:32]}"

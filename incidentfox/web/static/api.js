@@ -27,6 +27,19 @@ export function eventsUrl() {
   return pageToken ? `/ui/api/events?token=${encodeURIComponent(pageToken)}` : '/ui/api/events';
 }
 
+/** Where this page serves a file: always its own origin, whatever the message says. */
+function filePath(file) {
+  return typeof file.url === 'string' && file.url.startsWith('/ui/api/files/')
+    ? file.url
+    : `/ui/api/files/${encodeURIComponent(file.id || '')}`;
+}
+
+/** A file's download link; a link cannot send headers, so the token goes in the query. */
+export function fileUrl(file) {
+  const path = filePath(file);
+  return pageToken ? `${path}?token=${encodeURIComponent(pageToken)}` : path;
+}
+
 const UNREACHABLE = 'Could not reach IncidentFox. Check that it is still running, then try again.';
 
 async function readBody(response) {
@@ -71,6 +84,24 @@ export async function uiApi(method, path, body) {
     throw new ApiError(plainMessage(data, response.status), response.status, data);
   }
   return data || {};
+}
+
+/** A text file's content, for its preview; rejects with an ApiError in plain words. */
+export async function fileText(file) {
+  let response;
+  try {
+    response = await fetch(filePath(file), {
+      headers: pageToken ? { Authorization: `Bearer ${pageToken}` } : {},
+      credentials: 'same-origin',
+    });
+  } catch {
+    throw new ApiError(UNREACHABLE);
+  }
+  if (!response.ok) {
+    const data = await readBody(response);
+    throw new ApiError(plainMessage(data, response.status), response.status, data);
+  }
+  return response.text();
 }
 
 /** A client for the config API with a bearer token. */

@@ -4,6 +4,7 @@ import { el, clear, avatar, clockTime, fullDate, tsToDate, dayKey, dayLabel, sam
 import { renderMrkdwn } from './mrkdwn.js';
 import { renderBlocks } from './blockkit.js';
 import { directory } from './directory.js';
+import { renderFiles } from './files.js';
 
 export function compareTs(a, b) {
   const x = parseFloat(a);
@@ -71,6 +72,8 @@ export function renderMessage(msg, opts = {}) {
   content.classList.add('msg-content');
   content.setAttribute('data-testid', 'message-text');
   body.append(content);
+  const files = renderFiles(msg.files);
+  if (files) body.append(files);
   if (msg.edited) body.append(el('span', { class: 'msg-edited', title: 'This message was edited', text: '(edited)' }));
   if (opts.showThreadSummary && msg.reply_count > 0) body.append(threadSummary(msg, opts));
   if (msg.ephemeral) {
