@@ -20,7 +20,8 @@ Every request is kept in ``calls`` (method, path, query, JSON body, operation na
 with ``X-RateLimit-Remaining: 0`` and ``X-RateLimit-Reset``), 403/429 secondary rate limits with
 ``Retry-After``. ``send_webhook`` signs and POSTs webhook deliveries (``github_webhooks``); the
 ``*_event`` helpers build their payloads from the seeded world (``github_store``), so that the ids a
-webhook names are the ones this API then serves.
+webhook names are the ones this API then serves. ``seed_git_repo`` gives a repository real commits
+that ``git clone`` fetches from ``clone_url`` over git smart HTTP (``github_git``).
 """
 
 from __future__ import annotations
@@ -31,10 +32,12 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Self
 
 from aiohttp import web
 
+from incidentfox.emulators import github_git
 from incidentfox.emulators import github_webhooks as hooks
 from incidentfox.emulators.github_models import CheckRun, Repo, WorkflowRun
 from incidentfox.emulators.github_render import Obj, Urls, error_json
@@ -108,18 +111,21 @@ class GitHubEmulator(GitHubWorld, Emulator):
         self.hook_id = 4_200_001
         self._faults: list[_Fault] = []
         self._routes = GitHubRoutes(self, lambda: self.urls)
+        self._git = github_git.GitRepos()
         self._server = ServedApp()
 
     # -- lifecycle ----------------------------------------------------------------------------------
 
     async def start(self) -> Self:
         app = web.Application(middlewares=[self._gate], client_max_size=4 * 1024 * 1024)
+        self._routes.names.update(self._git.register(app))
         self._routes.register(app)
         self.port = await self._server.serve(app, self.host, self.port)
         return self
 
     async def stop(self) -> None:
         await self._server.close()
+        self._git.cleanup()
 
     @property
     def api_url(self) -> str:
@@ -127,6 +133,23 @@ class GitHubEmulator(GitHubWorld, Emulator):
         if self.port == 0:
             raise RuntimeError("the GitHub emulator has not been started")
         return f"http://{self.host}:{self.port}"
+
+    def clone_url(self, full_name: str) -> str:
+        """Where ``git clone`` finds ``full_name`` (``https://github.com/owner/repo.git`` on GitHub): the
+        emulator's own base, which is both its API and its web base for git."""
+        return f"{self.api_url}/{full_name}.git"
+
+    def seed_git_repo(self, full_name: str, files: dict[str, str], *, branch: str = "main") -> str:
+        """A real bare repository for ``full_name`` whose ``branch`` holds ``files`` in one commit (a
+        later call adds a commit); served over git smart HTTP. Also seeds the REST repository if
+        absent. Returns the commit's sha."""
+        if self.repo(full_name) is None:
+            self.add_repo(full_name, default_branch=branch, files=files)
+        return self._git.seed(full_name, files, branch=branch)
+
+    def git_repo_path(self, full_name: str) -> Path:
+        """The bare repository behind ``full_name`` (for tests that inspect it)."""
+        return self._git.path(full_name)
 
     @property
     def urls(self) -> Urls:
@@ -240,6 +263,8 @@ class GitHubEmulator(GitHubWorld, Emulator):
 
     def _authorized(self, request: web.Request) -> bool:
         scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() == "basic":
+            return github_git.basic_password(value) == self.token
         return scheme.lower() in ("token", "bearer") and value.strip() == self.token
 
     def _rate_headers(self, name: str) -> dict[str, str]:
@@ -289,7 +314,7 @@ class GitHubEmulator(GitHubWorld, Emulator):
     async def _gate(self, request: web.Request, handler: Callable[[web.Request], Any]) -> web.StreamResponse:
         name = self._routes.names.get(request.match_info.route, "unknown")
         body: Any = None
-        if request.can_read_body:
+        if request.can_read_body and name not in github_git.GIT_OPERATIONS:
             raw = await request.read()
             try:
                 body = json.loads(raw) if raw else None
@@ -313,13 +338,17 @@ class GitHubEmulator(GitHubWorld, Emulator):
     async def _answer(
         self, request: web.Request, handler: Callable[[web.Request], Any], call: RecordedCall
     ) -> web.StreamResponse:
-        signed_blob = call.name == "blobs.get"
+        signed_blob, git = call.name == "blobs.get", call.name in github_git.GIT_OPERATIONS
         if not signed_blob and not call.authorized:
-            return web.json_response(error_json("Bad credentials", 401), status=401)
+            return (
+                github_git.unauthorized()
+                if git
+                else web.json_response(error_json("Bad credentials", 401), status=401)
+            )
         fault = self._take_fault(call.name, call.path)
         if fault is not None:
             return self._fault_response(fault, call.name)
-        if signed_blob:
+        if signed_blob or git:
             response: web.StreamResponse = await handler(request)
             return response
         if self.rate_remaining == 0 and call.name != "rate_limit.get":
