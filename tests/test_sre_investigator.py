@@ -20,7 +20,7 @@ from incidentfox.sandboxes.investigator import (
     SreInvestigator,
     sandbox_settings,
 )
-from incidentfox.sandboxes.session import SandboxSettings, SessionAnswer, SreSessions
+from incidentfox.sandboxes.session import Equipment, SandboxSettings, SessionAnswer, SreSessions
 from incidentfox.sandboxes.store import SessionPlace
 
 
@@ -33,8 +33,16 @@ class FakeSessions:
         self.started = asyncio.Event()
 
     async def ask(
-        self, place: SessionPlace, text: str, *, requester: str, sandbox_settings: SandboxSettings, emit: Any
+        self,
+        place: SessionPlace,
+        text: str,
+        *,
+        requester: str,
+        sandbox_settings: SandboxSettings,
+        emit: Any,
+        equipment: Equipment | None = None,
     ) -> SessionAnswer:
+        assert equipment is not None and equipment.share is None, "the team's tools; no Slack to share to"
         self.asked.append((place, text, sandbox_settings))
         self.started.set()
         if self.answer is not None:

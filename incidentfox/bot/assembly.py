@@ -35,6 +35,7 @@ from incidentfox.handlers.webhooks.incidentio import IncidentIoWebhook
 from incidentfox.handlers.webhooks.pagerduty import PagerDutyWebhook
 from incidentfox.handlers.webhooks.routes import WebhookReceivers
 from incidentfox.sandboxes.investigator import DispatchingInvestigator
+from incidentfox.sandboxes.kubernetes_setup import kubernetes_sandboxes
 from incidentfox.sandboxes.service import SreAgent
 from incidentfox.sandboxes.store import SandboxStore
 from incidentfox.sandboxes.thread_listening import SreThreadListener
@@ -130,6 +131,8 @@ class IncidentFox:
                     settings.data_dir,
                     api_key=settings.anthropic_api_key.get_secret_value(),
                     upstream=settings.anthropic_base_url,
+                    kubernetes=kubernetes_sandboxes(settings, settings.data_dir / "run"),
+                    slack=slack_client(settings, session=self._http, retry_throttled=True),
                 )
                 await self.sre_agent.start()
             self.worker = self._build_worker(runtime, client)

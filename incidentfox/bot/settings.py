@@ -62,6 +62,22 @@ class Settings(BaseSettings):
     """Whether URLs from config may point at loopback or private addresses; unset = only while the
     installation has a single org. Link-local and metadata addresses are refused either way."""
 
+    sandbox_namespace: str | None = None
+    """Where ``sandbox.backend: kubernetes`` sessions get their pods; unset = that backend is off."""
+    sandbox_image: str = "ghcr.io/incidentfox/sre-sandbox:latest"
+    """The sandbox pods' image: the Claude Code CLI (``SANDBOX_CLI_PATH``), ``sh``, ``env``, ``timeout``."""
+    sandbox_cli_path: str = "/usr/local/bin/claude"
+    sandbox_kubeconfig: str | None = None
+    """The kubeconfig IncidentFox manages sandbox pods with; unset = its in-cluster service account."""
+    sandbox_proxy_host: str | None = None
+    """How sandbox pods reach IncidentFox's model proxy (best its Service's ClusterIP: no DNS needed)."""
+    sandbox_proxy_port: int = Field(default=8788, ge=1, le=65535)
+    """The port the model proxy listens on for pods (all interfaces); every request needs a session token."""
+    sandbox_proxy_pod_labels: str = "app.kubernetes.io/name=incidentfox"
+    """``k=v,k2=v2``: the labels of IncidentFox's pods, which the sandbox NetworkPolicy allows egress to."""
+    sandbox_proxy_namespace: str | None = None
+    """The namespace of IncidentFox's pods; unset = the sandbox namespace."""
+
     local_workspace: bool = True
     """With no Slack credentials, run Slack in-process and serve the local web workspace at ``/``."""
     incidentfox_demo: bool = True

@@ -10,9 +10,11 @@ drops the environment the SDK merges in, so nothing of the IncidentFox process r
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from claude_agent_sdk import ClaudeAgentOptions
+from claude_agent_sdk import ClaudeAgentOptions, McpServerConfig
+from claude_agent_sdk.types import SystemPromptPreset
 
 from incidentfox.sandboxes.backends.base import Sandbox, SandboxBackend, SandboxUnavailable
 from incidentfox.sandboxes.backends.local import bundled_cli_dir
@@ -39,23 +41,30 @@ async def sandboxed_cli_options(
     session_token: str,
     launcher_dir: Path,
     resume: str | None = None,
-    system_prompt: str | None = None,
+    system_prompt: str | SystemPromptPreset | None = None,
     max_turns: int | None = None,
+    mcp_servers: Mapping[str, McpServerConfig] | None = None,
+    allowed_tools: Sequence[str] | None = None,
 ) -> ClaudeAgentOptions:
     """``ClaudeAgentOptions`` whose CLI runs confined in ``sandbox``.
 
     ``launcher_dir`` is a host directory only IncidentFox reads: the launcher holds the session token
     (short-lived, useless outside the proxy) in its text. ``resume`` continues the CLI's own session
-    while the sandbox (and so the CLI's transcript under its home) still exists.
+    while the sandbox (and so the CLI's transcript under its home) still exists. ``mcp_servers`` and
+    ``allowed_tools`` (``team_tools.team_mcp_options``) give the CLI IncidentFox's in-process SDK MCP
+    server: it runs here, reached over the CLI's stdin/stdout, so no credential enters the sandbox.
     """
-    cli_dir = bundled_cli_dir()
-    if cli_dir is None:
-        raise SandboxUnavailable(CLI_MISSING)
+    cli = backend.cli_path()
+    if cli is None:
+        cli_dir = bundled_cli_dir()
+        if cli_dir is None:
+            raise SandboxUnavailable(CLI_MISSING)
+        cli = str(cli_dir / "claude")
     if sandbox.proxy_url is None:
         raise SandboxUnavailable("This sandbox has no route to the model proxy, so the agent cannot run.")
     home = Path(sandbox.cwd) / CLI_HOME
     env = offline_cli_env(home, sandbox.proxy_url, session_token)
-    command = await backend.wrap(sandbox, [str(cli_dir / "claude")], env)
+    command = await backend.wrap(sandbox, [cli], env)
     await asyncio.to_thread(launcher_dir.mkdir, parents=True, exist_ok=True, mode=0o700)
     launcher = command.write_launcher(launcher_path(launcher_dir, sandbox))
     return ClaudeAgentOptions(
@@ -66,4 +75,6 @@ async def sandboxed_cli_options(
         resume=resume,
         system_prompt=system_prompt,
         max_turns=max_turns,
+        mcp_servers=dict(mcp_servers or {}),
+        allowed_tools=list(allowed_tools or []),
     )

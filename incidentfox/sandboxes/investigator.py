@@ -20,13 +20,16 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from slack_sdk.web.async_client import AsyncWebClient
+
 from incidentfox.agents.context import InvestigationContext
 from incidentfox.agents.events import Answer, Error, Interrupted, ProgressEvent, Started
 from incidentfox.agents.investigator import InvestigationOutcome, Investigator
 from incidentfox.agents.redaction import scrub_text, secret_values
 from incidentfox.blocks.command_replies import SRE_AGENT_OFF
-from incidentfox.sandboxes.session import SandboxSettings, SessionAnswer, SreSessions
+from incidentfox.sandboxes.session import Equipment, SandboxSettings, SessionAnswer, SreSessions
 from incidentfox.sandboxes.store import SessionPlace
+from incidentfox.sandboxes.thread_files import thread_share
 
 log = logging.getLogger(__name__)
 
@@ -122,8 +125,10 @@ def _emit_once(context: InvestigationContext, event: ProgressEvent) -> None:
 class SreInvestigator:
     """One run = one message to the thread's SRE agent session."""
 
-    def __init__(self, sessions: SreSessions) -> None:
+    def __init__(self, sessions: SreSessions, slack: AsyncWebClient | None = None) -> None:
+        """``slack``: where ``share_file`` uploads the files the agent attaches (none: not offered)."""
         self._sessions = sessions
+        self._slack = slack
 
     async def investigate(
         self, context: InvestigationContext, question: str, history: list[dict[str, Any]]
@@ -148,6 +153,9 @@ class SreInvestigator:
                 requester=context.requester or "someone",
                 sandbox_settings=settings,
                 emit=functools.partial(_emit_once, context),
+                equipment=Equipment(
+                    context.config, thread_share(self._slack, place) if self._slack is not None else None
+                ),
             )
         )
         try:

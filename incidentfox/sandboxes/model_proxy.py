@@ -72,6 +72,14 @@ class ModelProxy:
         bound_port = self._runner.addresses[0][1]
         self.url = f"http://{host}:{bound_port}"
 
+    async def also_listen(self, *, host: str, port: int) -> None:
+        """Serve on a TCP port as well (pods reach the proxy over the network, local sandboxes through
+        the Unix socket of ``start``)."""
+        if self._runner is None:
+            raise RuntimeError("start the model proxy before adding a listener")
+        await web.TCPSite(self._runner, host, port).start()
+        log.info("model proxy also listening on %s:%s for sandbox pods", host, port)
+
     async def stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()

@@ -13,10 +13,13 @@ import contextlib
 import logging
 from pathlib import Path
 
+from slack_sdk.web.async_client import AsyncWebClient
+
 from incidentfox.sandboxes.backends.base import SandboxBackend, SandboxUnavailable
 from incidentfox.sandboxes.backends.local import BubblewrapBackend
 from incidentfox.sandboxes.backends.unsafe_local import UnsafeLocalBackend
 from incidentfox.sandboxes.investigator import SreInvestigator
+from incidentfox.sandboxes.kubernetes_setup import KUBERNETES_OFF, KubernetesSandboxes
 from incidentfox.sandboxes.model_proxy import ModelProxy
 from incidentfox.sandboxes.reaper import SandboxReaper
 from incidentfox.sandboxes.session import SreSessions
@@ -25,10 +28,6 @@ from incidentfox.sandboxes.store import SandboxStore
 
 log = logging.getLogger(__name__)
 
-KUBERNETES_NOT_YET = (
-    "This team's `sandbox.backend` is `kubernetes`, which this IncidentFox process does not run yet. "
-    "Set `sandbox.backend: local` in the team's config to use a bubblewrap sandbox on the IncidentFox host."
-)
 UNKNOWN_BACKEND = (
     "This team's `sandbox.backend` is `{name}`, which IncidentFox does not know. Use `local` (bubblewrap), "
     "or `unsafe-local` to run unconfined."
@@ -41,16 +40,29 @@ class SreAgent:
     """Everything the SRE agent needs in one process; ``investigator`` is what the worker calls."""
 
     def __init__(
-        self, store: SandboxStore, data_dir: Path, *, api_key: str, upstream: str | None = None
+        self,
+        store: SandboxStore,
+        data_dir: Path,
+        *,
+        api_key: str,
+        upstream: str | None = None,
+        kubernetes: KubernetesSandboxes | None = None,
+        slack: AsyncWebClient | None = None,
     ) -> None:
+        """``kubernetes``: the installation's pod backend (``kubernetes_setup``); without it a team
+        asking for ``sandbox.backend: kubernetes`` is told in plain words what is missing."""
         self.run_dir = data_dir / "run"
         self.tokens = SessionTokens()
         self.proxy = ModelProxy(self.tokens, api_key=api_key, upstream=upstream)
         self._local = BubblewrapBackend(data_dir / "sandboxes")
         self._unsafe = UnsafeLocalBackend(data_dir / "sandboxes-unsafe")
-        self.sessions = SreSessions(store, self.backend_for, self.proxy, self.tokens, self.run_dir)
+        self._kubernetes = kubernetes
+        endpoints = {"kubernetes": kubernetes.endpoint} if kubernetes is not None else {}
+        self.sessions = SreSessions(
+            store, self.backend_for, self.proxy, self.tokens, self.run_dir, endpoints=endpoints
+        )
         self.reaper = SandboxReaper(store, self.sessions.destroy_row)
-        self.investigator = SreInvestigator(self.sessions)
+        self.investigator = SreInvestigator(self.sessions, slack)
         self._tasks: list[asyncio.Task[None]] = []
 
     def backend_for(self, name: str) -> SandboxBackend:
@@ -60,7 +72,9 @@ class SreAgent:
         if name == "unsafe-local":
             return self._unsafe
         if name == "kubernetes":
-            raise SandboxUnavailable(KUBERNETES_NOT_YET)
+            if self._kubernetes is None:
+                raise SandboxUnavailable(KUBERNETES_OFF)
+            return self._kubernetes.backend
         raise SandboxUnavailable(UNKNOWN_BACKEND.format(name=name))
 
     async def start(self) -> None:
@@ -68,6 +82,8 @@ class SreAgent:
         socket = self.run_dir / PROXY_SOCKET
         socket.unlink(missing_ok=True)
         await self.proxy.start(unix_path=socket)
+        if self._kubernetes is not None:
+            await self.proxy.also_listen(host="0.0.0.0", port=self._kubernetes.listen_port)
         self._tasks = [
             asyncio.create_task(self.reaper.run_forever()),
             asyncio.create_task(self._close_idle_forever()),

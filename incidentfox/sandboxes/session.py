@@ -21,12 +21,18 @@ import contextlib
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from incidentfox.agents.events import Error, Resumed, Started
-from incidentfox.sandboxes.backends.base import ProxyEndpoint, Sandbox, SandboxBackend, SandboxError
+from incidentfox.sandboxes.backends.base import (
+    ProxyEndpoint,
+    Sandbox,
+    SandboxBackend,
+    SandboxError,
+    SandboxSpec,
+)
 from incidentfox.sandboxes.model_proxy import ModelProxy
 from incidentfox.sandboxes.models import SandboxSession
 from incidentfox.sandboxes.rehydration import rehydration_preamble
@@ -41,11 +47,11 @@ from incidentfox.sandboxes.session_sandbox import (
     still_works,
     stored_details,
 )
-from incidentfox.sandboxes.session_thread import Emit, SessionDeps, SreSession, TurnOutcome
+from incidentfox.sandboxes.session_thread import Emit, Equipment, SessionDeps, SreSession, TurnOutcome
 from incidentfox.sandboxes.session_tokens import SessionTokens
 from incidentfox.sandboxes.store import SandboxStore, SessionPlace, Turn
 
-__all__ = ["SandboxSettings", "SessionAnswer", "SessionLimits", "SreSession", "SreSessions"]
+__all__ = ["Equipment", "SandboxSettings", "SessionAnswer", "SessionLimits", "SreSession", "SreSessions"]
 
 log = logging.getLogger(__name__)
 
@@ -100,23 +106,26 @@ class SreSessions:
         runtime_dir: Path,
         limits: SessionLimits | None = None,
         *,
-        endpoint: ProxyEndpoint | None = None,
+        endpoints: Mapping[str, ProxyEndpoint] | None = None,
     ) -> None:
-        """``endpoint`` overrides where sandboxes find ``proxy`` (pods need a host they can reach and
-        the labels of the proxy's pods); by default it is derived from ``proxy.url``."""
+        """``endpoints`` says, by backend name, where its sandboxes find the proxy (pods need a host
+        they can reach and the labels of the proxy's pods); any other backend's is ``proxy.url``."""
         self.store = store
         self.backend_for = backend_for
         self.proxy = proxy
         self.limits = limits or SessionLimits()
         self.deps = SessionDeps(store, tokens, self.limits, runtime_dir / "launchers")
-        self._endpoint = endpoint
+        self._endpoints = dict(endpoints or {})
         self._live: dict[str, SreSession] = {}
         self._locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._working: dict[tuple[str, str], int] = defaultdict(int)
 
-    @property
-    def endpoint(self) -> ProxyEndpoint:
-        return self._endpoint or proxy_endpoint(self.proxy.url)
+    def endpoint(self, backend: str) -> ProxyEndpoint:
+        """Where sandboxes of ``backend`` find the model proxy."""
+        return self._endpoints.get(backend) or proxy_endpoint(self.proxy.url)
+
+    def _spec(self, row: SandboxSession, settings: SandboxSettings, backend: str) -> SandboxSpec:
+        return sandbox_spec(row, settings, self.limits, self.endpoint(backend))
 
     def session(self, thread_key: str) -> SreSession | None:
         """The thread's live session in this process, if any."""
@@ -130,8 +139,10 @@ class SreSessions:
         requester: str,
         sandbox_settings: SandboxSettings,
         emit: Emit,
+        equipment: Equipment | None = None,
     ) -> SessionAnswer:
-        """Answer ``text`` in the thread's session; one message per thread at a time (others wait)."""
+        """Answer ``text`` in the thread's session; one message per thread at a time (others wait).
+        ``equipment``: the team's config for its tools, and how to attach files to the thread."""
         team = (place.org_id, place.team_node_id)
         if self._working[team] >= self.limits.max_concurrent_per_team:
             message = TEAM_BUSY.format(n=self.limits.max_concurrent_per_team)
@@ -140,7 +151,7 @@ class SreSessions:
         self._working[team] += 1
         try:
             async with self._locks[place.thread_key]:
-                return await self._ask(place, text, requester, sandbox_settings, emit)
+                return await self._ask(place, text, requester, sandbox_settings, emit, equipment)
         finally:
             self._working[team] -= 1
 
@@ -181,7 +192,13 @@ class SreSessions:
         await backend.destroy(sandbox_from_row(row, spec))
 
     async def _ask(
-        self, place: SessionPlace, text: str, requester: str, settings: SandboxSettings, emit: Emit
+        self,
+        place: SessionPlace,
+        text: str,
+        requester: str,
+        settings: SandboxSettings,
+        emit: Emit,
+        equipment: Equipment | None,
     ) -> SessionAnswer:
         emit(Started(_summary(text)))
         row = await self.store.for_thread(place.thread_key)
@@ -193,6 +210,7 @@ class SreSessions:
         except SandboxError as exc:
             return _failed(emit, NO_SANDBOX.format(detail=exc.message), row.session_id if row else None)
         live = attached.session
+        live.equip(equipment)
         if live.last_interrupted:
             emit(Resumed(requester))
         history = await self.store.turns(live.session_id)
@@ -250,7 +268,7 @@ class SreSessions:
             return _Attached(await self._open(place, settings), False, "")
         if row.status == "active" and row.sandbox_ref:
             backend = self.backend_for(row.backend)
-            sandbox = sandbox_from_row(row, sandbox_spec(row, settings, self.limits, self.endpoint))
+            sandbox = sandbox_from_row(row, self._spec(row, settings, row.backend))
             if await still_works(backend, sandbox):
                 return _Attached(self._adopt(row, backend, sandbox, row.agent_session_id), False, "")
             with contextlib.suppress(Exception):
@@ -261,7 +279,7 @@ class SreSessions:
         backend = self.backend_for(settings.backend)
         row = await self.store.open(place, backend=backend.name, sandbox_ref=None, ttl_s=settings.ttl_s)
         try:
-            sandbox = await backend.create(sandbox_spec(row, settings, self.limits, self.endpoint))
+            sandbox = await backend.create(self._spec(row, settings, backend.name))
         except BaseException:
             await self.store.mark_ended(row.session_id)
             raise
@@ -276,7 +294,7 @@ class SreSessions:
 
     async def _rehydrate(self, row: SandboxSession, settings: SandboxSettings) -> _Attached:
         backend = self.backend_for(settings.backend)
-        sandbox = await backend.create(sandbox_spec(row, settings, self.limits, self.endpoint))
+        sandbox = await backend.create(self._spec(row, settings, backend.name))
         try:
             await self.store.reattach(
                 row.session_id,

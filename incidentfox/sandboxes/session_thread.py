@@ -11,21 +11,33 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from claude_agent_sdk import ClaudeSDKClient
+from claude_agent_sdk.types import SystemPromptPreset
 
 from incidentfox.agents.events import Interrupted, ProgressEvent
+from incidentfox.agents.redaction import secret_values
 from incidentfox.sandboxes.agent_cli import launcher_path, sandboxed_cli_options
 from incidentfox.sandboxes.backends.base import Sandbox, SandboxBackend, SandboxError
 from incidentfox.sandboxes.session_sandbox import SessionLimits
 from incidentfox.sandboxes.session_stream import TurnReader
 from incidentfox.sandboxes.session_tokens import SessionTokens
 from incidentfox.sandboxes.store import SandboxStore
+from incidentfox.sandboxes.team_tools import (
+    McpOptions,
+    ShareFile,
+    TeamTools,
+    build_team_tools,
+    team_mcp_options,
+)
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +86,31 @@ class TurnOutcome:
     """The CLI sent at least one message for this turn."""
 
 
+SYSTEM_APPEND = (
+    "You are IncidentFox's SRE agent, working with an engineer in a Slack thread. You run in an isolated "
+    "sandbox: your working directory is yours for this thread, and nothing else of the host is reachable. "
+    "The team's integrations (Kubernetes, logs, metrics, GitHub, PagerDuty, as configured) are the "
+    "read-only tools named mcp__incidentfox__*; they run outside the sandbox with the team's credentials, "
+    "which you never see. When the engineer asks for a file you wrote, attach it with "
+    "mcp__incidentfox__share_file. Answer in Markdown, briefly, with the evidence you found."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Equipment:
+    """What a session's CLI is given besides its sandbox: the team's config (for its tools, in this
+    process) and how to attach a file to the thread."""
+
+    config: Mapping[str, Any]
+    share: ShareFile | None = None
+
+    @property
+    def key(self) -> str:
+        """Changes when the config does: the CLI is restarted (resuming) to get the new tools."""
+        text = json.dumps(self.config, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
 @dataclass(slots=True)
 class SessionDeps:
     """What every thread's session shares with ``SreSessions``."""
@@ -115,6 +152,16 @@ class SreSession:
         self._token_issued = 0.0
         self._emit: Emit | None = None
         self._interrupted_by: str | None = None
+        self._equipment: Equipment | None = None
+        self._tools: TeamTools | None = None
+        self._tools_key = ""
+
+    def equip(self, equipment: Equipment | None) -> None:
+        """The team's tools for the next turn (a changed config restarts the CLI, which resumes)."""
+        self._equipment = equipment
+
+    def _equipment_changed(self) -> bool:
+        return self._equipment is not None and self._equipment.key != self._tools_key
 
     @property
     def confined(self) -> bool:
@@ -137,7 +184,7 @@ class SreSession:
             self.last_used = time.monotonic()
 
     async def _turn(self, prompt: str, emit: Emit) -> TurnOutcome:
-        if self.client is None or self._token_ageing():
+        if self.client is None or self._token_ageing() or self._equipment_changed():
             await self.disconnect()
             failure = await self._connect()
             if failure is not None:
@@ -145,7 +192,8 @@ class SreSession:
         if self._interrupted_by is not None:
             return TurnOutcome("", interrupted=True, interrupted_by=self._interrupted_by)
         assert self.client is not None
-        reader = TurnReader(known_values=(self._token,))
+        config = self._equipment.config if self._equipment is not None else {}
+        reader = TurnReader(known_values=(self._token, *secret_values(config)))
         heard = False
         limit = self.deps.limits.wall_time_s
         try:
@@ -223,13 +271,35 @@ class SreSession:
         if client is not None:
             with contextlib.suppress(Exception):
                 await client.disconnect()
+        await self._close_tools()
         launcher_path(self.deps.launcher_dir, self.sandbox).unlink(missing_ok=True)
+
+    async def _close_tools(self) -> None:
+        tools, self._tools, self._tools_key = self._tools, None, ""
+        if tools is not None:
+            with contextlib.suppress(Exception):
+                await tools.close()
+
+    def _build_tools(self) -> TeamTools | None:
+        equipment = self._equipment
+        if equipment is None:
+            return None
+        return build_team_tools(
+            equipment.config,
+            org_id=self.team[0],
+            team_node_id=self.team[1],
+            session_id=self.session_id,
+            sandbox=self.sandbox,
+            share=equipment.share,
+        )
 
     def forget_agent_session(self) -> None:
         self.agent_session_id = None
 
     async def _connect(self) -> TurnOutcome | None:
         token = self.deps.tokens.issue(self.session_id)
+        tools = self._build_tools()
+        mcp = team_mcp_options(tools) if tools is not None else McpOptions(mcp_servers={}, allowed_tools=[])
         try:
             options = await sandboxed_cli_options(
                 self.backend,
@@ -237,20 +307,28 @@ class SreSession:
                 session_token=token,
                 launcher_dir=self.deps.launcher_dir,
                 resume=self.agent_session_id,
+                system_prompt=SystemPromptPreset(type="preset", preset="claude_code", append=SYSTEM_APPEND),
                 max_turns=self.deps.limits.max_agent_steps,
+                mcp_servers=mcp["mcp_servers"],
+                allowed_tools=mcp["allowed_tools"],
             )
             client = ClaudeSDKClient(options=options)
             await client.connect()
         except SandboxError as exc:
             self.deps.tokens.revoke(self.session_id)
+            if tools is not None:
+                await tools.close()
             return TurnOutcome("", CLI_FAILED.format(detail=exc.message.rstrip(".")), cli_failed=True)
         except Exception as exc:
             self.deps.tokens.revoke(self.session_id)
+            if tools is not None:
+                await tools.close()
             log.warning(
                 "sandbox session: CLI did not start session=%s error=%s", self.session_id, type(exc).__name__
             )
             return TurnOutcome("", CLI_FAILED.format(detail="the CLI exited as it started"), cli_failed=True)
         self.client, self._token, self._token_issued = client, token, time.monotonic()
+        self._tools, self._tools_key = tools, self._equipment.key if self._equipment is not None else ""
         self.resumed_cli = self.agent_session_id is not None
         return None
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from agents import FunctionTool, RunContextWrapper
@@ -107,6 +108,14 @@ async def _client(ctx: InvestigationContext, toolset: Toolset) -> tuple[Any, str
     return client, None
 
 
+@dataclass(frozen=True, slots=True)
+class ToolCallOutcome:
+    """One finished tool call: its result scrubbed of secrets, and exactly the text the model sees."""
+
+    result: ToolResult
+    text: str
+
+
 async def invoke_tool(
     ctx: InvestigationContext,
     toolset: Toolset,
@@ -118,6 +127,21 @@ async def invoke_tool(
     budget: OutputBudget | None = None,
 ) -> str:
     """Run one tool call end to end and return exactly the text the model will see."""
+    outcome = await call_tool(ctx, toolset, tool, raw_args, call_id=call_id, agent=agent, budget=budget)
+    return outcome.text
+
+
+async def call_tool(
+    ctx: InvestigationContext,
+    toolset: Toolset,
+    tool: Tool,
+    raw_args: str,
+    *,
+    call_id: str,
+    agent: str,
+    budget: OutputBudget | None = None,
+) -> ToolCallOutcome:
+    """``invoke_tool`` that also returns the scrubbed result (its status, for callers that report it)."""
     secrets = secret_values(ctx.config)
     args, params, invalid = _parse(tool, raw_args)
     ctx.emit(ToolStart(call_id=call_id, tool=tool.name, args=scrub_json(args, secrets), agent=agent))
@@ -133,7 +157,8 @@ async def invoke_tool(
         ToolEnd(call_id=call_id, tool=tool.name, status=result.status, summary=summarize(result), agent=agent)
     )
     budget = budget or OutputBudget.from_config(ctx.config)
-    return apply_budget(serialize_result(result), budget.limit_for(tool.name), tool=tool.name)
+    text = apply_budget(serialize_result(result), budget.limit_for(tool.name), tool=tool.name)
+    return ToolCallOutcome(result, text)
 
 
 def action_request(

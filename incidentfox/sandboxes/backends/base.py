@@ -174,6 +174,14 @@ class SandboxBackend(ABC):
 
     name: str
     """The ``sandbox.backend`` value that selects it: ``local``, ``kubernetes``, ``unsafe-local``."""
+    files_on_host: bool = True
+    """The workdir is a host directory (``Sandbox.workdir``) IncidentFox may write into directly; a pod's
+    is not, and is reached through ``exec``."""
+
+    def cli_path(self) -> str | None:
+        """The Claude Code CLI inside the sandbox; ``None``: the host's bundled CLI, which the backend
+        makes visible inside (read-only) at the same path."""
+        return None
 
     @abstractmethod
     async def create(self, spec: SandboxSpec) -> Sandbox:

@@ -99,6 +99,7 @@ class KubernetesBackend(SandboxBackend):
     """Sandboxes as pods in ``settings.namespace``, through ``api``."""
 
     name = "kubernetes"
+    files_on_host = False
 
     def __init__(
         self,
@@ -121,6 +122,9 @@ class KubernetesBackend(SandboxBackend):
         self.kubeconfig = kubeconfig
         self.runtime_dir = runtime_dir
         self.request_timeout = (5.0, 30.0)
+
+    def cli_path(self) -> str | None:
+        return self.settings.cli_path
 
     async def _call(self, method: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         call = functools.partial(method, *args, _request_timeout=self.request_timeout, **kwargs)

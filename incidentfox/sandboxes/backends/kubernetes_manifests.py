@@ -68,6 +68,8 @@ class PodSettings:
     dns_labels: Mapping[str, str] = field(default_factory=lambda: {"k8s-app": "kube-dns"})
     dns_namespace: str = "kube-system"
     image_pull_policy: str = "IfNotPresent"
+    cli_path: str = "/usr/local/bin/claude"
+    """The Claude Code CLI inside the image (the host's bundled CLI is not there)."""
 
 
 def sandbox_labels(spec: SandboxSpec, sandbox_id: str) -> dict[str, str]:
