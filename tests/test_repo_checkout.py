@@ -248,12 +248,13 @@ CLAIMED = ["acme/shop", "acme/shop-api", "acme/infra"]
         ("the SHOP service is slow", "acme/shop"),
         ("infra and acme/shop-api both changed; start with shop", "acme/shop-api"),
         ("clone Acme/Infra.git and look at the terraform", "acme/infra"),
-        ("what changed in other/shop yesterday?", "acme/shop"),
-        ("shopping cart errors; see shops.py", "acme/shop"),
-        ("payments are down", "acme/shop"),
+        ("what changed in other/shop yesterday?", None),
+        ("shopping cart errors; see shops.py", None),
+        ("payments are down", None),
     ],
 )
-def test_repo_to_clone_prefers_the_claimed_repo_the_task_names(task: str, expected: str) -> None:
+def test_repo_to_clone_prefers_the_claimed_repo_the_task_names(task: str, expected: str | None) -> None:
+    """Three claimed repos and no ``default_repo``: a task naming none of them gets no clone."""
     assert repo_to_clone(task, _config(), CLAIMED) == expected
 
 
@@ -262,7 +263,9 @@ def test_repo_to_clone_falls_back_to_the_default_and_never_an_unclaimed_repo() -
     assert repo_to_clone("payments are down", explicit, CLAIMED) == "acme/infra"
     assert repo_to_clone("payments are down in shop", explicit, CLAIMED) == "acme/shop"
     assert repo_to_clone("look at evil/backdoor", {"integrations": {"github": {"token": "t"}}}, []) is None
-    assert repo_to_clone("look at evil/backdoor", _config(), ["evil/"]) == "acme/shop"
+    assert repo_to_clone("look at evil/backdoor", _config(), ["evil/"]) is None
+    only_one = {"integrations": {"github": {"token": "t"}}, "routing": {"github_repos": ["acme/shop"]}}
+    assert repo_to_clone("payments are down", only_one, ["acme/shop"]) == "acme/shop"
     no_claims = {"integrations": {"github": {"token": "t"}}}
     assert repo_to_clone("the shop is down", no_claims, []) is None
     assert repo_to_clone("acme/shop is down", {"routing": {"github_repos": CLAIMED}}, CLAIMED) is None

@@ -9,7 +9,7 @@ Redirects are not followed, and the host's address is checked against the egress
 
 Which repository: ``repo_to_clone`` picks the one the task names among the team's claimed repos
 (``routing.github_repos``), else the team's default repository: ``integrations.github.default_repo``
-when set, else the first claimed repo (the one the github tools use when none is named).
+when set, else its only claimed repo.
 """
 
 from __future__ import annotations
@@ -60,11 +60,20 @@ class CloneResult:
 
 
 def team_default_repo(config: Mapping[str, Any]) -> str | None:
-    """``integrations.github.default_repo`` when it is an ``owner/name``, else the first claimed repo."""
+    """``integrations.github.default_repo`` when it is an ``owner/name``, else the team's only claimed
+    repo. A team claiming several repos and naming none gets no clone for a task that names none: a
+    checkout of the wrong repository costs time and misleads the agent."""
     explicit = lookup_dotted(config, "integrations.github.default_repo")
     if isinstance(explicit, str) and FULL_NAME.fullmatch(explicit.strip()):
         return explicit.strip()
-    return gh.default_repo(config)
+    claimed = [r for r in claimed_repos(config) if FULL_NAME.fullmatch(r)]
+    return claimed[0] if len(claimed) == 1 else None
+
+
+def claimed_repos(config: Mapping[str, Any]) -> list[str]:
+    """The team's ``routing.github_repos``, as ``owner/name`` strings."""
+    raw = lookup_dotted(config, "routing.github_repos")
+    return [r.strip() for r in raw if isinstance(r, str)] if isinstance(raw, list) else []
 
 
 def _mention(name: str, *, full: bool) -> re.Pattern[str]:

@@ -36,6 +36,7 @@ from incidentfox.sandboxes.backends.base import (
 from incidentfox.sandboxes.model_proxy import ModelProxy
 from incidentfox.sandboxes.models import SandboxSession
 from incidentfox.sandboxes.rehydration import rehydration_preamble
+from incidentfox.sandboxes.session_checkout import check_out_repo
 from incidentfox.sandboxes.session_sandbox import (
     SandboxSettings,
     SessionLimits,
@@ -92,6 +93,8 @@ class _Attached:
     session: SreSession
     files_reset: bool
     preamble: str
+    fresh: bool = False
+    """A new sandbox (a new session, or a rehydrated one): its workdir is empty."""
 
 
 class SreSessions:
@@ -214,8 +217,20 @@ class SreSessions:
         if live.last_interrupted:
             emit(Resumed(requester))
         history = await self.store.turns(live.session_id)
+        notes = [attached.preamble] if attached.preamble else []
+        if attached.fresh and equipment is not None:
+            task = " ".join([*(t.text for t in history[:1] if t.role == "user"), text])
+            checkout = await check_out_repo(
+                live.backend,
+                live.sandbox,
+                task,
+                equipment.config,
+                emit,
+                max_bytes=self.limits.workdir_bytes // 2,
+            )
+            notes += [checkout] if checkout else []
         await self.store.record_turn(live.session_id, "user", text)
-        prompt = f"{attached.preamble}\n\nThe new message:\n{text}" if attached.preamble else text
+        prompt = "\n\n".join([*notes, f"The new message:\n{text}"]) if notes else text
         outcome = await live.turn(prompt, emit)
         if outcome.cli_failed and live.resumed_cli and not outcome.heard_back:
             outcome = await self._without_resume(live, history, text, emit)
@@ -265,7 +280,7 @@ class SreSessions:
         if live is not None:
             return _Attached(live, False, "")
         if row is None:
-            return _Attached(await self._open(place, settings), False, "")
+            return _Attached(await self._open(place, settings), False, "", fresh=True)
         if row.status == "active" and row.sandbox_ref:
             backend = self.backend_for(row.backend)
             sandbox = sandbox_from_row(row, self._spec(row, settings, row.backend))
@@ -308,7 +323,7 @@ class SreSessions:
             raise
         log.info("sandbox session: rehydrated in a fresh sandbox session=%s", row.session_id)
         preamble = rehydration_preamble(await self.store.turns(row.session_id))
-        return _Attached(self._adopt(row, backend, sandbox, None), True, preamble)
+        return _Attached(self._adopt(row, backend, sandbox, None), True, preamble, fresh=True)
 
     def _adopt(
         self, row: SandboxSession, backend: SandboxBackend, sandbox: Sandbox, agent_session_id: str | None
