@@ -8,7 +8,9 @@ that too must end in plain words with the session kept for the next message.)"""
 from __future__ import annotations
 
 import asyncio
+import io
 import socket
+import tarfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -18,12 +20,14 @@ import pytest
 
 from incidentfox.agents.events import ProgressEvent
 from incidentfox.bot.runtime import Runtime, build_runtime
+from incidentfox.emulators.github import GitHubEmulator
 from incidentfox.emulators.kubernetes import KubernetesEmulator
 from incidentfox.emulators.kubernetes_exec import ExecCall
-from incidentfox.sandboxes.backends.base import SandboxUnavailable
+from incidentfox.sandboxes.backends.base import SandboxSpec, SandboxUnavailable
 from incidentfox.sandboxes.kubernetes_setup import KUBERNETES_OFF, kubernetes_sandboxes, proxy_pod_labels
 from incidentfox.sandboxes.service import SreAgent
 from incidentfox.sandboxes.session import SandboxSettings
+from incidentfox.sandboxes.session_checkout import check_out_repo
 from incidentfox.sandboxes.store import SandboxStore, SessionPlace
 from tests.conftest import make_settings
 
@@ -144,3 +148,47 @@ async def test_a_kubernetes_session_gets_a_hardened_pod_reaching_only_the_proxy(
         assert (left, policies) == ([], []), "the reaper's destroy deletes pod and policy"
     finally:
         await agent.stop()
+
+
+async def test_a_pod_gets_the_repo_as_a_tar_through_exec_and_never_the_token(
+    tmp_path: Path, k8s: KubernetesEmulator
+) -> None:
+    settings = _settings(tmp_path, k8s, _free_port())
+    pods = kubernetes_sandboxes(settings, tmp_path / "run")
+    assert pods is not None
+    received: list[tuple[list[str], bytes]] = []
+
+    async def tar_in_the_pod(call: ExecCall) -> int:
+        chunks = []
+        while (chunk := await call.read_stdin()) is not None:
+            chunks.append(chunk)
+        received.append((call.command, b"".join(chunks)))
+        return 0
+
+    k8s.pods.exec_handler = tar_in_the_pod
+    spec = SandboxSpec(session_id="s1", org_id="acme", team_id="checkout", run_id="s1", thread_key="t")
+    async with GitHubEmulator() as gh:
+        gh.seed_git_repo("acme/checkout", {"Makefile": "build:\n\tgo build\n"})
+        config = {
+            "integrations": {"github": {"api_url": gh.api_url, "token": gh.token}},
+            "routing": {"github_repos": ["acme/checkout"]},
+        }
+        sandbox = await pods.backend.create(spec)
+        events: list[ProgressEvent] = []
+        try:
+            note = await check_out_repo(
+                pods.backend, sandbox, "fix the build", config, events.append, max_bytes=50 * 2**20
+            )
+        finally:
+            await pods.backend.destroy(sandbox)
+
+    assert "checked out the repository acme/checkout for you in ./checkout" in note
+    [(command, archive)] = [(c, data) for c, data in received if "tar" in " ".join(c)]
+    assert command[-4:] == ["-f", "-", "-C", "/work"]
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        names = tar.getnames()
+        makefile = tar.extractfile("checkout/Makefile")
+        assert makefile is not None and makefile.read() == b"build:\n\tgo build\n"
+    assert "checkout/.git/config" in names
+    assert gh.token.encode() not in archive
+    assert [e.kind for e in events] == ["tool_start", "tool_end"]
