@@ -10,6 +10,7 @@ import json
 import os
 import secrets
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,29 +49,40 @@ def _require_bubblewrap() -> None:
     pytest.skip(f"bubblewrap sandboxes cannot run here: {problem}")
 
 
+@asynccontextmanager
+async def proxied_sandbox(
+    tmp_path: Path, emu: AnthropicEmulator, tokens: SessionTokens
+) -> AsyncIterator[tuple[ModelProxy, BubblewrapBackend, Sandbox]]:
+    """A bubblewrap sandbox whose only way out is a model proxy (on a Unix socket) to ``emu``."""
+    proxy = ModelProxy(tokens, api_key=emu.api_key, upstream=emu.base_url)
+    socket_path = tmp_path / "proxy.sock"
+    await proxy.start(unix_path=socket_path)
+    backend = BubblewrapBackend(tmp_path / "sandboxes")
+    spec = SandboxSpec(
+        session_id="sbx_test",
+        org_id="acme",
+        team_id="payments",
+        run_id="run_test",
+        thread_key="T1:C1:1.000100",
+        proxy=ProxyEndpoint(unix_socket=socket_path),
+    )
+    sandbox = await backend.create(spec)
+    try:
+        yield proxy, backend, sandbox
+    finally:
+        await backend.destroy(sandbox)
+        await proxy.stop()
+
+
 @pytest.fixture
 async def confined(tmp_path: Path) -> AsyncIterator[Confined]:
     _require_bubblewrap()
     tokens = SessionTokens()
-    async with AnthropicEmulator() as emu:
-        proxy = ModelProxy(tokens, api_key=emu.api_key, upstream=emu.base_url)
-        socket_path = tmp_path / "proxy.sock"
-        await proxy.start(unix_path=socket_path)
-        backend = BubblewrapBackend(tmp_path / "sandboxes")
-        spec = SandboxSpec(
-            session_id="sbx_test",
-            org_id="acme",
-            team_id="payments",
-            run_id="run_test",
-            thread_key="T1:C1:1.000100",
-            proxy=ProxyEndpoint(unix_socket=socket_path),
-        )
-        sandbox = await backend.create(spec)
-        try:
-            yield Confined(emu, proxy, tokens, backend, sandbox, tmp_path / "launchers")
-        finally:
-            await backend.destroy(sandbox)
-            await proxy.stop()
+    async with (
+        AnthropicEmulator() as emu,
+        proxied_sandbox(tmp_path, emu, tokens) as (proxy, backend, sandbox),
+    ):
+        yield Confined(emu, proxy, tokens, backend, sandbox, tmp_path / "launchers")
 
 
 async def _turn(client: ClaudeSDKClient, prompt: str) -> list[Message]:

@@ -25,9 +25,8 @@ from incidentfox.agents.toolsets.kubernetes import KUBERNETES, ListPodsParams
 from incidentfox.emulators.anthropic_api import AnthropicEmulator, RoutedScript, ScriptStep
 from incidentfox.emulators.kubernetes import KubernetesEmulator
 from incidentfox.sandboxes.agent_cli import sandboxed_cli_options
-from incidentfox.sandboxes.backends.base import MIB, ProxyEndpoint, Sandbox, SandboxSpec, now_utc
+from incidentfox.sandboxes.backends.base import MIB, Sandbox, SandboxSpec, now_utc
 from incidentfox.sandboxes.backends.local import BubblewrapBackend
-from incidentfox.sandboxes.model_proxy import ModelProxy
 from incidentfox.sandboxes.session_stream import TurnReader
 from incidentfox.sandboxes.session_tokens import SessionTokens
 from incidentfox.sandboxes.team_tools import (
@@ -38,7 +37,7 @@ from incidentfox.sandboxes.team_tools import (
     mcp_tool_name,
     team_mcp_options,
 )
-from tests.test_sandbox_agent_cli import _require_bubblewrap
+from tests.test_sandbox_agent_cli import _require_bubblewrap, proxied_sandbox
 
 POD = "checkout-7d9f8b6c5-x2k4q"
 K8S_READS = {t.name for t in KUBERNETES.tools if not t.writes}
@@ -201,25 +200,12 @@ async def confined(tmp_path: Path) -> AsyncIterator[Confined]:
     _require_bubblewrap()
     tokens = SessionTokens()
     token = "team-k8s-token-" + secrets.token_hex(12)
-    async with AnthropicEmulator() as emu, KubernetesEmulator("crashloop", token=token) as k8s:
-        proxy = ModelProxy(tokens, api_key=emu.api_key, upstream=emu.base_url)
-        socket_path = tmp_path / "proxy.sock"
-        await proxy.start(unix_path=socket_path)
-        backend = BubblewrapBackend(tmp_path / "sandboxes")
-        spec = SandboxSpec(
-            session_id="sbx_test",
-            org_id="acme",
-            team_id="payments",
-            run_id="run_test",
-            thread_key="T1:C1:1.000100",
-            proxy=ProxyEndpoint(unix_socket=socket_path),
-        )
-        sandbox = await backend.create(spec)
-        try:
-            yield Confined(emu, k8s, tokens, backend, sandbox, tmp_path / "launchers")
-        finally:
-            await backend.destroy(sandbox)
-            await proxy.stop()
+    async with (
+        AnthropicEmulator() as emu,
+        KubernetesEmulator("crashloop", token=token) as k8s,
+        proxied_sandbox(tmp_path, emu, tokens) as (_proxy, backend, sandbox),
+    ):
+        yield Confined(emu, k8s, tokens, backend, sandbox, tmp_path / "launchers")
 
 
 async def _turn(confined: Confined, tools: TeamTools, prompt: str) -> list[Message]:

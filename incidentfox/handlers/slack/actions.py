@@ -144,6 +144,16 @@ def register_run_actions(
 ) -> None:
     guard = RunGuard(runs=runs, pipeline=pipeline, access=access, notices=notices)
 
+    async def in_thread(body: dict[str, Any], run: Run, text: str, delivery_id: str, kind: str) -> None:
+        """A new run in ``run``'s thread, asked by whoever pressed the button."""
+        trigger = follow_up_trigger(
+            run, text=text, requester=body["user"]["id"], delivery_id=delivery_id, kind=kind
+        )
+        if trigger is None:
+            notices.ephemeral_in(body, GONE)
+            return
+        notices.tell(trigger, await pipeline.submit(trigger))
+
     async def vote(body: dict[str, Any], action: dict[str, Any], value: str) -> None:
         if await guard.run_for(body, action["value"], controlling="rate") is None:
             return
@@ -185,37 +195,16 @@ def register_run_actions(
     async def on_resume(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
         await ack()
         run = await guard.run_for(body, action["value"], controlling="resume")
-        if run is None:
-            return
-        trigger = follow_up_trigger(
-            run,
-            text=run.question,
-            requester=body["user"]["id"],
-            delivery_id=f"slack:resume:{run.run_id}",
-            kind="resume",
-        )
-        if trigger is None:
-            notices.ephemeral_in(body, GONE)
-            return
-        notices.tell(trigger, await pipeline.submit(trigger))
+        if run is not None:
+            await in_thread(body, run, run.question, f"slack:resume:{run.run_id}", "resume")
 
     @app.action(ACTION_DIG_DEEPER)
     async def on_dig_deeper(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
         await ack()
         run = await guard.run_for(body, action["value"])
-        if run is None:
-            return
-        trigger = follow_up_trigger(
-            run,
-            text=dig_deeper_task(run),
-            requester=body["user"]["id"],
-            delivery_id=f"slack:dig:{body.get('trigger_id') or run.run_id}",
-            kind="debug",
-        )
-        if trigger is None:
-            notices.ephemeral_in(body, GONE)
-            return
-        notices.tell(trigger, await pipeline.submit(trigger))
+        if run is not None:
+            delivery = f"slack:dig:{body.get('trigger_id') or run.run_id}"
+            await in_thread(body, run, dig_deeper_task(run), delivery, "debug")
 
     @app.action(ACTION_FOLLOW_UP)
     async def on_follow_up_button(
