@@ -13,10 +13,16 @@ from tests.goldens import assert_matches_golden
 
 
 @pytest.mark.parametrize(
-    ("name", "model_configured"), [("welcome_no_llm", False), ("welcome_with_model", True)]
+    ("name", "model_configured", "sre_agent"),
+    [
+        ("welcome_no_llm", False, False),
+        ("welcome_with_model", True, False),
+        ("welcome_sre_agent", False, True),
+    ],
 )
-def test_welcome_matches_its_golden(name: str, model_configured: bool) -> None:
-    assert_matches_golden("demo", name, welcome_blocks(model_configured=model_configured))
+def test_welcome_matches_its_golden(name: str, model_configured: bool, sre_agent: bool) -> None:
+    blocks = welcome_blocks(model_configured=model_configured, sre_agent=sre_agent)
+    assert_matches_golden("demo", name, blocks)
 
 
 def test_welcome_says_what_to_try_and_how_to_turn_the_demo_off() -> None:

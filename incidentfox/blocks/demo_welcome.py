@@ -7,6 +7,7 @@ from incidentfox.blocks.limits import fit_message
 
 WELCOME_HEADER = "Welcome to the IncidentFox demo"
 FIRST_QUESTION = "@IncidentFox why is checkout failing?"
+DEBUG_TASK = "/incidentfox debug why does payments-api fail to deploy?"
 
 
 def _mode(model_configured: bool) -> str:
@@ -24,12 +25,23 @@ def _mode(model_configured: bool) -> str:
     )
 
 
-def welcome_blocks(*, model_configured: bool) -> list[Block]:
-    """The message's blocks; ``model_configured`` says which investigation mode the user will see."""
+def _sre_agent(on: bool) -> str:
+    if on:
+        return (
+            f"• `{DEBUG_TASK}` starts the SRE agent: it works in a sandbox with the demo repo checked "
+            "out, and you can reply in its thread."
+        )
+    return "• With `ANTHROPIC_API_KEY` set, `/incidentfox debug <task>` starts the SRE agent in a sandbox."
+
+
+def welcome_blocks(*, model_configured: bool, sre_agent: bool = False) -> list[Block]:
+    """The message's blocks; ``model_configured`` says which investigation mode the user will see,
+    ``sre_agent`` whether ``/incidentfox debug`` works here."""
     tries = "\n".join(
         [
             "*Try this*",
             f"• `{FIRST_QUESTION}` here, and watch the investigation update live in its thread.",
+            _sre_agent(sre_agent),
             "• `/incidentfox help` for the commands; `/incidentfox setup` to see how a channel "
             "gets its team.",
             "• The *Home* tab: your teams, their effective config and recent runs.",

@@ -101,14 +101,16 @@ class DemoEnvironment:
         channel_name: str = "demo-incidents",
         local_user_id: str = LOCAL_USER_ID,
         model_configured: bool = False,
+        sre_agent: bool = False,
     ) -> None:
-        """``model_configured`` only changes what the welcome message says about the mode."""
+        """``model_configured`` and ``sre_agent`` only change what the welcome message says."""
         self._config = config
         self._slack = slack
         self.channel_name = channel_name
         self.channel_id = DEMO_CHANNEL_ID
         self.local_user_id = local_user_id
         self.model_configured = model_configured
+        self.sre_agent = sre_agent
         self.kubernetes = KubernetesEmulator("demo", token=KUBERNETES_TOKEN)
         self.pagerduty = PagerDutyEmulator(
             pagerduty_world(), api_key=PAGERDUTY_API_KEY, web_url=PAGERDUTY_WEB_URL
@@ -250,7 +252,7 @@ class DemoEnvironment:
             slack.workspace.channels[self.channel_id]["topic"] = {"value": DEMO_CHANNEL_TOPIC}
         if slack.pinned(self.channel_id):
             return
-        blocks = welcome_blocks(model_configured=self.model_configured)
+        blocks = welcome_blocks(model_configured=self.model_configured, sre_agent=self.sre_agent)
         message = slack.post_as_bot(self.channel_id, welcome_text(), blocks=blocks)
         slack.pin(self.channel_id, message.ts)
 

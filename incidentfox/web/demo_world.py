@@ -178,7 +178,8 @@ def add_page(world: PagerDutyWorld) -> Obj:
 
 def seed_github(gh: GitHubEmulator) -> None:
     """The two demo repositories: checkout (quiet), and payments-api with the pull request that
-    dropped ``PSP_API_KEY``, merged 22 minutes ago, and the Deploy run that failed on it."""
+    dropped ``PSP_API_KEY``, merged 22 minutes ago, and the Deploy run that failed on it. Both can be
+    cloned too (git over HTTP), so the SRE agent gets a checkout."""
     now = _now()
     gh.add_repo(
         CHECKOUT_REPO,
@@ -222,6 +223,10 @@ def seed_github(gh: GitHubEmulator) -> None:
         merged_by="priya-demo",
     )
     add_failed_deploy(gh, started_at=now - timedelta(minutes=20))
+    for name in (CHECKOUT_REPO, PAYMENTS_REPO):
+        repo = gh.repo(name)
+        if repo is not None:
+            gh.seed_git_repo(name, repo.tree(repo.resolve(repo.default_branch)))
 
 
 def add_failed_deploy(gh: GitHubEmulator, *, started_at: datetime | None = None) -> WorkflowRun:

@@ -80,6 +80,7 @@ class LocalWorkspace:
             slack=self.embedded.emulator,
             local_user_id=self.embedded.person.user_id,
             model_configured=self.settings.openai_api_key is not None,
+            sre_agent=self.settings.anthropic_api_key is not None,
         )
         self._demo_env = demo
         try:
