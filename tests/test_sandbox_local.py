@@ -449,3 +449,24 @@ async def test_unsafe_local_runs_unconfined_in_its_workdir_with_only_the_spec_en
     assert "proxy saw /ping" in result.stdout
     assert slow.timed_out
     assert not _exists(created.workdir)
+
+
+async def test_unsafe_local_reaches_the_proxy_again_after_a_restart(tmp_path: Path, unix_proxy: Path) -> None:
+    before = UnsafeLocalBackend(tmp_path / "unsafe")
+    created = await before.create(_spec(proxy=ProxyEndpoint(unix_socket=unix_proxy)))
+    old_url = created.proxy_url
+    await before._relays.pop(created.id).close()
+    after = UnsafeLocalBackend(tmp_path / "unsafe")
+    ping = (
+        "import os, urllib.request\n"
+        "print(urllib.request.urlopen(os.environ['BASE'] + '/ping', timeout=5).read())"
+    )
+    try:
+        await after.adopt(created)
+        result = await after.exec(
+            created, ["/usr/bin/python3", "-c", ping], timeout_s=10, env={"BASE": str(created.proxy_url)}
+        )
+    finally:
+        await after.destroy(created)
+    assert created.proxy_url != old_url
+    assert "proxy saw /ping" in result.stdout

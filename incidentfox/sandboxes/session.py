@@ -285,6 +285,7 @@ class SreSessions:
             backend = self.backend_for(row.backend)
             sandbox = sandbox_from_row(row, self._spec(row, settings, row.backend))
             if await still_works(backend, sandbox):
+                await backend.adopt(sandbox)
                 return _Attached(self._adopt(row, backend, sandbox, row.agent_session_id), False, "")
             with contextlib.suppress(Exception):
                 await self.destroy_row(row)

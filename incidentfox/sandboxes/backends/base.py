@@ -178,6 +178,10 @@ class SandboxBackend(ABC):
     """The workdir is a host directory (``Sandbox.workdir``) IncidentFox may write into directly; a pod's
     is not, and is reached through ``exec``."""
 
+    async def adopt(self, sandbox: Sandbox) -> None:
+        """Make a sandbox rebuilt from the inventory usable by this process (after a restart): give it
+        back what lived only in the process that created it. Nothing, for most backends."""
+
     def cli_path(self) -> str | None:
         """The Claude Code CLI inside the sandbox; ``None``: the host's bundled CLI, which the backend
         makes visible inside (read-only) at the same path."""

@@ -75,6 +75,12 @@ class UnsafeLocalBackend(SandboxBackend):
         self._relays[sandbox.id] = relay
         return f"http://127.0.0.1:{port}"
 
+    async def adopt(self, sandbox: Sandbox) -> None:
+        """The relay to the proxy lived in the process that created the sandbox: open a new one (on a
+        new port) when this process has none for it."""
+        if sandbox.id not in self._relays:
+            sandbox.proxy_url = await self._proxy_url(sandbox)
+
     def _env(self, sandbox: Sandbox, env: Mapping[str, str] | None) -> dict[str, str]:
         base = {"HOME": str(Path(sandbox.workdir) / ".home"), "PATH": "/usr/local/bin:/usr/bin:/bin"}
         return checked_env(base | {"LANG": "C.UTF-8"}, sandbox.spec.env, env)
