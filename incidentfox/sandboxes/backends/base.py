@@ -181,6 +181,7 @@ class SandboxBackend(ABC):
     async def adopt(self, sandbox: Sandbox) -> None:
         """Make a sandbox rebuilt from the inventory usable by this process (after a restart): give it
         back what lived only in the process that created it. Nothing, for most backends."""
+        return None
 
     def cli_path(self) -> str | None:
         """The Claude Code CLI inside the sandbox; ``None``: the host's bundled CLI, which the backend
