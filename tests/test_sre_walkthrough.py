@@ -2,9 +2,9 @@
 the checkout build fail on main?`` clones the team's repo (over real git HTTP from the GitHub
 emulator, with the team's token) into a bubblewrap sandbox; the agent (the real bundled CLI against
 the Anthropic emulator) runs commands there, uses a team tool that runs outside the sandbox, and
-answers in the thread; a host canary is out of its reach; no credential is anywhere in the sandbox;
-a message after expiry continues the conversation in a fresh sandbox, with the repo cloned again and
-the thread told the files were reset."""
+answers in the thread, attaching a file it wrote; a host canary is out of its reach; no credential is
+anywhere in the sandbox; a message after expiry continues the conversation in a fresh sandbox, with
+the repo cloned again and the thread told the files were reset."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from tests.test_sandbox_agent_cli import _require_bubblewrap
 MAKEFILE = "build:\n\tgo build ./cmd/checkout  # needs CHECKOUT_API_VERSION=2\n"
 TASK = "why does the checkout build fail on main?"
 CANARY = "host-canary-7f3a91"
+REPORT = "build needs CHECKOUT_API_VERSION=2"
 ANSWER = "The build needs CHECKOUT_API_VERSION=2, which main's CI does not set."
 
 
@@ -68,10 +69,16 @@ async def test_debug_clones_the_repo_answers_and_continues_after_expiry(tmp_path
                 [
                     ScriptStep.tool_use("mcp__incidentfox__list_pods", {"namespace": "prod"}),
                     ScriptStep.tool_use("Bash", {"command": f"cat {canary}"}),
-                    ScriptStep.text(ANSWER),
+                    ScriptStep.tool_use("Bash", {"command": f"printf '{REPORT}' > report.md"}),
+                    ScriptStep.tool_use(
+                        "mcp__incidentfox__share_file", {"path": "report.md", "comment": "The build notes."}
+                    ),
                 ]
             )
             .when_user_says("and now?", [ScriptStep.text("Still the missing CHECKOUT_API_VERSION.")])
+            .when(
+                "the file is attached", lambda r: "Attached report.md" in r.text(), [ScriptStep.text(ANSWER)]
+            )
             .when_user_says(TASK, [ScriptStep.tool_use("Bash", {"command": "cat checkout/Makefile"})])
         )
         async with world(tmp_path, anthropic=emu) as w:
@@ -101,6 +108,11 @@ async def test_debug_clones_the_repo_answers_and_continues_after_expiry(tmp_path
             assert "CHECKOUT_API_VERSION=2" in make.text, "the agent read the clone inside the sandbox"
             assert "checkout-" in pods.text and not pods.is_error, "the team's Kubernetes tool ran outside"
             assert CANARY not in peek.text and peek.is_error, "the host canary is out of reach"
+
+            [shared] = w.slack.files_in(CHANNEL, thread_ts=thread_ts)
+            assert (shared.name, shared.content) == ("report.md", REPORT.encode())
+            upload = w.slack.calls("files.completeUploadExternal")[-1]
+            assert "The build notes." in _said(upload), "the agent's comment came with the file"
 
             store = SandboxStore(w.fox.runtime.sessions)
             runs = await w.wait_runs_finished(1, timeout=30)
