@@ -261,7 +261,7 @@ async def test_the_confined_cli_calls_a_team_tool_that_runs_outside_with_the_tea
     events = [event for message in turn for event in reader.read(message).events]
     [start] = [e for e in events if isinstance(e, ToolStart)]
     [end] = [e for e in events if isinstance(e, ToolEnd)]
-    assert (start.tool, start.args, end.status) == (list_pods, {"namespace": "prod"}, "ok")
+    assert (start.tool, start.args, end.status) == ("list_pods", {"namespace": "prod"}, "ok")
 
 
 async def test_the_confined_cli_shares_a_file_it_wrote(confined: Confined) -> None:

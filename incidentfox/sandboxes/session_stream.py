@@ -26,6 +26,14 @@ from incidentfox.agents.events import ProgressEvent, Thought, ToolEnd, ToolStart
 from incidentfox.agents.redaction import scrub_text
 
 AGENT = "sre"
+TEAM_TOOL_PREFIX = "mcp__incidentfox__"
+
+
+def shown_tool_name(name: str) -> str:
+    """A team tool as people know it (``list_pods``), not as the CLI names it (``mcp__incidentfox__…``)."""
+    return name.removeprefix(TEAM_TOOL_PREFIX)
+
+
 ARG_CHARS = 200
 SUMMARY_CHARS = 200
 TOOL_LINE_CHARS = 300
@@ -89,9 +97,10 @@ class TurnReader:
                     read.events.append(Thought(scrub_text(block.text, self.known_values), agent=AGENT))
                 elif isinstance(block, ToolUseBlock):
                     args = short_args(block.input, self.known_values)
-                    self.tools_by_id[block.id] = block.name
-                    read.events.append(ToolStart(block.id, block.name, args, agent=AGENT))
-                    read.tool_lines.append(tool_line(block.name, args))
+                    name = shown_tool_name(block.name)
+                    self.tools_by_id[block.id] = name
+                    read.events.append(ToolStart(block.id, name, args, agent=AGENT))
+                    read.tool_lines.append(tool_line(name, args))
         elif isinstance(message, UserMessage) and isinstance(message.content, list):
             for block in message.content:
                 if isinstance(block, ToolResultBlock):
