@@ -38,6 +38,7 @@ from incidentfox.agents.pending_finals import final_message
 from incidentfox.agents.progress_journal import ProgressJournal
 from incidentfox.agents.queue import QueuedRun, RunQueue
 from incidentfox.agents.resilience import Resilience
+from incidentfox.agents.runs.claims import Claim, RunClaims
 from incidentfox.agents.runs.models import Run
 from incidentfox.agents.runs.service import RunFinish, RunStore
 from incidentfox.agents.step_retry import StepFailed, retried
@@ -123,8 +124,12 @@ class Worker:
         approvals: ApprovalService | None = None,
         resilience: Resilience | None = None,
         incident_threads: IncidentThreads | None = None,
+        claims: RunClaims | None = None,
     ) -> None:
+        """``claims``: with several workers on one queue, a run is investigated by the one that claims
+        it (``runs.claims``); without, this worker is the only one."""
         self._queue = queue
+        self._claims = claims
         self._incident_threads = incident_threads
         self._runs = runs
         self._config = config
@@ -144,6 +149,8 @@ class Worker:
         self._journal = ProgressJournal(runs, interval_s=tuning.journal_interval_s)
         self.backoff = tuning.step_backoff
         self.requeue_delay_s = tuning.requeue_delay_s
+        self.lease_s = tuning.lease_s
+        self.claim_retry_s = tuning.claim_retry_s
         self.final_wait_s = tuning.final_wait_s
 
     @property
@@ -156,13 +163,25 @@ class Worker:
         return self._slack
 
     async def run_forever(self) -> None:
-        journal = asyncio.create_task(self._journal.run_forever())
+        helpers = [asyncio.create_task(self._journal.run_forever())]
+        if self._claims is not None:
+            helpers.append(asyncio.create_task(self._renew_leases_forever(self._claims)))
         try:
             await self._take_runs()
         finally:
-            journal.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await journal
+            for helper in helpers:
+                helper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await helper
+
+    async def _renew_leases_forever(self, claims: RunClaims) -> None:
+        """One statement renews every run this worker holds, every third of the lease."""
+        while True:
+            await asyncio.sleep(self.lease_s / 3)
+            try:
+                await claims.renew_all(lease_s=self.lease_s)
+            except Exception as exc:
+                log.warning("renewing run leases failed error=%s; retrying", type(exc).__name__)
 
     async def _take_runs(self) -> None:
         while True:
@@ -214,11 +233,15 @@ class Worker:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
         await self._journal.flush()
+        if self._claims is not None:
+            with contextlib.suppress(Exception):
+                await self._claims.release_all()
 
     async def _guarded(self, item: QueuedRun) -> None:
         try:
             async with self._threads.hold(item.thread_key), self._slots:
-                await self.process(item.run_id)
+                if await self._claimed(item):
+                    await self.process(item.run_id)
         except asyncio.CancelledError:
             by = self._interrupted_by.get(item.run_id)
             if by is None:
@@ -232,16 +255,35 @@ class Worker:
         except Exception:
             log.exception("run could not be processed run_id=%s", item.run_id)
 
-    def _requeue_later(self, item: QueuedRun) -> None:
-        """The run could not even be read: it is still ``queued`` in the database, so try it again later
-        (a restart would pick it up too)."""
-        delay = self.requeue_delay_s
+    async def _claimed(self, item: QueuedRun) -> bool:
+        """Whether this worker may investigate the run now. A finished run is dropped; one another
+        worker holds, or whose thread is busy, is tried again shortly (its holder may die)."""
+        claims = self._claims
+        if claims is None:
+            return True
+        claim = await self._step(
+            "claim the run",
+            lambda: claims.claim(item.run_id, lease_s=self.lease_s),
+            item.run_id,
+            DATABASE_UNAVAILABLE,
+        )
+        if claim is Claim.CLAIMED:
+            return True
+        if claim is not Claim.FINISHED:
+            self._requeue_later(item, delay=self.claim_retry_s, why=claim.value)
+        return False
+
+    def _requeue_later(self, item: QueuedRun, *, delay: float | None = None, why: str = "unreadable") -> None:
+        """Try the run again later: it could not be read (it is still ``queued`` in the database, and a
+        restart would pick it up too), or it cannot be claimed yet."""
+        delay = self.requeue_delay_s if delay is None else delay
 
         async def again() -> None:
             await asyncio.sleep(delay)
             await self._queue.put(item)
 
-        log.warning("run will be tried again run_id=%s retry_in_s=%.1f", item.run_id, delay)
+        level = logging.WARNING if why == "unreadable" else logging.DEBUG
+        log.log(level, "run will be tried again run_id=%s why=%s retry_in_s=%.1f", item.run_id, why, delay)
         task = asyncio.create_task(again())
         self._requeues.add(task)
         task.add_done_callback(self._requeues.discard)

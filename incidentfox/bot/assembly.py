@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import socket
 from datetime import timedelta
 from typing import Literal
 
@@ -21,6 +22,7 @@ from incidentfox.agents.investigation import PlannerInvestigator
 from incidentfox.agents.model_provider import TeamModelProvider, configure_tracing
 from incidentfox.agents.pending_finals import PendingFinals
 from incidentfox.agents.resilience import Resilience
+from incidentfox.agents.runs.claims import RunClaims
 from incidentfox.agents.runs.delivery_pruning import prune_forever
 from incidentfox.agents.runs.recovery import resume_unfinished
 from incidentfox.agents.worker import Worker
@@ -246,6 +248,7 @@ class IncidentFox:
             ),
             concurrency=self.worker_concurrency,
             update_interval=self.update_interval,
+            claims=RunClaims(runtime.sessions, settings.worker_id or f"{socket.gethostname()}-{self.role}"),
             approvals=self.approvals,
             resilience=self.resilience,
             incident_threads=IncidentThreads(

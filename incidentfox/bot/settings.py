@@ -23,6 +23,9 @@ class Settings(BaseSettings):
     admin_token: SecretStr | None = None
     incidentfox_secret_key: SecretStr | None = None
     data_dir: Path = Field(default=Path("./data"), validation_alias="INCIDENTFOX_DATA_DIR")
+    worker_id: str | None = None
+    """This worker's name in run claims; unset = the host name and role. Keep it stable across restarts
+    of the same worker, so it takes its own runs back at once instead of after their lease."""
     worker_concurrency: int = Field(default=500, ge=1)
     """Runs one worker investigates at once; the rest wait in the queue (runs of one thread always wait)."""
     run_resume_max_age_s: float = Field(default=3600.0, gt=0)

@@ -47,6 +47,9 @@ class Run(Base):
     final_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     final_next_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     """When the pending final message is tried next (with backoff); ``None`` when nothing is pending."""
+    claimed_by: Mapped[str | None] = mapped_column(String(120))
+    """The worker investigating the run (``RunClaims``); another may take it once ``lease_until`` passed."""
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     origin: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
     """Where a webhook-triggered run came from and where it answers (``incident_key``, the channel of
     its root message, the PR to comment on); ``None`` for runs asked in Slack."""

@@ -124,6 +124,7 @@ class RunStore:
                 return
             run.status = result.status
             run.finished_at = utcnow()
+            run.claimed_by, run.lease_until = None, None
             run.events = [event_to_dict(event) for event in result.events]
             run.rca = result.rca.to_dict() if result.rca else None
             run.error = result.error
