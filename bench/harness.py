@@ -35,7 +35,8 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 if TYPE_CHECKING:
-    from incidentfox.bot.assembly import IncidentFox
+    from incidentfox.agents.queue import InProcessRunQueue
+from incidentfox.bot.assembly import IncidentFox
 
 SIGNING_SECRET = "bench-signing-secret-0123456789abcdef"
 CHANNEL = "C0CHECKOUT"
@@ -301,7 +302,7 @@ class _Server:
         assert runtime is not None
         async with runtime.sessions() as session:
             rows = (await session.execute(select(Run.status, func.count()).group_by(Run.status))).all()
-        return {"runs": {str(status): int(count) for status, count in rows}, "queued": runtime.queue.qsize()}
+        return {"runs": {str(status): int(count) for status, count in rows}, "queued": _queued(runtime.queue)}
 
     async def stop(self) -> dict[str, Any]:
         """Let started investigations finish, then report and shut down."""
@@ -355,3 +356,8 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def _queued(queue: object) -> int:
+    """Runs waiting in an in-process queue (the benchmarks run one process; a stream queue says -1)."""
+    return queue.qsize() if isinstance(queue, InProcessRunQueue) else -1

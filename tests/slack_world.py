@@ -138,6 +138,7 @@ async def world(
     team_config: dict[str, Any] | None = None,
     role: Role = "all",
     claim_workspace: bool = True,
+    redis_url: str | None = None,
 ) -> AsyncIterator[World]:
     """``claim_workspace``: acme owns the emulator's Slack workspace, as an org must before it can
     claim channels there. Without it, the default team claims no channel. ``anthropic``: the SRE
@@ -159,6 +160,8 @@ async def world(
             )
         if anthropic is not None:
             overrides.update(anthropic_api_key=anthropic.api_key, anthropic_base_url=anthropic.base_url)
+        if redis_url is not None:
+            overrides.update(redis_url=redis_url, redis_namespace=f"ifx-test-{time.monotonic_ns()}")
         settings = make_settings(
             database_url or f"sqlite+aiosqlite:///{tmp_path}/fox.db", tmp_path, **overrides
         )
@@ -193,3 +196,18 @@ async def world(
                 yield the_world
         finally:
             await (the_world.fox if the_world else fox).stop()
+            if redis_url is not None:
+                await forget_namespace(redis_url, settings.redis_namespace)
+
+
+async def forget_namespace(url: str, namespace: str) -> None:
+    """Delete the test's Redis keys (its run streams), so a long-lived Redis does not collect them."""
+    import redis.asyncio as redis
+
+    client = redis.from_url(url)
+    try:
+        keys = [key async for key in client.scan_iter(match=f"{namespace}:*")]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import inspect
 import logging
@@ -40,6 +41,7 @@ from incidentfox.agents.queue import QueuedRun, RunQueue
 from incidentfox.agents.resilience import Resilience
 from incidentfox.agents.runs.claims import Claim, RunClaims
 from incidentfox.agents.runs.models import Run
+from incidentfox.agents.runs.recovery import MAX_ATTEMPTS, TOO_MANY_ATTEMPTS, end_run, requeue_stranded
 from incidentfox.agents.runs.service import RunFinish, RunStore
 from incidentfox.agents.step_retry import StepFailed, retried
 from incidentfox.blocks.rca import error_text, render_error
@@ -59,6 +61,12 @@ CONFIG_UNAVAILABLE = (
     "Something went wrong inside IncidentFox: it could not load this team's configuration, so it did "
     "not investigate. Try again in a few minutes."
 )
+STRANDED_SWEEP_S = 30.0
+STRANDED_AFTER_S = 120.0
+"""A run still ``queued`` and unclaimed this long after it was accepted never reached the queue."""
+QUEUE_RETRY_S = 2.0
+"""How long a worker waits before asking an unavailable run queue again."""
+
 DATABASE_UNAVAILABLE = (
     "Something went wrong inside IncidentFox: its database did not answer, so it stopped investigating. "
     "Try again in a few minutes."
@@ -137,6 +145,9 @@ class Worker:
         self._poster = poster or slack
         self._investigator = investigator
         self._slots = asyncio.Semaphore(concurrency)
+        self._room = asyncio.Semaphore(concurrency)
+        """Deliveries this worker holds (running or waiting for their thread): it takes no more from
+        a shared queue than it can start, leaving the rest to other workers."""
         self._update_interval = update_interval
         self._approvals = approvals
         self._threads = ThreadLocks()
@@ -166,6 +177,7 @@ class Worker:
         helpers = [asyncio.create_task(self._journal.run_forever())]
         if self._claims is not None:
             helpers.append(asyncio.create_task(self._renew_leases_forever(self._claims)))
+            helpers.append(asyncio.create_task(self._sweep_stranded_forever()))
         try:
             await self._take_runs()
         finally:
@@ -173,6 +185,17 @@ class Worker:
                 helper.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await helper
+
+    async def _sweep_stranded_forever(self) -> None:
+        """Queue again runs saved while the queue was unreachable (the bot acked, but its put failed)."""
+        while True:
+            await asyncio.sleep(STRANDED_SWEEP_S)
+            try:
+                await requeue_stranded(
+                    self._runs, self._queue, older_than=timedelta(seconds=STRANDED_AFTER_S)
+                )
+            except Exception as exc:
+                log.warning("queueing stranded runs failed error=%s; retrying", type(exc).__name__)
 
     async def _renew_leases_forever(self, claims: RunClaims) -> None:
         """One statement renews every run this worker holds, every third of the lease."""
@@ -185,8 +208,20 @@ class Worker:
 
     async def _take_runs(self) -> None:
         while True:
-            item = await self._queue.get()
+            await self._room.acquire()
+            try:
+                item = await self._queue.get()
+            except ConnectionError as exc:
+                self._room.release()
+                log.warning("the run queue is unavailable (%s); trying again in %ss", exc, QUEUE_RETRY_S)
+                await asyncio.sleep(QUEUE_RETRY_S)
+                continue
+            except BaseException:
+                self._room.release()
+                raise
             if item.run_id in self._by_run:
+                self._room.release()
+                await self._ack(item)
                 continue
             task = asyncio.create_task(self._guarded(item))
             self._tasks.add(task)
@@ -194,6 +229,7 @@ class Worker:
             task.add_done_callback(functools.partial(self._forget, item.run_id))
 
     def _forget(self, run_id: str, task: asyncio.Task[None]) -> None:
+        self._room.release()
         self._tasks.discard(task)
         self._by_run.pop(run_id, None)
         self._interrupted_by.pop(run_id, None)
@@ -238,9 +274,15 @@ class Worker:
                 await self._claims.release_all()
 
     async def _guarded(self, item: QueuedRun) -> None:
+        """Handle one delivery, then ``ack`` it, except when it was queued again (that acks it once the
+        new entry is in) or this worker is stopping (another worker gets it again)."""
         try:
             async with self._threads.hold(item.thread_key), self._slots:
-                if await self._claimed(item):
+                if item.deliveries > MAX_ATTEMPTS:
+                    await self._park(item)
+                elif not await self._claimed(item):
+                    return
+                else:
                     await self.process(item.run_id)
         except asyncio.CancelledError:
             by = self._interrupted_by.get(item.run_id)
@@ -252,8 +294,24 @@ class Worker:
             )
         except StepFailed:
             self._requeue_later(item)
+            return
         except Exception:
             log.exception("run could not be processed run_id=%s", item.run_id)
+        await self._ack(item)
+
+    async def _ack(self, item: QueuedRun) -> None:
+        try:
+            await self._queue.ack(item)
+        except ConnectionError as exc:
+            log.warning("could not acknowledge run_id=%s (%s); it may be delivered again", item.run_id, exc)
+
+    async def _park(self, item: QueuedRun) -> None:
+        """A run whose workers kept dying before it finished (a poison run): end it with a message."""
+        run = await self._step("read the run", lambda: self._runs.get(item.run_id), item.run_id, "")
+        if run is None or run.status not in ("queued", "running"):
+            return
+        log.error("run parked after %d deliveries run_id=%s", item.deliveries, item.run_id)
+        await end_run(self._runs, run, TOO_MANY_ATTEMPTS.format(attempts=item.deliveries - 1))
 
     async def _claimed(self, item: QueuedRun) -> bool:
         """Whether this worker may investigate the run now. A finished run is dropped; one another
@@ -269,8 +327,11 @@ class Worker:
         )
         if claim is Claim.CLAIMED:
             return True
-        if claim is not Claim.FINISHED:
-            self._requeue_later(item, delay=self.claim_retry_s, why=claim.value)
+        if claim is Claim.FINISHED:
+            await self._ack(item)
+        else:
+            delay = self.lease_s / 3 if claim is Claim.HELD else self.claim_retry_s
+            self._requeue_later(item, delay=delay, why=claim.value)
         return False
 
     def _requeue_later(self, item: QueuedRun, *, delay: float | None = None, why: str = "unreadable") -> None:
@@ -280,7 +341,8 @@ class Worker:
 
         async def again() -> None:
             await asyncio.sleep(delay)
-            await self._queue.put(item)
+            await self._queue.put(dataclasses.replace(item, receipt=None, deliveries=1))
+            await self._ack(item)
 
         level = logging.WARNING if why == "unreadable" else logging.DEBUG
         log.log(level, "run will be tried again run_id=%s why=%s retry_in_s=%.1f", item.run_id, why, delay)

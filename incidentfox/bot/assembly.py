@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import gc
 import logging
-import socket
 from datetime import timedelta
 from typing import Literal
 
@@ -21,14 +20,16 @@ from incidentfox.agents.incidents.threads import IncidentThreads
 from incidentfox.agents.investigation import PlannerInvestigator
 from incidentfox.agents.model_provider import TeamModelProvider, configure_tracing
 from incidentfox.agents.pending_finals import PendingFinals
+from incidentfox.agents.queue import SHARED_STREAM, team_stream
 from incidentfox.agents.resilience import Resilience
 from incidentfox.agents.runs.claims import RunClaims
 from incidentfox.agents.runs.delivery_pruning import prune_forever
 from incidentfox.agents.runs.recovery import resume_unfinished
+from incidentfox.agents.stream_queue import StreamRunQueue
 from incidentfox.agents.worker import Worker
 from incidentfox.bot.runtime import Runtime, build_runtime
 from incidentfox.bot.server import create_app
-from incidentfox.bot.settings import Settings, revealed
+from incidentfox.bot.settings import Settings, default_worker_id, revealed
 from incidentfox.bot.slack_app import SlackSurface, build_slack_surface, slack_client, start_socket_mode
 from incidentfox.config.slack_claims import SlackClaimPolicy, cached_workspace_of
 from incidentfox.handlers.webhooks.github import GitHubWebhook
@@ -87,9 +88,12 @@ class IncidentFox:
         role: Role = "all",
         worker_concurrency: int | None = None,
         update_interval: float = 1.0,
+        team: tuple[str, str] | None = None,
     ) -> None:
+        """``team``: a dedicated worker, reading only that team's stream (``tenancy.mode: dedicated``)."""
         self.settings = settings
         self.role = role
+        self.team = team
         self.worker_concurrency = worker_concurrency or settings.worker_concurrency
         self.update_interval = update_interval
         self.shutdown_grace_s = 10.0
@@ -116,7 +120,11 @@ class IncidentFox:
         if wants_local_workspace(settings) and self.role != "worker":
             self.local = LocalWorkspace(settings)
             await self.local.start()
-        self.runtime = runtime = await build_runtime(settings)
+        consumer = default_worker_id(settings, self.role)
+        serves = [team_stream(*self.team)] if self.team else [SHARED_STREAM]
+        self.runtime = runtime = await build_runtime(settings, consumer=consumer, serves=serves)
+        if isinstance(runtime.queue, StreamRunQueue):
+            await runtime.queue.check()
         self.approvals = ApprovalService(runtime.sessions)
         self._http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=200))
         client = slack_client(settings, session=self._http)
@@ -248,7 +256,7 @@ class IncidentFox:
             ),
             concurrency=self.worker_concurrency,
             update_interval=self.update_interval,
-            claims=RunClaims(runtime.sessions, settings.worker_id or f"{socket.gethostname()}-{self.role}"),
+            claims=RunClaims(runtime.sessions, default_worker_id(settings, self.role)),
             approvals=self.approvals,
             resilience=self.resilience,
             incident_threads=IncidentThreads(

@@ -9,9 +9,10 @@ import logging
 import sys
 from typing import Any
 
+from incidentfox.agents.redis_queue import QueueUnavailable
 from incidentfox.agents.specialists import all_toolsets
 from incidentfox.bot.assembly import IncidentFox, Role
-from incidentfox.bot.settings import Settings
+from incidentfox.bot.settings import Settings, redacted_url
 from incidentfox.db.engine import create_engine
 from incidentfox.db.migrate import current_revision, upgrade_to_head
 
@@ -23,7 +24,13 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the HTTP server (and Socket Mode and workers)")
     serve.add_argument(
-        "--role", choices=["all", "bot", "worker"], default="all", help="all (default); bot/worker need Redis"
+        "--role",
+        choices=["all", "bot", "worker"],
+        default="all",
+        help="all (default): one process; bot (acks and queues) and worker (investigates) share REDIS_URL",
+    )
+    serve.add_argument(
+        "--team", metavar="ORG/TEAM", help="with --role worker: a dedicated worker for that team's runs only"
     )
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
@@ -45,7 +52,13 @@ def main(argv: list[str] | None = None) -> int:
         settings.host = args.host
     if args.port:
         settings.port = args.port
-    asyncio.run(_serve(settings, args.role))
+    team = None
+    if args.team:
+        org, sep, node = args.team.partition("/")
+        if not (sep and org and node) or args.role != "worker":
+            parser.error("--team takes ORG/TEAM, and only with --role worker")
+        team = (org, node)
+    asyncio.run(_serve(settings, args.role, team))
     return 0
 
 
@@ -82,17 +95,21 @@ async def _migrate(settings: Settings) -> None:
         await engine.dispose()
 
 
-async def _serve(settings: Settings, role: Role) -> None:
-    if role != "all":
+async def _serve(settings: Settings, role: Role, team: tuple[str, str] | None = None) -> None:
+    if role != "all" and not settings.redis_url:
         log.error(
-            "--role %s is not available yet: bot and worker processes need the shared Redis run queue, "
-            "which this version does not have. Run `incidentfox serve` (role all) instead.",
+            "--role %s needs REDIS_URL: bot and worker processes share their run queue through Redis. "
+            "Set REDIS_URL, or run `incidentfox serve` (role all) for one process without Redis.",
             role,
         )
         sys.exit(2)
-    app = IncidentFox(settings, role=role)
+    app = IncidentFox(settings, role=role, team=team)
     try:
         await app.start()
+    except QueueUnavailable as exc:
+        log.error("cannot start --role %s: %s (REDIS_URL is %s)", role, exc, redacted_url(settings.redis_url))
+        await app.stop()
+        sys.exit(1)
     except OSError as exc:
         log.error("cannot listen on %s:%s: %s", settings.host, settings.port, exc.strerror)
         await app.stop()

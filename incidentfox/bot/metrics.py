@@ -2,10 +2,33 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Protocol
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+
+class Backlog(Protocol):
+    @property
+    def waiting(self) -> int: ...
+
+    @property
+    def pending(self) -> int: ...
+
+    @property
+    def oldest_age_s(self) -> float: ...
+
+
+QueueDepths = Callable[[], Awaitable[Mapping[str, Backlog]]]
+"""Each stream's backlog, read when ``/metrics`` is scraped."""
 
 
 class HttpMetrics:
@@ -25,6 +48,22 @@ class HttpMetrics:
             registry=self.registry,
         )
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self.queue_depths: QueueDepths | None = None
+        self.queue_waiting = Gauge(
+            "incidentfox_queue_waiting",
+            "Runs queued and not yet delivered",
+            ["stream"],
+            registry=self.registry,
+        )
+        self.queue_pending = Gauge(
+            "incidentfox_queue_pending", "Runs delivered and not yet done", ["stream"], registry=self.registry
+        )
+        self.queue_oldest = Gauge(
+            "incidentfox_queue_oldest_age_seconds",
+            "Age of the oldest queued or undone run",
+            ["stream"],
+            registry=self.registry,
+        )
 
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
         key = (route, method, status)
@@ -36,6 +75,15 @@ class HttpMetrics:
         children[1].observe(seconds)
 
     async def handler(self, _request: web.Request) -> web.Response:
+        if self.queue_depths is not None:
+            try:
+                depths = await self.queue_depths()
+            except ConnectionError:
+                depths = {}
+            for stream, depth in depths.items():
+                self.queue_waiting.labels(stream).set(depth.waiting)
+                self.queue_pending.labels(stream).set(depth.pending)
+                self.queue_oldest.labels(stream).set(depth.oldest_age_s)
         response = web.Response(body=generate_latest(self.registry))
         response.content_type = CONTENT_TYPE_LATEST.split(";")[0]
         return response

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from incidentfox.agents.incidents.store import IncidentStore
 from incidentfox.agents.investigation import config_problems
-from incidentfox.agents.queue import InProcessRunQueue
+from incidentfox.agents.queue import SHARED_STREAM, InProcessRunQueue
 from incidentfox.agents.runs.intake import RunIntake
 from incidentfox.agents.runs.service import RunStore
-from incidentfox.bot.settings import Settings, revealed
+from incidentfox.agents.stream_queue import StreamRunQueue
+from incidentfox.bot.settings import Settings, default_worker_id, revealed
 from incidentfox.config.change_bus import RedisConfigChanges
 from incidentfox.config.installation_credentials import (
     InstallationCredentials,
@@ -39,7 +41,7 @@ class Runtime:
     config: ConfigService
     tokens: TokenService
     runs: RunStore
-    queue: InProcessRunQueue
+    queue: InProcessRunQueue | StreamRunQueue
     pipeline: TriggerPipeline
     incidents: IncidentStore
     config_changes: RedisConfigChanges | None = None
@@ -47,11 +49,20 @@ class Runtime:
     async def close(self) -> None:
         if self.config_changes is not None:
             await self.config_changes.close()
+        if isinstance(self.queue, StreamRunQueue):
+            await self.queue.close()
         await self.engine.dispose()
 
 
-async def build_runtime(settings: Settings, *, migrate: bool | None = None) -> Runtime:
-    """Connect to the database and assemble the services. SQLite is migrated on start by default."""
+async def build_runtime(
+    settings: Settings,
+    *,
+    migrate: bool | None = None,
+    consumer: str | None = None,
+    serves: Sequence[str] = (SHARED_STREAM,),
+) -> Runtime:
+    """Connect to the database and assemble the services. SQLite is migrated on start by default.
+    With ``REDIS_URL`` the run queue is Redis Streams; ``consumer`` names this process's worker in it."""
     engine = create_engine(settings.database_url)
     if migrate if migrate is not None else settings.is_sqlite:
         await upgrade_to_head(engine)
@@ -87,7 +98,14 @@ async def build_runtime(settings: Settings, *, migrate: bool | None = None) -> R
         await config_changes.start()
         config.changes = config_changes
     runs = RunStore(sessions)
-    queue = InProcessRunQueue()
+    queue: InProcessRunQueue | StreamRunQueue = InProcessRunQueue()
+    if settings.redis_url:
+        queue = StreamRunQueue.connect(
+            settings.redis_url,
+            namespace=settings.redis_namespace,
+            consumer=consumer or default_worker_id(settings, "all"),
+            serves=serves,
+        )
     return Runtime(
         settings=settings,
         engine=engine,

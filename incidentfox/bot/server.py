@@ -12,6 +12,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.typedefs import Middleware
 
 from incidentfox.agents.runs import views as run_views
+from incidentfox.agents.stream_queue import StreamRunQueue
 from incidentfox.bot.health import RUNTIME, healthz, readyz
 from incidentfox.bot.http_json import json_response
 from incidentfox.bot.metrics import HttpMetrics
@@ -118,6 +119,8 @@ def create_app(
     serves the config console, which then asks for the admin token."""
     _quiet_malformed_http()
     metrics = HttpMetrics()
+    if isinstance(runtime.queue, StreamRunQueue):
+        metrics.queue_depths = runtime.queue.depths
     app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[edge_middleware(metrics)])
     app[RUNTIME] = runtime
     app[config_views.CONFIG_SERVICE] = runtime.config

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import socket
 from functools import cached_property
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -94,3 +96,20 @@ class Settings(BaseSettings):
 def revealed(value: SecretStr | None) -> str | None:
     """A secret setting's value, or ``None`` when it is unset."""
     return value.get_secret_value() if value is not None else None
+
+
+def default_worker_id(settings: Settings, role: str) -> str:
+    """``WORKER_ID``, else the host name and role: stable across restarts of the same process, so a
+    restarted worker takes its own claimed runs back at once."""
+    return settings.worker_id or f"{socket.gethostname()}-{role}"
+
+
+def redacted_url(url: str | None) -> str:
+    """``url`` without its password, for logs."""
+    if not url:
+        return "unset"
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))

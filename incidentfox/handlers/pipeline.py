@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from incidentfox.agents.queue import QueuedRun, RunQueue
+from incidentfox.agents.queue import SHARED_STREAM, QueuedRun, RunQueue, team_stream
 from incidentfox.agents.redaction import scrub_text, secret_values
 from incidentfox.agents.runs.intake import RunIntake
 from incidentfox.agents.runs.service import DuplicateDelivery
@@ -26,8 +26,12 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class Accepted:
+    """The run is saved. ``degraded``: the run queue did not take it, so a worker's sweep will queue
+    it later; the user should hear that it may take a while."""
+
     run_id: str
     target: RouteTarget
+    degraded: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +111,17 @@ class TriggerPipeline:
                 "duplicate delivery ignored delivery_id=%s source=%s", trigger.delivery_id, trigger.source
             )
             return Duplicate(trigger.delivery_id)
-        await self._queue.put(QueuedRun(run_id, trigger.thread_ref.key if trigger.thread_ref else None))
+        stream = (
+            team_stream(target.org_id, target.team_node_id)
+            if tenancy_mode(config) == "dedicated"
+            else SHARED_STREAM
+        )
+        queued = QueuedRun(run_id, trigger.thread_ref.key if trigger.thread_ref else None, stream=stream)
+        try:
+            await self._queue.put(queued)
+        except ConnectionError as exc:
+            log.warning("run saved but not queued run_id=%s error=%s", run_id, exc)
+            return Accepted(run_id, target, degraded=True)
         log.info(
             "run queued run_id=%s org=%s team=%s source=%s kind=%s delivery_id=%s",
             run_id,
@@ -141,3 +155,10 @@ class TriggerPipeline:
             "trigger not run outcome=%s delivery_id=%s source=%s", label, trigger.delivery_id, trigger.source
         )
         return outcome
+
+
+def tenancy_mode(config: Mapping[str, Any]) -> str:
+    """The team's ``tenancy.mode``: ``dedicated`` runs go to the team's own stream, others are shared."""
+    tenancy = config.get("tenancy")
+    mode = tenancy.get("mode") if isinstance(tenancy, Mapping) else None
+    return "dedicated" if mode == "dedicated" else "shared"

@@ -68,7 +68,7 @@ async def resume_unfinished(runs: RunStore, queue: RunQueue, *, max_age: timedel
         if reason is None:
             to_resume.append(run)
             continue
-        await _end(runs, run, reason)
+        await end_run(runs, run, reason)
         recovery.ended.append(run.run_id)
         log.warning(
             "run not resumed run_id=%s team=%s attempts=%d created_at=%s",
@@ -85,7 +85,8 @@ async def resume_unfinished(runs: RunStore, queue: RunQueue, *, max_age: timedel
     return recovery
 
 
-async def _end(runs: RunStore, run: Run, reason: str) -> None:
+async def end_run(runs: RunStore, run: Run, reason: str) -> None:
+    """End ``run`` ``failed`` with ``reason`` in plain words, shown in its thread as its final message."""
     events: list[ProgressEvent] = [event_from_dict(event) for event in run.events or []]
     events.append(Error(message=reason))
     pending = (
@@ -94,3 +95,17 @@ async def _end(runs: RunStore, run: Run, reason: str) -> None:
     await runs.finish(
         run.run_id, RunFinish(status="failed", events=events, error=reason, pending_final=pending)
     )
+
+
+async def requeue_stranded(
+    runs: RunStore, queue: RunQueue, *, older_than: timedelta, limit: int = 500
+) -> int:
+    """Put runs back on the queue that were saved but never queued (the queue was unreachable when
+    they were accepted): still ``queued``, claimed by nobody, older than ``older_than``. A run that
+    was queued after all is harmless twice: its claim lets one worker take it."""
+    stranded = await runs.stranded(utcnow() - older_than, limit=limit)
+    for run_id, thread_key in stranded:
+        await queue.put(QueuedRun(run_id, thread_key))
+    if stranded:
+        log.warning("queued %d runs that had not reached the run queue", len(stranded))
+    return len(stranded)

@@ -261,6 +261,17 @@ class RunStore:
             )
             return list(rows.all())
 
+    async def stranded(self, before: datetime, *, limit: int) -> list[tuple[str, str | None]]:
+        """``(run_id, thread_key)`` of runs still ``queued``, unclaimed, accepted before ``before``."""
+        query = (
+            select(Run.run_id, Run.thread_key)
+            .where(Run.status == "queued", Run.claimed_by.is_(None), Run.created_at < before)
+            .order_by(Run.created_at)
+            .limit(limit)
+        )
+        async with self.sessions() as session:
+            return [(row.run_id, row.thread_key) for row in await session.execute(query)]
+
     async def unfinished(self) -> list[Run]:
         """Runs a previous process accepted but did not finish (queued or running), oldest first."""
         async with self.sessions() as session:

@@ -14,7 +14,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from incidentfox.blocks.limits import escape_mrkdwn
 from incidentfox.handlers.background import BackgroundTasks
-from incidentfox.handlers.pipeline import Misconfigured, PipelineOutcome, Unrouted
+from incidentfox.handlers.pipeline import Accepted, Misconfigured, PipelineOutcome, Unrouted
 from incidentfox.handlers.trigger import Trigger
 
 log = logging.getLogger(__name__)
@@ -38,6 +38,12 @@ ASK_FOR_A_QUESTION = (
 )
 
 
+DEGRADED = (
+    "IncidentFox is degraded right now (its run queue is unreachable). Your request was saved and will "
+    "be investigated as soon as the queue is back; you don't need to ask again."
+)
+
+
 class SlackNotices:
     def __init__(self, client: AsyncWebClient) -> None:
         self._client = client
@@ -46,6 +52,8 @@ class SlackNotices:
     def tell(self, trigger: Trigger, outcome: PipelineOutcome) -> None:
         if isinstance(outcome, Unrouted) and trigger.thread_ref:
             self._spawn(self._ephemeral(trigger, unrouted_text(trigger.thread_ref.channel_id)))
+        elif isinstance(outcome, Accepted) and outcome.degraded and trigger.thread_ref:
+            self._spawn(self._ephemeral(trigger, DEGRADED))
         elif isinstance(outcome, Misconfigured):
             self._spawn(
                 self._in_thread(trigger, misconfigured_text(outcome.target.team_node_id, outcome.problems))

@@ -1,0 +1,95 @@
+"""``serve --role bot`` plus two ``--role worker`` processes' worth of IncidentFox, on PostgreSQL and the
+real Redis, through the Slack emulator: the bot acks and queues, the workers investigate, and every
+mention gets exactly one RCA; a dedicated team's runs reach only its own worker."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+
+from incidentfox.bot.assembly import IncidentFox
+from tests.conftest import PostgresServer, run_in_fresh_loop, truncate_all
+from tests.slack_world import ADMIN, CHANNEL, World, world
+
+MENTIONS = 12
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> str:
+    if postgres_server.url is None:
+        pytest.skip(postgres_server.reason)
+    run_in_fresh_loop(truncate_all(postgres_server.url))
+    return postgres_server.url
+
+
+@asynccontextmanager
+async def workers(
+    w: World, *names: str, team: tuple[str, str] | None = None
+) -> AsyncIterator[list[IncidentFox]]:
+    started = []
+    try:
+        for name in names:
+            settings = w.fox.settings.model_copy(update={"worker_id": name, "port": 0})
+            fox = IncidentFox(settings, role="worker", update_interval=0.2, team=team)
+            await fox.start()
+            started.append(fox)
+        yield started
+    finally:
+        for fox in started:
+            await fox.stop()
+
+
+async def _rca_count(w: World) -> int:
+    return len(
+        [c for c in w.slack.calls("chat.update") if c.ok and "Root-cause analysis" in json.dumps(c.args)]
+    )
+
+
+async def test_a_bot_and_two_workers_answer_every_mention_once(
+    tmp_path: Path, postgres_url: str, redis_url: str
+) -> None:
+    async with world(tmp_path, database_url=postgres_url, redis_url=redis_url, role="bot") as w:
+        assert w.fox.worker is None, "the bot investigates nothing itself"
+        async with workers(w, "worker-1", "worker-2") as pool:
+            for n in range(MENTIONS):
+                mention = w.mention(f"why is checkout crashing? ({n})")
+                response = await w.post_event(w.slack.make_event_callback(mention, event_id=f"EvRole{n}"))
+                assert response.status == 200
+            runs = await w.wait_runs_finished(MENTIONS, timeout=90)
+            assert [r.status for r in runs] == ["succeeded"] * MENTIONS
+            assert all(r.claimed_by is None for r in runs), "claims were let go as runs finished"
+            await asyncio.sleep(0.5)
+            assert await _rca_count(w) == MENTIONS, "one RCA per mention, none twice"
+            assert all(fox.worker is not None for fox in pool)
+            async with w.http.get(f"http://127.0.0.1:{w.fox.port}/metrics") as scraped:
+                metrics = await scraped.text()
+            assert 'incidentfox_queue_waiting{stream="shared"} 0.0' in metrics
+            assert 'incidentfox_queue_pending{stream="shared"} 0.0' in metrics
+
+
+async def test_a_dedicated_teams_runs_reach_only_its_own_worker(
+    tmp_path: Path, postgres_url: str, redis_url: str
+) -> None:
+    async with world(tmp_path, database_url=postgres_url, redis_url=redis_url, role="bot") as w:
+        assert w.fox.runtime is not None
+        current = await w.fox.runtime.config.effective_config_shared("acme", "checkout")
+        document = {
+            "integrations": current["integrations"],
+            "routing": {"slack_channel_ids": [CHANNEL]},
+            "tenancy": {"mode": "dedicated"},
+        }
+        await w.fox.runtime.config.write_config(ADMIN, "acme", "checkout", document, operation="put")
+        async with workers(w, "shared-1"):
+            mention = w.mention("why is checkout crashing?")
+            await w.post_event(w.slack.make_event_callback(mention, event_id="EvDedicated1"))
+            await asyncio.sleep(2.0)
+            [run] = await w.fox.runtime.runs.unfinished()
+            assert run.status == "queued", "a shared worker never takes a dedicated team's run"
+            async with workers(w, "checkout-1", team=("acme", "checkout")):
+                finished = await w.wait_runs_finished(1, timeout=60)
+                assert [r.status for r in finished] == ["succeeded"]
