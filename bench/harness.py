@@ -35,8 +35,7 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 if TYPE_CHECKING:
-    from incidentfox.agents.queue import InProcessRunQueue
-from incidentfox.bot.assembly import IncidentFox
+    from incidentfox.bot.assembly import IncidentFox
 
 SIGNING_SECRET = "bench-signing-secret-0123456789abcdef"
 CHANNEL = "C0CHECKOUT"
@@ -341,6 +340,13 @@ async def _child(spec: ServerSpec) -> None:
             _say({"error": f"unknown command {command!r}"})
 
 
+def _queued(queue: object) -> int:
+    """Runs waiting in an in-process queue (the benchmarks run one process; a stream queue says -1)."""
+    from incidentfox.agents.queue import InProcessRunQueue
+
+    return queue.qsize() if isinstance(queue, InProcessRunQueue) else -1
+
+
 def main() -> None:
     """The child's entry point; ``BENCH_PROFILE=FILE`` writes a cProfile of the whole child to FILE."""
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s")
@@ -356,8 +362,3 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
-
-
-def _queued(queue: object) -> int:
-    """Runs waiting in an in-process queue (the benchmarks run one process; a stream queue says -1)."""
-    return queue.qsize() if isinstance(queue, InProcessRunQueue) else -1
