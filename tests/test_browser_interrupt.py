@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,7 +10,15 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
 from incidentfox.emulators.openai_api import OpenAIEmulator, RoutedScript, ScriptStep
-from tests.browser_page import bot_messages, by_testid, chromium, screenshot, served, wait_for
+from tests.browser_page import (
+    bot_messages,
+    by_testid,
+    chromium,
+    on_its_own_loop,
+    screenshot,
+    served,
+    wait_for,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -20,20 +26,12 @@ pytestmark = pytest.mark.browser
 @pytest.fixture
 def slow_model() -> Iterator[OpenAIEmulator]:
     """An OpenAI-compatible model that never answers the planner within the test, on its own loop."""
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
     emulator = OpenAIEmulator()
     emulator.responder = RoutedScript().when(
         "every request", lambda _: True, [ScriptStep.delay(120), ScriptStep.text("still thinking")] * 4
     )
-    asyncio.run_coroutine_threadsafe(emulator.start(), loop).result(10)
-    try:
-        yield emulator
-    finally:
-        asyncio.run_coroutine_threadsafe(emulator.stop(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
+    with on_its_own_loop(emulator) as served_model:
+        yield served_model
 
 
 def test_interrupt_then_resume_from_the_progress_message(slow_model: OpenAIEmulator, tmp_path: Path) -> None:

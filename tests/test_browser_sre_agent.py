@@ -5,8 +5,6 @@ a reply in the thread without a mention continues the session."""
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +13,15 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
 from incidentfox.emulators.anthropic_api import AnthropicEmulator, RoutedScript, ScriptStep
-from tests.browser_page import bot_messages, by_testid, chromium, screenshot, served, wait_for
+from tests.browser_page import (
+    bot_messages,
+    by_testid,
+    chromium,
+    on_its_own_loop,
+    screenshot,
+    served,
+    wait_for,
+)
 from tests.test_sandbox_agent_cli import _require_bubblewrap
 
 pytestmark = pytest.mark.browser
@@ -31,9 +37,6 @@ ANSWER = (
 @pytest.fixture
 def claude() -> Iterator[AnthropicEmulator]:
     """The Anthropic Messages API, scripted, on its own loop (the server under test is a subprocess)."""
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
     emulator = AnthropicEmulator()
     emulator.responder = (
         RoutedScript()
@@ -44,13 +47,8 @@ def claude() -> Iterator[AnthropicEmulator]:
             [ScriptStep.tool_use("Bash", {"command": "grep -rn PSP payments-api"}, text="Reading the repo.")],
         )
     )
-    asyncio.run_coroutine_threadsafe(emulator.start(), loop).result(10)
-    try:
-        yield emulator
-    finally:
-        asyncio.run_coroutine_threadsafe(emulator.stop(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
+    with on_its_own_loop(emulator) as served_model:
+        yield served_model
 
 
 def test_debug_in_the_demo_channel_answers_in_the_thread(claude: AnthropicEmulator, tmp_path: Path) -> None:

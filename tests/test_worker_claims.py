@@ -8,16 +8,16 @@ from pathlib import Path
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from incidentfox.agents.queue import InProcessRunQueue, QueuedRun
+from incidentfox.agents.queue import InProcessRunQueue
 from incidentfox.agents.resilience import Resilience
 from incidentfox.agents.runs.claims import RunClaims
-from incidentfox.agents.runs.intake import RunIntake
 from incidentfox.agents.runs.service import RunStore
 from incidentfox.agents.worker import Worker
 from incidentfox.bot.runtime import build_runtime
 from incidentfox.config.permissions import Principal
 from incidentfox.emulators.slack import SlackEmulator
-from incidentfox.handlers.trigger import RoutingKey, ThreadRef, Trigger
+from incidentfox.handlers.trigger import ThreadRef
+from tests.accepted_runs import accept_run
 from tests.conftest import make_settings
 from tests.test_worker_order import RecordingInvestigator
 
@@ -34,20 +34,8 @@ async def test_each_run_once_and_a_threads_runs_in_order(tmp_path: Path, slack: 
     await runtime.config.create_node(
         Principal(kind="admin"), "acme", {"node_id": "t", "parent_id": "acme", "kind": "team"}
     )
-    intake = RunIntake(runtime.engine, runtime.sessions)
     asked = [("first", THREAD), ("other thread", OTHER), ("follow-up", THREAD), ("third", THREAD)]
-    items = []
-    for n, (text, thread) in enumerate(asked):
-        trigger = Trigger(
-            source="slack",
-            kind="mention",
-            routing_key=RoutingKey(slack_channel_id="C0CLAIMS"),
-            text=text,
-            thread_ref=thread,
-            requester="U1",
-            delivery_id=f"slack:EvC{n}",
-        )
-        items.append(QueuedRun(await intake.accept(trigger, org_id="acme", team_node_id="t"), thread.key))
+    items = [await accept_run(runtime, text, thread) for text, thread in asked]
     investigator = RecordingInvestigator()
     workers, tasks = [], []
     for name, order in (("worker-a", items), ("worker-b", list(reversed(items)))):

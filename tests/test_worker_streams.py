@@ -22,14 +22,14 @@ from incidentfox.agents.queue import QueuedRun
 from incidentfox.agents.rca import RootCauseAnalysis
 from incidentfox.agents.resilience import Resilience
 from incidentfox.agents.runs.claims import RunClaims
-from incidentfox.agents.runs.intake import RunIntake
 from incidentfox.agents.runs.service import RunFinish, RunStore
 from incidentfox.agents.stream_queue import StreamRunQueue
 from incidentfox.agents.worker import Worker
 from incidentfox.bot.runtime import Runtime, build_runtime
 from incidentfox.config.permissions import Principal
 from incidentfox.emulators.slack import SlackEmulator
-from incidentfox.handlers.trigger import RoutingKey, ThreadRef, Trigger
+from incidentfox.handlers.trigger import ThreadRef
+from tests.accepted_runs import accept_run
 from tests.conftest import make_settings
 from tests.slack_world import forget_namespace
 
@@ -80,19 +80,7 @@ async def runtime(database_url: str, tmp_path: Path) -> AsyncIterator[Runtime]:
 
 async def _accept(runtime: Runtime, n: int, text: str) -> QueuedRun:
     thread = ThreadRef(channel_id="C0STREAM", thread_ts=f"1700000000.{n:06d}", workspace_id="T1")
-    trigger = Trigger(
-        source="slack",
-        kind="mention",
-        routing_key=RoutingKey(slack_channel_id="C0STREAM"),
-        text=text,
-        thread_ref=thread,
-        requester="U1",
-        delivery_id=f"slack:EvS{n}-{secrets.token_hex(3)}",
-    )
-    run_id = await RunIntake(runtime.engine, runtime.sessions).accept(
-        trigger, org_id="acme", team_node_id="t"
-    )
-    return QueuedRun(run_id, thread.key)
+    return await accept_run(runtime, text, thread)
 
 
 def _worker(
