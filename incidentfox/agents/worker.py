@@ -14,10 +14,9 @@ import asyncio
 import contextlib
 import dataclasses
 import functools
-import inspect
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -41,9 +40,11 @@ from incidentfox.agents.queue import QueuedRun, RunQueue
 from incidentfox.agents.resilience import Resilience
 from incidentfox.agents.runs.claims import Claim, RunClaims
 from incidentfox.agents.runs.models import Run
-from incidentfox.agents.runs.recovery import MAX_ATTEMPTS, TOO_MANY_ATTEMPTS, end_run, requeue_stranded
+from incidentfox.agents.runs.recovery import MAX_ATTEMPTS, TOO_MANY_ATTEMPTS, end_run
 from incidentfox.agents.runs.service import RunFinish, RunStore
 from incidentfox.agents.step_retry import StepFailed, retried
+from incidentfox.agents.toolsets.function_tools import close_clients
+from incidentfox.agents.worker_upkeep import ThreadLocks, renew_leases_forever, sweep_stranded_forever
 from incidentfox.blocks.rca import error_text, render_error
 from incidentfox.config.service import ConfigService
 from incidentfox.db.base import utcnow
@@ -61,9 +62,6 @@ CONFIG_UNAVAILABLE = (
     "Something went wrong inside IncidentFox: it could not load this team's configuration, so it did "
     "not investigate. Try again in a few minutes."
 )
-STRANDED_SWEEP_S = 30.0
-STRANDED_AFTER_S = 120.0
-"""A run still ``queued`` and unclaimed this long after it was accepted never reached the queue."""
 QUEUE_RETRY_S = 2.0
 """How long a worker waits before asking an unavailable run queue again."""
 
@@ -71,44 +69,6 @@ DATABASE_UNAVAILABLE = (
     "Something went wrong inside IncidentFox: its database did not answer, so it stopped investigating. "
     "Try again in a few minutes."
 )
-
-
-async def close_clients(context: InvestigationContext) -> None:
-    """Release the per-run toolset clients (connection pools) once the investigation is over."""
-    for name, client in context.clients.items():
-        close = getattr(client, "close", None)
-        if callable(close):
-            try:
-                result = close()
-                if inspect.isawaitable(result):
-                    await result
-            except Exception:
-                log.warning("closing the %s client failed run_id=%s", name, context.run_id)
-    context.clients.clear()
-
-
-class ThreadLocks:
-    """One lock per Slack thread, so a follow-up waits for the run before it (one run per thread)."""
-
-    def __init__(self) -> None:
-        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
-
-    @contextlib.asynccontextmanager
-    async def hold(self, key: str | None) -> AsyncIterator[None]:
-        if key is None:
-            yield
-            return
-        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
-        self._locks[key] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._locks[key]
-            if users <= 1:
-                del self._locks[key]
-            else:
-                self._locks[key] = (lock, users - 1)
 
 
 class Worker:
@@ -176,8 +136,8 @@ class Worker:
     async def run_forever(self) -> None:
         helpers = [asyncio.create_task(self._journal.run_forever())]
         if self._claims is not None:
-            helpers.append(asyncio.create_task(self._renew_leases_forever(self._claims)))
-            helpers.append(asyncio.create_task(self._sweep_stranded_forever()))
+            helpers.append(asyncio.create_task(renew_leases_forever(self._claims, self.lease_s)))
+            helpers.append(asyncio.create_task(sweep_stranded_forever(self._runs, self._queue)))
         try:
             await self._take_runs()
         finally:
@@ -185,26 +145,6 @@ class Worker:
                 helper.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await helper
-
-    async def _sweep_stranded_forever(self) -> None:
-        """Queue again runs saved while the queue was unreachable (the bot acked, but its put failed)."""
-        while True:
-            await asyncio.sleep(STRANDED_SWEEP_S)
-            try:
-                await requeue_stranded(
-                    self._runs, self._queue, older_than=timedelta(seconds=STRANDED_AFTER_S)
-                )
-            except Exception as exc:
-                log.warning("queueing stranded runs failed error=%s; retrying", type(exc).__name__)
-
-    async def _renew_leases_forever(self, claims: RunClaims) -> None:
-        """One statement renews every run this worker holds, every third of the lease."""
-        while True:
-            await asyncio.sleep(self.lease_s / 3)
-            try:
-                await claims.renew_all(lease_s=self.lease_s)
-            except Exception as exc:
-                log.warning("renewing run leases failed error=%s; retrying", type(exc).__name__)
 
     async def _take_runs(self) -> None:
         while True:

@@ -94,6 +94,8 @@ class IncidentFox:
         self.settings = settings
         self.role = role
         self.team = team
+        self.worker_id = default_worker_id(settings, role)
+        """This process's name in run claims and in the queue's consumer group."""
         self.worker_concurrency = worker_concurrency or settings.worker_concurrency
         self.update_interval = update_interval
         self.shutdown_grace_s = 10.0
@@ -120,9 +122,8 @@ class IncidentFox:
         if wants_local_workspace(settings) and self.role != "worker":
             self.local = LocalWorkspace(settings)
             await self.local.start()
-        consumer = default_worker_id(settings, self.role)
         serves = [team_stream(*self.team)] if self.team else [SHARED_STREAM]
-        self.runtime = runtime = await build_runtime(settings, consumer=consumer, serves=serves)
+        self.runtime = runtime = await build_runtime(settings, consumer=self.worker_id, serves=serves)
         if isinstance(runtime.queue, StreamRunQueue):
             await runtime.queue.check()
         self.approvals = ApprovalService(runtime.sessions)
@@ -256,7 +257,7 @@ class IncidentFox:
             ),
             concurrency=self.worker_concurrency,
             update_interval=self.update_interval,
-            claims=RunClaims(runtime.sessions, default_worker_id(settings, self.role)),
+            claims=RunClaims(runtime.sessions, self.worker_id),
             approvals=self.approvals,
             resilience=self.resilience,
             incident_threads=IncidentThreads(

@@ -122,6 +122,7 @@ async def build_runtime(
             routing=config.routing,
             config=config,
             intake=RunIntake(engine, sessions),
+            runs=runs,
             queue=queue,
             check_config=config_problems,
         ),

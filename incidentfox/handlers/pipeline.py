@@ -15,7 +15,7 @@ from typing import Any
 from incidentfox.agents.queue import SHARED_STREAM, QueuedRun, RunQueue, team_stream
 from incidentfox.agents.redaction import scrub_text, secret_values
 from incidentfox.agents.runs.intake import RunIntake
-from incidentfox.agents.runs.service import DuplicateDelivery
+from incidentfox.agents.runs.service import DuplicateDelivery, RunStore
 from incidentfox.config.routing import RouteTarget, RoutingIndex
 from incidentfox.config.service import ConfigService
 from incidentfox.errors import BadRequest
@@ -73,12 +73,14 @@ class TriggerPipeline:
         routing: RoutingIndex,
         config: ConfigService,
         intake: RunIntake,
+        runs: RunStore,
         queue: RunQueue,
         check_config: ConfigCheck,
     ) -> None:
         self._routing = routing
         self._config = config
         self._intake = intake
+        self._runs = runs
         self._queue = queue
         self._check_config = check_config
 
@@ -121,6 +123,7 @@ class TriggerPipeline:
             await self._queue.put(queued)
         except ConnectionError as exc:
             log.warning("run saved but not queued run_id=%s error=%s", run_id, exc)
+            await self._runs.mark_unqueued(run_id)
             return Accepted(run_id, target, degraded=True)
         log.info(
             "run queued run_id=%s org=%s team=%s source=%s kind=%s delivery_id=%s",

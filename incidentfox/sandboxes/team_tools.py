@@ -53,8 +53,7 @@ from incidentfox.agents.output_budget import OutputBudget
 from incidentfox.agents.redaction import scrub_text, secret_values
 from incidentfox.agents.specialists import configured_toolsets
 from incidentfox.agents.toolsets.base import Tool, Toolset
-from incidentfox.agents.toolsets.function_tools import call_tool
-from incidentfox.agents.worker import close_clients
+from incidentfox.agents.toolsets.function_tools import call_tool, close_clients
 from incidentfox.sandboxes.agent_cli import CLI_HOME
 from incidentfox.sandboxes.backends.base import MIB, Sandbox
 from incidentfox.sandboxes.backends.local import BubblewrapBackend

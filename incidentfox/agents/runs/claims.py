@@ -27,6 +27,9 @@ from incidentfox.agents.runs.models import Run
 from incidentfox.db.base import utcnow
 
 UNFINISHED = ("queued", "running")
+UNQUEUED = "(not queued)"
+"""``claimed_by`` of a run saved while the queue was unreachable: no worker can claim it, and the
+stranded-run sweep queues it once the queue is back (``recovery.requeue_stranded``)."""
 
 
 class Claim(enum.Enum):

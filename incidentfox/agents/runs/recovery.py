@@ -97,15 +97,14 @@ async def end_run(runs: RunStore, run: Run, reason: str) -> None:
     )
 
 
-async def requeue_stranded(
-    runs: RunStore, queue: RunQueue, *, older_than: timedelta, limit: int = 500
-) -> int:
-    """Put runs back on the queue that were saved but never queued (the queue was unreachable when
-    they were accepted): still ``queued``, claimed by nobody, older than ``older_than``. A run that
-    was queued after all is harmless twice: its claim lets one worker take it."""
-    stranded = await runs.stranded(utcnow() - older_than, limit=limit)
+async def requeue_stranded(runs: RunStore, queue: RunQueue, *, limit: int = 500) -> int:
+    """Queue the runs that were saved while the queue was unreachable (``RunStore.mark_unqueued``);
+    each is claimable again once its entry is in. Raises ``ConnectionError`` while the queue is still
+    down (the rest wait for the next sweep)."""
+    stranded = await runs.stranded(limit=limit)
     for run_id, thread_key in stranded:
         await queue.put(QueuedRun(run_id, thread_key))
+        await runs.mark_queued(run_id)
     if stranded:
         log.warning("queued %d runs that had not reached the run queue", len(stranded))
     return len(stranded)

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from incidentfox.agents.events import ProgressEvent, event_to_dict
 from incidentfox.agents.rca import RootCauseAnalysis
+from incidentfox.agents.runs.claims import UNQUEUED
 from incidentfox.agents.runs.models import Run, RunFeedback, ThreadSession
 from incidentfox.db.base import utcnow
 
@@ -261,16 +262,28 @@ class RunStore:
             )
             return list(rows.all())
 
-    async def stranded(self, before: datetime, *, limit: int) -> list[tuple[str, str | None]]:
-        """``(run_id, thread_key)`` of runs still ``queued``, unclaimed, accepted before ``before``."""
+    async def mark_unqueued(self, run_id: str) -> None:
+        """The run is saved but the queue did not take it: leave it for the stranded-run sweep."""
+        async with self.sessions.begin() as session:
+            await session.execute(update(Run).where(Run.run_id == run_id).values(claimed_by=UNQUEUED))
+
+    async def stranded(self, *, limit: int) -> list[tuple[str, str | None]]:
+        """``(run_id, thread_key)`` of runs saved but never queued (``mark_unqueued``), oldest first."""
         query = (
             select(Run.run_id, Run.thread_key)
-            .where(Run.status == "queued", Run.claimed_by.is_(None), Run.created_at < before)
+            .where(Run.status == "queued", Run.claimed_by == UNQUEUED)
             .order_by(Run.created_at)
             .limit(limit)
         )
         async with self.sessions() as session:
             return [(row.run_id, row.thread_key) for row in await session.execute(query)]
+
+    async def mark_queued(self, run_id: str) -> None:
+        """The sweep queued it: workers may claim it now."""
+        async with self.sessions.begin() as session:
+            await session.execute(
+                update(Run).where(Run.run_id == run_id, Run.claimed_by == UNQUEUED).values(claimed_by=None)
+            )
 
     async def unfinished(self) -> list[Run]:
         """Runs a previous process accepted but did not finish (queued or running), oldest first."""

@@ -15,6 +15,7 @@ This is where tool policy is applied, once for every toolset:
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
@@ -35,6 +36,20 @@ from incidentfox.agents.toolsets.base import Tool, ToolResult, Toolset
 
 log = logging.getLogger(__name__)
 _SUMMARY_CHARS = 140
+
+
+async def close_clients(context: InvestigationContext) -> None:
+    """Release the per-run toolset clients (connection pools) once the investigation is over."""
+    for name, client in context.clients.items():
+        close = getattr(client, "close", None)
+        if callable(close):
+            try:
+                result = close()
+                if inspect.isawaitable(result):
+                    await result
+            except Exception:
+                log.warning("closing the %s client failed run_id=%s", name, context.run_id)
+    context.clients.clear()
 
 
 def scrub_result(result: ToolResult, known_values: list[str]) -> ToolResult:
