@@ -201,3 +201,18 @@ def script(driver: WebDriver, source: str, *args: Any) -> Any:
 
 def bot_messages(scope: WebDriver | WebElement) -> list[WebElement]:
     return [m for m in by_testid(scope, "message") if m.get_attribute("data-bot") == "1"]
+
+
+def open_page(driver: WebDriver, url: str) -> None:
+    """Load the workspace and wait until its live event stream is connected."""
+    driver.get(url)
+    wait_for(
+        driver,
+        lambda: driver.find_element(By.TAG_NAME, "body").get_attribute("data-sse") == "open",
+        "the live event stream to connect",
+    )
+
+
+def open_channel(driver: WebDriver, channel_id: str) -> None:
+    link = wait_for(driver, lambda: by_testid(driver, "channel-link", channel_id=channel_id), "channel link")
+    link[0].click()

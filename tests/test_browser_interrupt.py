@@ -6,7 +6,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
 from incidentfox.emulators.openai_api import OpenAIEmulator, RoutedScript, ScriptStep
@@ -15,6 +14,8 @@ from tests.browser_page import (
     by_testid,
     chromium,
     on_its_own_loop,
+    open_channel,
+    open_page,
     screenshot,
     served,
     wait_for,
@@ -41,15 +42,8 @@ def test_interrupt_then_resume_from_the_progress_message(slow_model: OpenAIEmula
         "INCIDENTFOX_MODEL": "emulator-model",
     }
     with served(tmp_path / "serve", **env) as server, chromium(tmp_path / "chromium") as browser:
-        browser.get(server.url)
-        wait_for(
-            browser,
-            lambda: browser.find_element(By.TAG_NAME, "body").get_attribute("data-sse") == "open",
-            "the live event stream",
-        )
-        wait_for(
-            browser, lambda: by_testid(browser, "channel-link", channel_id="C0DEMOINCIDENTS"), "channel"
-        )[0].click()
+        open_page(browser, server.url)
+        open_channel(browser, "C0DEMOINCIDENTS")
         [composer] = by_testid(browser, "composer")
         composer.send_keys("@IncidentFox why is checkout failing?" + Keys.ENTER)
         wait_for(browser, lambda: by_testid(browser, "thread-summary"), "the thread", 30)[-1].click()

@@ -18,6 +18,8 @@ from tests.browser_page import (
     by_testid,
     chromium,
     on_its_own_loop,
+    open_channel,
+    open_page,
     screenshot,
     served,
     wait_for,
@@ -55,15 +57,8 @@ def test_debug_in_the_demo_channel_answers_in_the_thread(claude: AnthropicEmulat
     _require_bubblewrap()
     env = {"ANTHROPIC_API_KEY": claude.api_key, "ANTHROPIC_BASE_URL": claude.base_url}
     with served(tmp_path / "serve", **env) as server, chromium(tmp_path / "chromium") as browser:
-        browser.get(server.url)
-        wait_for(
-            browser,
-            lambda: browser.find_element(By.TAG_NAME, "body").get_attribute("data-sse") == "open",
-            "the live event stream",
-        )
-        wait_for(
-            browser, lambda: by_testid(browser, "channel-link", channel_id="C0DEMOINCIDENTS"), "channel"
-        )[0].click()
+        open_page(browser, server.url)
+        open_channel(browser, "C0DEMOINCIDENTS")
         wait_for(browser, lambda: by_testid(browser, "message"), "the pinned welcome")
         assert "/incidentfox debug why does payments-api fail to deploy?" in browser.page_source
         [composer] = by_testid(browser, "composer")

@@ -11,7 +11,17 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
 
-from tests.browser_page import Served, bot_messages, by_testid, chromium, screenshot, served, wait_for
+from tests.browser_page import (
+    Served,
+    bot_messages,
+    by_testid,
+    chromium,
+    open_channel,
+    open_page,
+    screenshot,
+    served,
+    wait_for,
+)
 
 pytestmark = pytest.mark.browser
 DEMO_CHANNEL = "C0DEMOINCIDENTS"
@@ -26,18 +36,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
 @pytest.fixture(scope="module")
 def browser(server: Served, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebDriver]:
     with chromium(tmp_path_factory.mktemp("chromium")) as driver:
-        driver.get(server.url)
-        wait_for(
-            driver,
-            lambda: driver.find_element(By.TAG_NAME, "body").get_attribute("data-sse") == "open",
-            "the live event stream to connect",
-        )
+        open_page(driver, server.url)
         yield driver
-
-
-def open_channel(driver: WebDriver, channel_id: str) -> None:
-    link = wait_for(driver, lambda: by_testid(driver, "channel-link", channel_id=channel_id), "channel link")
-    link[0].click()
 
 
 def send(composer: WebElement, text: str) -> None:
