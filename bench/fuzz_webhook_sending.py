@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from hypothesis import HealthCheck, given, seed, settings
 
+from bench.fuzz_seeding import generation_from_seed_only
 from bench.fuzz_slack_bodies import JSON_TYPE, FuzzRequest, FuzzTally
 from bench.fuzz_webhook_bodies import Claims, Route, WebhookRequest, route_requests
 
@@ -231,7 +232,8 @@ def fuzz_webhook_route(
             tally.server_errors.append(request)
 
     try:
-        send()
+        with generation_from_seed_only():
+            send()
     finally:
         client.close()
     return tally

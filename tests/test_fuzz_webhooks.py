@@ -14,6 +14,9 @@ from bench.fuzz_webhook_sending import describe, fuzz_webhook_route, github_rout
 from bench.fuzz_webhooks import CLAIMS, SECRETS
 
 EXAMPLES = 250
+SEED = 2
+"""Generation depends on the seed alone (``bench/fuzz_seeding.py``); this seed's 250 deliveries reach
+past the signature check on every route often enough to exercise the handlers."""
 
 
 @pytest.mark.parametrize("route", ROUTES)
@@ -30,7 +33,7 @@ async def test_fuzzed_webhook_deliveries_never_get_a_5xx_or_log_a_traceback(rout
             SECRETS,
             CLAIMS,
             examples=EXAMPLES,
-            random_seed=20260701,
+            random_seed=SEED,
         )
         settled = await target.settle(60)
         runs = await target.runs_by_status()
