@@ -24,4 +24,4 @@ async def accept_run(runtime: Runtime, text: str, thread: ThreadRef, *, team: st
     run_id = await RunIntake(runtime.engine, runtime.sessions).accept(
         trigger, org_id="acme", team_node_id=team
     )
-    return QueuedRun(run_id, thread.key)
+    return QueuedRun(run_id, thread.key, team=f"acme/{team}")

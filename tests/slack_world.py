@@ -139,6 +139,7 @@ async def world(
     role: Role = "all",
     claim_workspace: bool = True,
     redis_url: str | None = None,
+    settings: dict[str, Any] | None = None,
 ) -> AsyncIterator[World]:
     """``claim_workspace``: acme owns the emulator's Slack workspace, as an org must before it can
     claim channels there. Without it, the default team claims no channel. ``anthropic``: the SRE
@@ -162,10 +163,12 @@ async def world(
             overrides.update(anthropic_api_key=anthropic.api_key, anthropic_base_url=anthropic.base_url)
         if redis_url is not None:
             overrides.update(redis_url=redis_url, redis_namespace=f"ifx-test-{time.monotonic_ns()}")
-        settings = make_settings(
-            database_url or f"sqlite+aiosqlite:///{tmp_path}/fox.db", tmp_path, **overrides
+        overrides.update(settings or {})
+        fox = IncidentFox(
+            make_settings(database_url or f"sqlite+aiosqlite:///{tmp_path}/fox.db", tmp_path, **overrides),
+            role=role,
+            update_interval=0.2,
         )
-        fox = IncidentFox(settings, role=role, update_interval=0.2)
         await fox.start()
         the_world: World | None = None
         try:
@@ -197,7 +200,7 @@ async def world(
         finally:
             await (the_world.fox if the_world else fox).stop()
             if redis_url is not None:
-                await forget_namespace(redis_url, settings.redis_namespace)
+                await forget_namespace(redis_url, fox.settings.redis_namespace)
 
 
 async def forget_namespace(url: str, namespace: str) -> None:

@@ -148,6 +148,37 @@ async def test_an_entry_of_a_dead_consumer_is_reclaimed_after_the_visibility_tim
     assert (await asyncio.wait_for(third.get(), 5)).deliveries == 3
 
 
+async def test_a_worker_restarted_under_its_own_name_takes_its_entries_back_at_once(
+    make_queue: MakeQueue,
+) -> None:
+    before = make_queue("worker-1", visibility_timeout_s=30)
+    await before.start()
+    entry_id = await before.put(QueuedRun("run-1", "C1:1.0", team="acme/t"))
+    await asyncio.wait_for(before.get(), 5)
+    await before.stop()  # crashed: the entry stays pending under "worker-1"
+
+    assert not make_queue("worker-1").entries_lost
+    again = make_queue("worker-1", visibility_timeout_s=30)
+    started = time.monotonic()
+    adopted = await asyncio.wait_for(again.get(), 5)
+    assert time.monotonic() - started < 5, "not after the 30 s visibility timeout"
+    assert (adopted.entry_id, adopted.item.team, adopted.deliveries) == (entry_id, "acme/t", 2)
+    assert not again.entries_lost, "the group was there: nothing was lost"
+    await nothing_within(make_queue("worker-2", visibility_timeout_s=30), 0.5)
+
+
+async def test_a_group_created_afresh_says_entries_may_be_lost(make_queue: MakeQueue) -> None:
+    first = make_queue("first")
+    await first.start()
+    assert first.entries_lost, "a new group: Redis never saw this queue, or lost it"
+    later = make_queue("later")
+    await later.start()
+    assert not later.entries_lost
+    await first.put(QueuedRun("run-a", None))
+    await first.put(QueuedRun("run-b", None))
+    assert await later.run_ids("shared") == {"run-a", "run-b"}
+
+
 async def test_heartbeat_keeps_a_long_run_from_being_reclaimed(
     make_queue: MakeQueue, client: redis.Redis
 ) -> None:

@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
+import socket
+import subprocess
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -93,3 +97,61 @@ async def test_a_dedicated_teams_runs_reach_only_its_own_worker(
             async with workers(w, "checkout-1", team=("acme", "checkout")):
                 finished = await w.wait_runs_finished(1, timeout=60)
                 assert [r.status for r in finished] == ["succeeded"]
+
+
+class PrivateRedis:
+    """A redis-server of the test's own, keeping nothing on disk, that the test can restart empty."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.dir = tmp_path
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        command = ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--save", ""]
+        command += ["--appendonly", "no", "--dir", str(self.dir)]
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(100):
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            time.sleep(0.05)
+        raise AssertionError("redis-server did not start")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+            self.process = None
+
+
+async def test_runs_queued_when_redis_restarts_empty_are_all_investigated_once(tmp_path: Path) -> None:
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed")
+    server = PrivateRedis(tmp_path)
+    server.start()
+    try:
+        async with world(tmp_path, redis_url=server.url, role="bot") as w:
+            for n in range(3):
+                mention = w.mention(f"why is checkout crashing? (before {n})")
+                await w.post_event(w.slack.make_event_callback(mention, event_id=f"EvBefore{n}"))
+            server.stop()
+            server.start()
+            mention = w.mention("why is checkout crashing? (after)")
+            response = await w.post_event(w.slack.make_event_callback(mention, event_id="EvAfter"))
+            assert response.status == 200
+            async with workers(w, "worker-1"):
+                runs = await w.wait_runs_finished(4, timeout=60)
+                assert [r.status for r in runs] == ["succeeded"] * 4
+                await asyncio.sleep(0.5)
+                assert await _rca_count(w) == 4, (
+                    "each run answered once: lost entries queued again, kept ones not"
+                )
+    finally:
+        server.stop()

@@ -10,6 +10,7 @@ import pytest
 
 from incidentfox.agents.investigation import config_problems
 from incidentfox.agents.runs.claims import Claim, RunClaims
+from incidentfox.agents.runs.entries import QueueEntries
 from incidentfox.agents.runs.intake import RunIntake
 from incidentfox.agents.runs.recovery import requeue_stranded
 from incidentfox.agents.stream_queue import StreamRunQueue
@@ -67,9 +68,11 @@ async def test_a_run_saved_while_redis_was_down_is_queued_once_it_is_back(
         claims = RunClaims(runtime.sessions, "worker")
         assert await claims.claim(outcome.run_id, lease_s=30) is Claim.WAITING, "not claimable off the queue"
         with pytest.raises(ConnectionError):
-            await requeue_stranded(runtime.runs, dead)
-        assert await requeue_stranded(runtime.runs, live) == 1
-        assert await requeue_stranded(runtime.runs, live) == 0, "queued once, not on every sweep"
+            await requeue_stranded(runtime.runs, dead, QueueEntries(runtime.config))
+        assert await requeue_stranded(runtime.runs, live, QueueEntries(runtime.config)) == 1
+        assert await requeue_stranded(runtime.runs, live, QueueEntries(runtime.config)) == 0, (
+            "queued once, not on every sweep"
+        )
         delivered = await live.get()
         assert delivered.run_id == outcome.run_id
         assert await claims.claim(outcome.run_id, lease_s=30) is Claim.CLAIMED

@@ -13,21 +13,42 @@ nothing here reads the environment):
 
 Tracing export is off unless explicitly enabled (``configure_tracing(enabled=True)``): the SDK's
 default exporter would otherwise send traces to api.openai.com whenever an OpenAI key is present.
+
+Every model built here is a ``MeteredChatCompletionsModel``: each call's latency and tokens go to
+``incidentfox_model_seconds`` / ``incidentfox_model_tokens_total`` (provider ``openai`` or
+``openai_compatible``). Streamed calls ask for the usage chunk (``stream_options.include_usage``)
+unless the agent's model settings say otherwise: OpenAI sends it by default, compatible servers only
+when asked.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import time
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from agents import OpenAIChatCompletionsModel, set_tracing_disabled
+from agents import (
+    AgentOutputSchemaBase,
+    Handoff,
+    ModelResponse,
+    ModelSettings,
+    ModelTracing,
+    OpenAIChatCompletionsModel,
+    Tool,
+    TResponseInputItem,
+    set_tracing_disabled,
+)
+from agents.items import TResponseStreamEvent
 from openai import AsyncOpenAI
+from openai.types.responses.response_prompt_param import ResponsePromptParam
 
 from incidentfox.egress import EgressRefused, current_policy
+from incidentfox.observability.metrics import PROCESS_METRICS
 
 OPENAI_DEFAULT_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_MODEL_NAME = "gpt-4.1-mini"
@@ -143,7 +164,7 @@ class TeamModelProvider:
             self._evict_oldest()
         else:
             self._clients.move_to_end(key)
-        return OpenAIChatCompletionsModel(model=endpoint.name, openai_client=client)
+        return MeteredChatCompletionsModel(endpoint.name, client, provider=provider_of(endpoint.base_url))
 
     def _evict_oldest(self) -> None:
         """Keep at most ``MAX_CLIENTS`` pools; a rotated key must not leave its old pool open forever."""
@@ -176,7 +197,107 @@ def build_model(
 ) -> OpenAIChatCompletionsModel:
     """A Chat Completions model over its own client (for one-off use; the worker uses the provider)."""
     client = build_client(endpoint, timeout_s=timeout_s, max_retries=max_retries)
-    return OpenAIChatCompletionsModel(model=endpoint.name, openai_client=client)
+    return MeteredChatCompletionsModel(endpoint.name, client, provider=provider_of(endpoint.base_url))
+
+
+def provider_of(base_url: str) -> str:
+    """The ``provider`` label: ``openai`` for api.openai.com, ``openai_compatible`` for any other."""
+    return "openai" if urlsplit(base_url).hostname == "api.openai.com" else "openai_compatible"
+
+
+class MeteredChatCompletionsModel(OpenAIChatCompletionsModel):
+    """The Chat Completions model, recording each call's latency and tokens (``PROCESS_METRICS``).
+
+    Both entry points are covered: ``get_response`` (sub-agents run as tools) and ``stream_response``
+    (the planner's streamed run). A failed call is timed too; its tokens are unknown."""
+
+    def __init__(self, model: str, openai_client: AsyncOpenAI, *, provider: str) -> None:
+        super().__init__(model=model, openai_client=openai_client)
+        self.provider = provider
+
+    async def get_response(
+        self,
+        system_instructions: str | None,
+        input: str | list[TResponseInputItem],
+        model_settings: ModelSettings,
+        tools: list[Tool],
+        output_schema: AgentOutputSchemaBase | None,
+        handoffs: list[Handoff],
+        tracing: ModelTracing,
+        previous_response_id: str | None = None,
+        conversation_id: str | None = None,
+        prompt: ResponsePromptParam | None = None,
+    ) -> ModelResponse:
+        started = time.perf_counter()
+        try:
+            response = await super().get_response(
+                system_instructions,
+                input,
+                model_settings,
+                tools,
+                output_schema,
+                handoffs,
+                tracing,
+                previous_response_id=previous_response_id,
+                conversation_id=conversation_id,
+                prompt=prompt,
+            )
+        except Exception:
+            PROCESS_METRICS.model_call(self.provider, time.perf_counter() - started)
+            raise
+        usage = response.usage
+        PROCESS_METRICS.model_call(
+            self.provider,
+            time.perf_counter() - started,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+        )
+        return response
+
+    async def stream_response(
+        self,
+        system_instructions: str | None,
+        input: str | list[TResponseInputItem],
+        model_settings: ModelSettings,
+        tools: list[Tool],
+        output_schema: AgentOutputSchemaBase | None,
+        handoffs: list[Handoff],
+        tracing: ModelTracing,
+        previous_response_id: str | None = None,
+        conversation_id: str | None = None,
+        prompt: ResponsePromptParam | None = None,
+    ) -> AsyncIterator[TResponseStreamEvent]:
+        if model_settings.include_usage is None:
+            model_settings = dataclasses.replace(model_settings, include_usage=True)
+        started = time.perf_counter()
+        recorded = False
+        try:
+            async for event in super().stream_response(
+                system_instructions,
+                input,
+                model_settings,
+                tools,
+                output_schema,
+                handoffs,
+                tracing,
+                previous_response_id=previous_response_id,
+                conversation_id=conversation_id,
+                prompt=prompt,
+            ):
+                if event.type == "response.completed" and not recorded:
+                    recorded = True
+                    usage = event.response.usage
+                    PROCESS_METRICS.model_call(
+                        self.provider,
+                        time.perf_counter() - started,
+                        input_tokens=usage.input_tokens if usage is not None else 0,
+                        output_tokens=usage.output_tokens if usage is not None else 0,
+                    )
+                yield event
+        except Exception:
+            if not recorded:
+                PROCESS_METRICS.model_call(self.provider, time.perf_counter() - started)
+            raise
 
 
 def _team_model_section(config: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -33,6 +33,8 @@ from incidentfox.agents.slack_updater import (
 from incidentfox.db.base import utcnow
 
 log = logging.getLogger(__name__)
+TRY_HOLD_S = 60.0
+"""A final taken for a try is not due again (for another process) until this long after."""
 
 
 def final_message(blocks: list[dict[str, Any]], text: str) -> dict[str, Any]:
@@ -108,8 +110,11 @@ class PendingFinals:
     async def deliver_due(self) -> int:
         """Try every due message once; how many Slack accepted."""
         delivered = 0
-        for pending in await self._runs.due_finals(utcnow()):
-            delivered += await self._try(pending)
+        now = utcnow()
+        for pending in await self._runs.due_finals(now):
+            hold_until = utcnow() + timedelta(seconds=TRY_HOLD_S)
+            if await self._runs.take_final(pending.run_id, now=now, hold_until=hold_until):
+                delivered += await self._try(pending)
         return delivered
 
     async def _try(self, pending: PendingFinal) -> int:

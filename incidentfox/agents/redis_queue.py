@@ -16,6 +16,8 @@ Delivery guarantees:
 - **Acked entries are deleted** (XACK + XDEL in one transaction), so the stream holds exactly the
   entries waiting or pending. An ack Redis does not answer is retried by the heartbeat, which keeps
   the entry claimed meanwhile; ``stop()`` tries it once more.
+- **A restarted worker takes its own entries back at once**: ``start()`` claims the entries still
+  pending under its consumer name (a stable ``WORKER_ID``), so a crash-restart loses no time.
 - **stop() acks nothing**: entries in flight or read but not yet handed out stay pending and are
   reclaimed by another worker after the timeout (a cancelled ``get()`` may leave one behind the same way).
 - **Redis down**: ``put()``, ``get()`` and ``depth()`` raise ``QueueUnavailable`` at once (no spinning);
@@ -41,7 +43,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from incidentfox.agents.queue import QueuedRun
+from incidentfox.agents.queue import FINISH_WINDOW_MIN, QueuedRun
 
 log = logging.getLogger(__name__)
 UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)
@@ -57,6 +59,10 @@ end
 return lost
 """
 """Heartbeat: reset the idle time of each entry still pending for this consumer; return the others."""
+
+
+ADOPT_AT_MOST = 1000
+"""Entries of its previous life a restarted worker takes back at start (the rest: by reclaim)."""
 
 
 class QueueUnavailable(ConnectionError):
@@ -94,7 +100,18 @@ def _parse(fields: Any) -> QueuedRun | None:
         return None
     values = {_text(key): _text(value) for key, value in fields.items()}
     run_id = values.get("run_id", "")
-    return QueuedRun(run_id=run_id, thread_key=values.get("thread_key") or None) if run_id else None
+    if not run_id:
+        return None
+    return QueuedRun(
+        run_id=run_id, thread_key=values.get("thread_key") or None, team=values.get("team") or None
+    )
+
+
+def _fields(item: QueuedRun) -> dict[Any, Any]:
+    fields: dict[Any, Any] = {"run_id": item.run_id, "thread_key": item.thread_key or ""}
+    if item.team:
+        fields["team"] = item.team
+    return fields
 
 
 def _cancels() -> int:
@@ -146,6 +163,8 @@ class RedisStreamRunQueue:
         self._next_reclaim = dict.fromkeys(self._streams, 0.0)
         self._turn = 0
         self._heartbeat: asyncio.Task[None] | None = None
+        self.entries_lost = False
+        """Set when the group vanished (Redis restarted empty): the owner queues unfinished runs again."""
 
     def key(self, stream: str) -> str:
         return f"{self._namespace}:runs:{stream}"
@@ -158,6 +177,8 @@ class RedisStreamRunQueue:
     async def start(self) -> None:
         try:
             await self._create_groups()
+            for stream in self._streams:
+                await self._adopt_own(stream)
         except UNREACHABLE as exc:
             raise _unavailable(exc) from exc
         if self._heartbeat is None:
@@ -177,11 +198,42 @@ class RedisStreamRunQueue:
 
     async def put(self, item: QueuedRun, *, stream: str = "shared") -> str:
         """Queue a run on ``stream``; needs no ``start()``. Returns the entry id."""
-        fields: dict[Any, Any] = {"run_id": item.run_id, "thread_key": item.thread_key or ""}
+        fields = _fields(item)
         try:
             return _text(await self._redis.xadd(self.key(stream), fields))
         except UNREACHABLE as exc:
             raise _unavailable(exc) from exc
+
+    async def put_counting(self, item: QueuedRun, *, stream: str = "shared") -> int:
+        """Queue a run on ``stream`` and say how many entries wait undelivered there, this one included
+        (one round trip: the bot's back-pressure check costs the ack nothing more)."""
+        key = self.key(stream)
+        fields = _fields(item)
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                pipe.xadd(key, fields)
+                pipe.xlen(key)
+                pipe.xpending(key, self._group)
+                _, length, summary = await pipe.execute(raise_on_error=False)
+        except UNREACHABLE as exc:
+            raise _unavailable(exc) from exc
+        if isinstance(length, Exception):
+            raise _unavailable(length)
+        pending = 0 if isinstance(summary, Exception) else int(summary["pending"])
+        return max(1, int(length) - pending)
+
+    async def finished_recently(self, minutes: int = FINISH_WINDOW_MIN) -> int:
+        """Runs acked by any worker in this minute and the ``minutes - 1`` before it: the queue's pace."""
+        now = int(time.time() // 60)
+        keys = [self._finished_key(minute) for minute in range(now - minutes + 1, now + 1)]
+        try:
+            counts = await self._redis.mget(keys)
+        except UNREACHABLE as exc:
+            raise _unavailable(exc) from exc
+        return sum(int(count) for count in counts if count is not None)
+
+    def _finished_key(self, minute: int) -> str:
+        return f"{self._namespace}:runs-finished:{minute}"
 
     async def get(self) -> StreamDelivery:
         """The next delivery; blocks until there is one. If cancelled, an entry already read is handed
@@ -207,7 +259,7 @@ class RedisStreamRunQueue:
             except ResponseError as exc:
                 if not str(exc).startswith(("NOGROUP", "UNBLOCKED")):
                     raise
-                log.warning("run queue stream or group missing (deleted?); creating it again")
+                log.warning("run queue stream or group missing (Redis lost its data?); creating it again")
                 await self.start()
 
     async def ack(self, delivery: StreamDelivery) -> None:
@@ -243,18 +295,39 @@ class RedisStreamRunQueue:
         return QueueDepth(waiting=max(0, int(length) - pending), pending=pending, oldest_age_s=oldest)
 
     async def _create_groups(self) -> None:
+        """A group created here (not there already) means Redis never saw this queue or lost it: the
+        owner should check which unfinished runs have no entry (``entries_lost``)."""
         for stream in self._streams:
             try:
                 await self._redis.xgroup_create(self.key(stream), self._group, id="0", mkstream=True)
+                self.entries_lost = True
             except ResponseError as exc:
                 if "BUSYGROUP" not in str(exc):
                     raise
 
+    async def run_ids(self, stream: str, *, page: int = 1000) -> set[str]:
+        """The run ids of every entry in ``stream`` (waiting or pending)."""
+        key, start, found = self.key(stream), "-", set[str]()
+        try:
+            while True:
+                entries = await self._redis.xrange(key, start, "+", count=page) or []
+                for _, fields in entries:
+                    if (item := _parse(fields)) is not None:
+                        found.add(item.run_id)
+                if len(entries) < page:
+                    return found
+                start = "(" + _text(entries[-1][0])
+        except UNREACHABLE as exc:
+            raise _unavailable(exc) from exc
+
     async def _delete(self, stream: str, entry_ids: Sequence[str]) -> None:
         key = self.key(stream)
+        finished = self._finished_key(int(time.time() // 60))
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.xack(key, self._group, *entry_ids)
             pipe.xdel(key, *entry_ids)
+            pipe.incrby(finished, len(entry_ids))
+            pipe.expire(finished, (FINISH_WINDOW_MIN + 2) * 60)
             await pipe.execute()
 
     async def _reclaim(self, stream: str) -> StreamDelivery | None:
@@ -295,6 +368,25 @@ class RedisStreamRunQueue:
         if gone:
             await self._redis.xack(key, self._group, *gone)
         return len(gone)
+
+    async def _adopt_own(self, stream: str) -> None:
+        """Take back at once the entries still pending for this consumer's name: a worker restarted
+        under the same ``WORKER_ID`` after a crash resumes its runs without waiting out the timeout."""
+        key = self.key(stream)
+        rows = await self._redis.xpending_range(key, self._group, "-", "+", ADOPT_AT_MOST, self._consumer)
+        mine: list[Any] = [_text(row["message_id"]) for row in rows]
+        mine = [entry_id for entry_id in mine if (stream, entry_id) not in self._in_flight]
+        if not mine:
+            return
+        claimed: Any = await self._redis.xclaim(key, self._group, self._consumer, 0, mine)
+        for entry_id, fields in claimed:
+            if entry_id is None or fields is None:
+                continue
+            delivery = await self._deliver(stream, _text(entry_id), fields, reclaimed=True)
+            if delivery is not None:
+                self._ready.append(delivery)
+        await self.ack_gone(stream)
+        log.info("run queue took back %d entries of this worker's previous life stream=%s", len(mine), stream)
 
     async def _read_new(self, order: Sequence[str]) -> None:
         by_key = {self.key(stream): stream for stream in order}

@@ -19,11 +19,13 @@ class Resilience:
     """How often pending final messages that are due are tried."""
     requeue_delay_s: float = 30.0
     """How long a run that could not even be read waits before it is tried again."""
-    lease_s: float = 60.0
+    lease_s: float = 30.0
     """A worker's claim on a run lasts this long unless renewed (every third of it): a worker that died
     lets another take its runs after at most this long."""
     claim_retry_s: float = 1.0
     """How long a run whose thread is busy (or that another worker holds) waits before trying again."""
+    team_wait_s: float = 3.0
+    """How long a run whose team is at its concurrency limit waits in the queue before trying again."""
     journal_interval_s: float = 1.0
     """How often the progress of running runs is written to the database."""
     auth_warm_attempts: int = 3

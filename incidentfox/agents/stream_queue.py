@@ -33,7 +33,7 @@ class StreamRunQueue:
         namespace: str,
         consumer: str,
         serves: Sequence[str] = (SHARED_STREAM,),
-        visibility_timeout_s: float = 60.0,
+        visibility_timeout_s: float = 30.0,
     ) -> StreamRunQueue:
         """A queue on ``url``; ``serves`` are the streams this process's worker reads (none read until
         the first ``get``: a bot only puts)."""
@@ -54,8 +54,11 @@ class StreamRunQueue:
         except (ConnectionError, TimeoutError, RedisError) as exc:
             raise QueueUnavailable(f"Redis did not answer ({type(exc).__name__})") from exc
 
-    async def put(self, item: QueuedRun) -> None:
-        await self.streams.put(item, stream=item.stream)
+    async def put(self, item: QueuedRun) -> int:
+        return await self.streams.put_counting(item, stream=item.stream)
+
+    async def finished_recently(self) -> int:
+        return await self.streams.finished_recently()
 
     async def get(self) -> QueuedRun:
         delivery = await self.streams.get()
@@ -67,11 +70,30 @@ class StreamRunQueue:
         if isinstance(item.receipt, StreamDelivery):
             await self.streams.ack(item.receipt)
 
+    def take_entries_lost(self) -> bool:
+        """Whether Redis lost the queue's entries since the last call (it restarted without data)."""
+        lost, self.streams.entries_lost = self.streams.entries_lost, False
+        return lost
+
+    @property
+    def redis(self) -> Redis:
+        return self._redis
+
     async def depth(self, stream: str = SHARED_STREAM) -> QueueDepth:
         return await self.streams.depth(stream)
 
     async def depths(self) -> dict[str, QueueDepth]:
         """The backlog of every stream there is (the shared one and each dedicated team's)."""
+        return {name: await self.streams.depth(name) for name in await self._stream_names()}
+
+    async def queued_run_ids(self) -> set[str]:
+        """The runs that have an entry in any stream: what a lost-entries check must not queue again."""
+        found: set[str] = set()
+        for name in await self._stream_names():
+            found |= await self.streams.run_ids(name)
+        return found
+
+    async def _stream_names(self) -> list[str]:
         prefix = self.streams.key("")
         names = [SHARED_STREAM]
         try:
@@ -81,7 +103,7 @@ class StreamRunQueue:
                     names.append(name)
         except (ConnectionError, TimeoutError, RedisError) as exc:
             raise QueueUnavailable(f"Redis did not answer ({type(exc).__name__})") from exc
-        return {name: await self.streams.depth(name) for name in names}
+        return names
 
     async def close(self) -> None:
         await self.streams.stop()

@@ -43,11 +43,13 @@ from incidentfox.agents.runs.models import Run
 from incidentfox.agents.runs.recovery import MAX_ATTEMPTS, TOO_MANY_ATTEMPTS, end_run
 from incidentfox.agents.runs.service import RunFinish, RunStore
 from incidentfox.agents.step_retry import StepFailed, retried
+from incidentfox.agents.team_slots import LocalTeamSlots, TeamSlots, team_run_limit
 from incidentfox.agents.toolsets.function_tools import close_clients
-from incidentfox.agents.worker_upkeep import ThreadLocks, renew_leases_forever, sweep_stranded_forever
+from incidentfox.agents.worker_upkeep import QueueRecovery, ThreadLocks, renew_leases_forever
 from incidentfox.blocks.rca import error_text, render_error
 from incidentfox.config.service import ConfigService
 from incidentfox.db.base import utcnow
+from incidentfox.observability.metrics import PROCESS_METRICS, tenancy_of
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -93,11 +95,17 @@ class Worker:
         resilience: Resilience | None = None,
         incident_threads: IncidentThreads | None = None,
         claims: RunClaims | None = None,
+        recovery: QueueRecovery | None = None,
+        team_slots: TeamSlots | None = None,
     ) -> None:
         """``claims``: with several workers on one queue, a run is investigated by the one that claims
-        it (``runs.claims``); without, this worker is the only one."""
+        it (``runs.claims``); without, this worker is the only one. ``recovery`` queues again the runs
+        the queue lost; ``team_slots`` hold each team's ``limits.max_concurrent_runs`` (default: counted
+        in this process only)."""
         self._queue = queue
         self._claims = claims
+        self._recovery = recovery
+        self._team_slots = team_slots or LocalTeamSlots()
         self._incident_threads = incident_threads
         self._runs = runs
         self._config = config
@@ -115,6 +123,7 @@ class Worker:
         self._by_run: dict[str, asyncio.Task[None]] = {}
         self._live: dict[str, LiveMessage] = {}
         self._interrupted_by: dict[str, str] = {}
+        self._tenancy: dict[str, str] = {}
         self._requeues: set[asyncio.Task[None]] = set()
         tuning = resilience or Resilience()
         self._journal = ProgressJournal(runs, interval_s=tuning.journal_interval_s)
@@ -122,6 +131,7 @@ class Worker:
         self.requeue_delay_s = tuning.requeue_delay_s
         self.lease_s = tuning.lease_s
         self.claim_retry_s = tuning.claim_retry_s
+        self.team_wait_s = tuning.team_wait_s
         self.final_wait_s = tuning.final_wait_s
 
     @property
@@ -137,7 +147,8 @@ class Worker:
         helpers = [asyncio.create_task(self._journal.run_forever())]
         if self._claims is not None:
             helpers.append(asyncio.create_task(renew_leases_forever(self._claims, self.lease_s)))
-            helpers.append(asyncio.create_task(sweep_stranded_forever(self._runs, self._queue)))
+        if self._recovery is not None:
+            helpers.append(asyncio.create_task(self._recovery.sweep_forever()))
         try:
             await self._take_runs()
         finally:
@@ -173,6 +184,7 @@ class Worker:
         self._tasks.discard(task)
         self._by_run.pop(run_id, None)
         self._interrupted_by.pop(run_id, None)
+        self._tenancy.pop(run_id, None)
 
     def interrupt(self, run_id: str, by: str) -> bool:
         """Stop a queued or running run of this worker; ``False`` if it is not here (finished, elsewhere).
@@ -216,14 +228,19 @@ class Worker:
     async def _guarded(self, item: QueuedRun) -> None:
         """Handle one delivery, then ``ack`` it, except when it was queued again (that acks it once the
         new entry is in) or this worker is stopping (another worker gets it again)."""
+        self._tenancy[item.run_id] = tenancy_of(item.stream)
         try:
             async with self._threads.hold(item.thread_key), self._slots:
                 if item.deliveries > MAX_ATTEMPTS:
                     await self._park(item)
-                elif not await self._claimed(item):
+                elif not await self._claimed(item) or not await self._team_has_room(item):
                     return
                 else:
-                    await self.process(item.run_id)
+                    try:
+                        await self.process(item.run_id)
+                    finally:
+                        if item.team is not None:
+                            await self._team_slots.give_back(item.team, item.run_id)
         except asyncio.CancelledError:
             by = self._interrupted_by.get(item.run_id)
             if by is None:
@@ -252,6 +269,7 @@ class Worker:
             return
         log.error("run parked after %d deliveries run_id=%s", item.deliveries, item.run_id)
         await end_run(self._runs, run, TOO_MANY_ATTEMPTS.format(attempts=item.deliveries - 1))
+        PROCESS_METRICS.run_finished("failed", run.source, tenancy_of(item.stream))
 
     async def _claimed(self, item: QueuedRun) -> bool:
         """Whether this worker may investigate the run now. A finished run is dropped; one another
@@ -272,6 +290,26 @@ class Worker:
         else:
             delay = self.lease_s / 3 if claim is Claim.HELD else self.claim_retry_s
             self._requeue_later(item, delay=delay, why=claim.value)
+        return False
+
+    async def _team_has_room(self, item: QueuedRun) -> bool:
+        """Whether the run's team is under its ``limits.max_concurrent_runs`` across all workers. If
+        not, the run lets go of its claim and waits in the queue, leaving this worker to other teams."""
+        team = item.team
+        if team is None:
+            return True
+        org_id, _, team_node_id = team.partition("/")
+        try:
+            config = await self._config.effective_config_shared(org_id, team_node_id)
+            limit = team_run_limit(config)
+            if limit is None or await self._team_slots.take(team, item.run_id, limit):
+                return True
+        except Exception as exc:  # the limit protects neighbours; it must never lose a run
+            log.warning("team limit not checked run_id=%s error=%s", item.run_id, type(exc).__name__)
+            return True
+        if self._claims is not None:
+            await self._claims.release(item.run_id)
+        self._requeue_later(item, delay=self.team_wait_s, why="team at its concurrency limit")
         return False
 
     def _requeue_later(self, item: QueuedRun, *, delay: float | None = None, why: str = "unreadable") -> None:
@@ -318,6 +356,7 @@ class Worker:
                 run_id,
                 DATABASE_UNAVAILABLE,
             )
+            PROCESS_METRICS.run_started(run.source, self._tenancy.get(run_id, "shared"))
             outcome = await self._investigate(run, live)
             timings = {
                 "first_message_s": round(first_message_s, 4),
@@ -537,6 +576,8 @@ class Worker:
             )
         except StepFailed:
             log.error("run end not recorded run_id=%s status=%s", run.run_id, result.status)
+        else:
+            PROCESS_METRICS.run_finished(result.status, run.source, self._tenancy.get(run.run_id, "shared"))
 
 
 def _uncancel() -> None:

@@ -6,17 +6,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
 
 from incidentfox.agents.queue import RunQueue
 from incidentfox.agents.runs.claims import RunClaims
-from incidentfox.agents.runs.recovery import requeue_stranded
+from incidentfox.agents.runs.entries import QueueEntries
+from incidentfox.agents.runs.recovery import requeue_orphans, requeue_stranded
 from incidentfox.agents.runs.service import RunStore
 
 log = logging.getLogger(__name__)
 
 STRANDED_SWEEP_S = 30.0
 """How often a worker queues the runs saved while the run queue was unreachable."""
+LOST_CHECK_S = 2.0
+"""How often a worker looks whether the run queue lost its entries."""
 
 
 class ThreadLocks:
@@ -53,11 +58,38 @@ async def renew_leases_forever(claims: RunClaims, lease_s: float) -> None:
             log.warning("renewing run leases failed error=%s; retrying", type(exc).__name__)
 
 
-async def sweep_stranded_forever(runs: RunStore, queue: RunQueue) -> None:
-    """Queue again the runs saved while the queue was unreachable (the bot acked, but its put failed)."""
-    while True:
-        await asyncio.sleep(STRANDED_SWEEP_S)
-        try:
-            await requeue_stranded(runs, queue)
-        except Exception as exc:
-            log.warning("queueing stranded runs failed error=%s; retrying", type(exc).__name__)
+async def _none_queued() -> set[str]:
+    return set()
+
+
+@dataclass(slots=True)
+class QueueRecovery:
+    """How a worker puts back on the queue the runs it lost: saved while it was unreachable, or held
+    in entries Redis lost when it restarted empty (``entries_lost`` says so, once)."""
+
+    runs: RunStore
+    queue: RunQueue
+    entries: QueueEntries
+    max_age: timedelta
+    entries_lost: Callable[[], bool] = field(default=lambda: False)
+    queued_run_ids: Callable[[], Awaitable[set[str]]] = field(default=_none_queued)
+    orphans_owed: bool = False
+
+    async def sweep_forever(self) -> None:
+        since_stranded = 0.0
+        while True:
+            await asyncio.sleep(LOST_CHECK_S)
+            since_stranded += LOST_CHECK_S
+            try:
+                self.orphans_owed = self.orphans_owed or self.entries_lost()
+                if self.orphans_owed:
+                    queued = await self.queued_run_ids()
+                    await requeue_orphans(
+                        self.runs, self.queue, self.entries, queued=queued, max_age=self.max_age
+                    )
+                    self.orphans_owed = False
+                if since_stranded >= STRANDED_SWEEP_S:
+                    since_stranded = 0.0
+                    await requeue_stranded(self.runs, self.queue, self.entries)
+            except Exception as exc:
+                log.warning("queueing lost runs failed error=%s; retrying", type(exc).__name__)

@@ -11,6 +11,7 @@ from typing import Literal
 
 import aiohttp
 from aiohttp import web
+from redis.asyncio import Redis
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -20,17 +21,21 @@ from incidentfox.agents.incidents.threads import IncidentThreads
 from incidentfox.agents.investigation import PlannerInvestigator
 from incidentfox.agents.model_provider import TeamModelProvider, configure_tracing
 from incidentfox.agents.pending_finals import PendingFinals
-from incidentfox.agents.queue import SHARED_STREAM, team_stream
+from incidentfox.agents.queue import SHARED_STREAM, InProcessRunQueue, team_stream
 from incidentfox.agents.resilience import Resilience
+from incidentfox.agents.run_control import InterruptListener, LocalRunControl, RedisRunControl, RunControl
 from incidentfox.agents.runs.claims import RunClaims
 from incidentfox.agents.runs.delivery_pruning import prune_forever
+from incidentfox.agents.runs.entries import QueueEntries
 from incidentfox.agents.runs.recovery import resume_unfinished
 from incidentfox.agents.stream_queue import StreamRunQueue
 from incidentfox.agents.worker import Worker
+from incidentfox.agents.worker_upkeep import QueueRecovery
 from incidentfox.bot.runtime import Runtime, build_runtime
 from incidentfox.bot.server import create_app
 from incidentfox.bot.settings import Settings, default_worker_id, revealed
 from incidentfox.bot.slack_app import SlackSurface, build_slack_surface, slack_client, start_socket_mode
+from incidentfox.bot.worker_processes import WorkerProcesses
 from incidentfox.config.slack_claims import SlackClaimPolicy, cached_workspace_of
 from incidentfox.handlers.webhooks.github import GitHubWebhook
 from incidentfox.handlers.webhooks.incident_intake import IncidentIntake
@@ -99,7 +104,7 @@ class IncidentFox:
         self.worker_concurrency = worker_concurrency or settings.worker_concurrency
         self.update_interval = update_interval
         self.shutdown_grace_s = 10.0
-        self.resilience = Resilience()
+        self.resilience = Resilience(lease_s=settings.run_lease_s)
         self.finals: PendingFinals | None = None
         self.incident_notifier: IncidentNotifier | None = None
         self.runtime: Runtime | None = None
@@ -115,11 +120,23 @@ class IncidentFox:
         self._background: list[asyncio.Task[None]] = []
         self.local: LocalWorkspace | None = None
         self.sre_agent: SreAgent | None = None
+        self.worker_processes: WorkerProcesses | None = None
+        self._interrupts: InterruptListener | None = None
+        self._control_redis: Redis | None = None
+
+    @property
+    def investigates(self) -> bool:
+        """Whether this process runs investigations itself (role all without worker processes)."""
+        return self.role == "worker" or (self.role == "all" and not self.settings.worker_processes)
+
+    @property
+    def takes_triggers(self) -> bool:
+        return self.role != "worker"
 
     async def start(self) -> None:
         settings = self.settings
         configure_tracing(enabled=False)
-        if wants_local_workspace(settings) and self.role != "worker":
+        if wants_local_workspace(settings) and self.takes_triggers:
             self.local = LocalWorkspace(settings)
             await self.local.start()
         serves = [team_stream(*self.team)] if self.team else [SHARED_STREAM]
@@ -135,25 +152,29 @@ class IncidentFox:
             self.incident_notifier = IncidentNotifier(
                 runtime.incidents, slack_client(settings, session=self._http) or client, runtime.config
             )
-        if client is not None and self.role in ("all", "worker"):
+        if client is not None and self.investigates:
             if settings.anthropic_api_key is not None:
+                run_dir = settings.data_dir / "run" / (self.worker_id if self.role == "worker" else "")
                 self.sre_agent = SreAgent(
                     SandboxStore(runtime.sessions),
                     settings.data_dir,
                     api_key=settings.anthropic_api_key.get_secret_value(),
                     upstream=settings.anthropic_base_url,
-                    kubernetes=kubernetes_sandboxes(settings, settings.data_dir / "run"),
+                    kubernetes=kubernetes_sandboxes(settings, run_dir),
                     slack=slack_client(settings, session=self._http, retry_throttled=True),
+                    run_dir=run_dir,
+                    team_slots=runtime.team_slots,
                 )
                 await self.sre_agent.start()
             self.worker = self._build_worker(runtime, client)
+        control = self._run_control(runtime)
         if client is not None:
             self.slack = build_slack_surface(
                 settings,
                 client,
                 pipeline=runtime.pipeline,
                 runs=runtime.runs,
-                control=self.worker,
+                control=control,
                 config=runtime.config,
                 approvals=self.approvals,
                 threads=(
@@ -164,13 +185,17 @@ class IncidentFox:
             )
         else:
             log.warning(SLACK_NOT_CONFIGURED)
-        if self.slack is not None and self.slack.authorization is not None and self.role != "worker":
+        if self.slack is not None and self.slack.authorization is not None and self.takes_triggers:
             await self.slack.authorization.warm(attempts=self.resilience.auth_warm_attempts)
         if self.worker is not None:
-            await resume_unfinished(
-                runtime.runs, runtime.queue, max_age=timedelta(seconds=settings.run_resume_max_age_s)
-            )
-            await runtime.runs.finals_due_now()
+            if isinstance(runtime.queue, InProcessRunQueue):
+                await resume_unfinished(
+                    runtime.runs,
+                    runtime.queue,
+                    QueueEntries(None),
+                    max_age=timedelta(seconds=settings.run_resume_max_age_s),
+                )
+                await runtime.runs.finals_due_now()
             self.finals = PendingFinals(
                 runtime.runs,
                 self.worker.editor,
@@ -180,7 +205,7 @@ class IncidentFox:
             self._background.append(asyncio.create_task(self.finals.run_forever()))
             if self.incident_notifier is not None:
                 self._background.append(asyncio.create_task(self.incident_notifier.run_forever()))
-        if self.role != "worker":
+        if self.takes_triggers:
             self._background.append(asyncio.create_task(prune_forever(runtime.sessions)))
         webhooks = self._webhooks(runtime) if self.slack is not None else None
         app = create_app(runtime, self.slack, webhooks, settings=settings, local=self.local)
@@ -189,18 +214,25 @@ class IncidentFox:
         site = web.TCPSite(self._runner, settings.host, settings.port)
         await site.start()
         self.port = self._runner.addresses[0][1]
-        if self.slack is not None and settings.slack_app_token is not None and self.role != "worker":
+        if self.slack is not None and settings.slack_app_token is not None and self.takes_triggers:
             self._socket = await start_socket_mode(self.slack, settings.slack_app_token.get_secret_value())
             log.info("Socket Mode connected")
         if self.worker is not None:
+            if self._interrupts is not None:
+                await self._interrupts.start()
             self._worker_task = asyncio.create_task(self.worker.run_forever())
+        if self.role == "all" and settings.worker_processes:
+            self.worker_processes = WorkerProcesses(
+                settings.worker_processes, settings, base_id=self.worker_id.removesuffix("-all")
+            )
+            await self.worker_processes.start()
         if self.local is not None:
             await self.local.start_demo(runtime.config, webhook_base_url=f"http://127.0.0.1:{self.port}")
         tune_garbage_collector()
         log.info("IncidentFox listening on http://%s:%s role=%s", settings.host, self.port, self.role)
         if self.local is not None:
             log.info("Open the local workspace: http://%s:%s/", _browsable(settings.host), self.port)
-        elif self.role != "worker":
+        elif self.takes_triggers:
             log.info("Config console: http://%s:%s/", _browsable(settings.host), self.port)
 
     def _webhooks(self, runtime: Runtime) -> WebhookReceivers:
@@ -236,6 +268,18 @@ class IncidentFox:
             ),
         )
 
+    def _run_control(self, runtime: Runtime) -> RunControl | None:
+        """How the buttons reach runs: this process's worker, and with Redis every worker process."""
+        settings = self.settings
+        if not isinstance(runtime.queue, StreamRunQueue) or not settings.redis_url:
+            return LocalRunControl(self.worker) if self.worker is not None else None
+        self._control_redis = Redis.from_url(settings.redis_url)
+        if self.worker is not None:
+            self._interrupts = InterruptListener(
+                self._control_redis, namespace=settings.redis_namespace, worker=self.worker
+            )
+        return RedisRunControl(self._control_redis, namespace=settings.redis_namespace, local=self.worker)
+
     def _build_worker(self, runtime: Runtime, client: AsyncWebClient) -> Worker:
         settings = self.settings
         self._models = TeamModelProvider(
@@ -258,6 +302,8 @@ class IncidentFox:
             concurrency=self.worker_concurrency,
             update_interval=self.update_interval,
             claims=RunClaims(runtime.sessions, self.worker_id),
+            recovery=self._queue_recovery(runtime),
+            team_slots=runtime.team_slots,
             approvals=self.approvals,
             resilience=self.resilience,
             incident_threads=IncidentThreads(
@@ -268,6 +314,21 @@ class IncidentFox:
                 workspace_of=cached_workspace_of(client.auth_test),
                 owed=self.incident_notifier.wake if self.incident_notifier is not None else lambda: None,
             ),
+        )
+
+    def _queue_recovery(self, runtime: Runtime) -> QueueRecovery | None:
+        """With Redis: queue again the runs saved while it was down, and all unheld ones if it lost its
+        entries. The in-process queue needs neither (its runs are resumed at start)."""
+        queue = runtime.queue
+        if not isinstance(queue, StreamRunQueue):
+            return None
+        return QueueRecovery(
+            runs=runtime.runs,
+            queue=queue,
+            entries=QueueEntries(runtime.config),
+            max_age=timedelta(seconds=self.settings.run_resume_max_age_s),
+            entries_lost=queue.take_entries_lost,
+            queued_run_ids=queue.queued_run_ids,
         )
 
     async def stop(self) -> None:
@@ -286,6 +347,10 @@ class IncidentFox:
             for task in stuck:
                 log.error("a background task did not stop when cancelled: %s", task.get_coro())
         self._background.clear()
+        if self.worker_processes is not None:
+            await self.worker_processes.stop(self.shutdown_grace_s + 5.0)
+        if self._interrupts is not None:
+            await self._interrupts.close()
         if self._worker_task is not None:
             self._worker_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -309,5 +374,7 @@ class IncidentFox:
             await self._http.close()
         if self.local is not None:
             await self.local.stop()
+        if self._control_redis is not None:
+            await self._control_redis.aclose()
         if self.runtime is not None:
             await self.runtime.close()

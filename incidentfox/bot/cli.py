@@ -6,6 +6,8 @@ import argparse
 import asyncio
 import json
 import logging
+import os
+import signal
 import sys
 from typing import Any
 
@@ -17,6 +19,7 @@ from incidentfox.db.engine import create_engine
 from incidentfox.db.migrate import current_revision, upgrade_to_head
 
 log = logging.getLogger("incidentfox")
+MAX_DEFAULT_WORKERS = 8
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,6 +34,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     serve.add_argument(
         "--team", metavar="ORG/TEAM", help="with --role worker: a dedicated worker for that team's runs only"
+    )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="with role all: N worker processes beside the bot (WORKER_PROCESSES); 0 = all in one process",
     )
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
@@ -52,6 +61,10 @@ def main(argv: list[str] | None = None) -> int:
         settings.host = args.host
     if args.port:
         settings.port = args.port
+    if args.workers is not None:
+        if args.workers < 0 or args.role != "all":
+            parser.error("--workers takes a number of processes (0 or more), and only with role all")
+        settings.worker_processes = args.workers
     team = None
     if args.team:
         org, sep, node = args.team.partition("/")
@@ -103,7 +116,19 @@ async def _serve(settings: Settings, role: Role, team: tuple[str, str] | None = 
             role,
         )
         sys.exit(2)
+    if role == "all":
+        settings.worker_processes = chosen_worker_processes(settings)
+        if settings.worker_processes and not settings.redis_url:
+            log.error(
+                "WORKER_PROCESSES=%d needs REDIS_URL: worker processes take their runs from a Redis run "
+                "queue. Set REDIS_URL, or WORKER_PROCESSES=0 to investigate in this process.",
+                settings.worker_processes,
+            )
+            sys.exit(2)
     app = IncidentFox(settings, role=role, team=team)
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, stopping.set)
     try:
         await app.start()
     except QueueUnavailable as exc:
@@ -115,9 +140,19 @@ async def _serve(settings: Settings, role: Role, team: tuple[str, str] | None = 
         await app.stop()
         sys.exit(1)
     try:
-        await asyncio.Event().wait()
+        await stopping.wait()
+        log.info("SIGTERM: stopping (running investigations get %.0f s to finish)", app.shutdown_grace_s)
     finally:
         await app.stop()
+
+
+def chosen_worker_processes(settings: Settings) -> int:
+    """``WORKER_PROCESSES``, else one per CPU core when there is a Redis run queue to share, else 0."""
+    if settings.worker_processes is not None:
+        return settings.worker_processes
+    if not settings.redis_url:
+        return 0
+    return max(1, min(os.cpu_count() or 1, MAX_DEFAULT_WORKERS))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,8 @@
-"""Prometheus metrics: one registry per app, so several apps in one process (tests) never collide."""
+"""Prometheus metrics: one registry per app, so several apps in one process (tests) never collide.
+
+The app's registry holds its HTTP and queue metrics and, registered on it as well, the process-wide
+collectors of ``incidentfox.observability.metrics`` (acks, runs, Slack calls, tools, models,
+sandboxes): one scrape of ``/metrics`` shows both (ADR-043)."""
 
 from __future__ import annotations
 
@@ -14,6 +18,12 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+
+from incidentfox.observability.metrics import PROCESS_METRICS
+
+ACK_SOURCE = web.RequestKey("ack_source", str)
+"""Set by a route that acknowledges a delivery (``ACK_SOURCES``): the edge middleware then records
+the request's latency as that source's ack, when the answer is a 2xx."""
 
 
 class Backlog(Protocol):
@@ -34,6 +44,7 @@ QueueDepths = Callable[[], Awaitable[Mapping[str, Backlog]]]
 class HttpMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        PROCESS_METRICS.register_on(self.registry)
         self.requests = Counter(
             "incidentfox_http_requests_total",
             "HTTP requests",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -14,6 +14,7 @@ from incidentfox.agents.queue import SHARED_STREAM, InProcessRunQueue
 from incidentfox.agents.runs.intake import RunIntake
 from incidentfox.agents.runs.service import RunStore
 from incidentfox.agents.stream_queue import StreamRunQueue
+from incidentfox.agents.team_slots import LocalTeamSlots, RedisTeamSlots, TeamSlots
 from incidentfox.bot.settings import Settings, default_worker_id, revealed
 from incidentfox.config.change_bus import RedisConfigChanges
 from incidentfox.config.installation_credentials import (
@@ -45,8 +46,11 @@ class Runtime:
     pipeline: TriggerPipeline
     incidents: IncidentStore
     config_changes: RedisConfigChanges | None = None
+    team_slots: TeamSlots = field(default_factory=LocalTeamSlots)
 
     async def close(self) -> None:
+        if isinstance(self.team_slots, RedisTeamSlots):
+            await self.team_slots.close()
         if self.config_changes is not None:
             await self.config_changes.close()
         if isinstance(self.queue, StreamRunQueue):
@@ -99,13 +103,16 @@ async def build_runtime(
         config.changes = config_changes
     runs = RunStore(sessions)
     queue: InProcessRunQueue | StreamRunQueue = InProcessRunQueue()
+    team_slots: TeamSlots = LocalTeamSlots()
     if settings.redis_url:
         queue = StreamRunQueue.connect(
             settings.redis_url,
             namespace=settings.redis_namespace,
             consumer=consumer or default_worker_id(settings, "all"),
             serves=serves,
+            visibility_timeout_s=settings.run_lease_s,
         )
+        team_slots = RedisTeamSlots(queue.redis, namespace=settings.redis_namespace)
     return Runtime(
         settings=settings,
         engine=engine,
@@ -118,6 +125,7 @@ async def build_runtime(
         queue=queue,
         incidents=IncidentStore(sessions),
         config_changes=config_changes,
+        team_slots=team_slots,
         pipeline=TriggerPipeline(
             routing=config.routing,
             config=config,
@@ -125,5 +133,6 @@ async def build_runtime(
             runs=runs,
             queue=queue,
             check_config=config_problems,
+            max_depth=settings.queue_max_depth,
         ),
     )

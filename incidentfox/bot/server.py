@@ -15,7 +15,7 @@ from incidentfox.agents.runs import views as run_views
 from incidentfox.agents.stream_queue import StreamRunQueue
 from incidentfox.bot.health import RUNTIME, healthz, readyz
 from incidentfox.bot.http_json import json_response
-from incidentfox.bot.metrics import HttpMetrics
+from incidentfox.bot.metrics import ACK_SOURCE, HttpMetrics
 from incidentfox.bot.runtime import Runtime
 from incidentfox.bot.settings import Settings
 from incidentfox.bot.slack_app import SLACK, SlackSurface, slack_events
@@ -23,6 +23,7 @@ from incidentfox.config import views as config_views
 from incidentfox.errors import PayloadTooLarge, UserFacingError
 from incidentfox.handlers.webhooks.routes import WebhookReceivers
 from incidentfox.handlers.webhooks.routes import add_routes as add_webhook_routes
+from incidentfox.observability.metrics import PROCESS_METRICS
 from incidentfox.web.local_workspace import LocalWorkspace
 from incidentfox.web.pages import PageAccess, add_page_routes, console_bootstrap
 
@@ -36,15 +37,21 @@ def edge_middleware(metrics: HttpMetrics) -> Middleware:
 
     One layer instead of three keeps the Slack ack path short. User-facing errors keep their status
     and message; anything unexpected becomes a 500 with an error id, and the trace goes to the log.
+    A route that acknowledges a delivery names its source (``ACK_SOURCE``); a 2xx answer to it is
+    also that source's ack (refusals are in the HTTP metrics only).
     """
 
     @web.middleware
     async def edge(request: web.Request, handler: Handler) -> web.StreamResponse:
         started = time.perf_counter()
         response = await _answer(request, handler)
+        elapsed = time.perf_counter() - started
         resource = request.match_info.route.resource
         route = resource.canonical if resource is not None else "unmatched"
-        metrics.observe(route, request.method, response.status, time.perf_counter() - started)
+        metrics.observe(route, request.method, response.status, elapsed)
+        source = request.get(ACK_SOURCE)
+        if source is not None and 200 <= response.status < 300:
+            PROCESS_METRICS.ack(source, elapsed)
         return response
 
     return edge

@@ -30,6 +30,15 @@ class Settings(BaseSettings):
     of the same worker, so it takes its own runs back at once instead of after their lease."""
     worker_concurrency: int = Field(default=500, ge=1)
     """Runs one worker investigates at once; the rest wait in the queue (runs of one thread always wait)."""
+    worker_processes: int | None = Field(default=None, ge=0, le=64)
+    """Worker processes ``serve`` (role all) starts beside the bot (``--workers N``); ``0`` investigates
+    in the bot's own process. Unset: one per CPU core when ``REDIS_URL`` is set (the queue they
+    share), else ``0``."""
+    run_lease_s: float = Field(default=30.0, ge=1.0, le=600.0)
+    """How long a worker's hold on a run (its claim and its queue entry) lasts unless renewed: the
+    runs of a worker that died are taken over by another after about this long."""
+    queue_max_depth: int = Field(default=500, ge=1)
+    """Runs waiting in a queue past which the bot, still acking at once, tells the user the wait."""
     run_resume_max_age_s: float = Field(default=3600.0, gt=0)
     """Runs left unfinished by a restart are resumed only while younger than this; older ones end with
     a message in their thread (``RUN_RESUME_MAX_AGE_S``)."""

@@ -4,33 +4,42 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.adapter.socket_mode.async_internals import run_async_bolt_app, send_async_response
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_sdk.http_retry.async_handler import AsyncRetryHandler
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncRateLimitErrorRetryHandler,
     AsyncServerErrorRetryHandler,
+    async_default_handlers,
 )
 from slack_sdk.signature import SignatureVerifier
+from slack_sdk.socket_mode.aiohttp import SocketModeClient
+from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.web.async_client import AsyncWebClient
 
 from incidentfox.agents.approvals.service import ApprovalService
+from incidentfox.agents.run_control import RunControl
 from incidentfox.agents.runs.service import RunStore
 from incidentfox.agents.specialists import all_toolsets
 from incidentfox.agents.toolsets.health import IntegrationHealth
+from incidentfox.bot.metrics import ACK_SOURCE
 from incidentfox.bot.settings import Settings
 from incidentfox.bot.slack_auth import BotTokenAuthorization, RequireAuthorization
 from incidentfox.bot.strict_json import MalformedJson
 from incidentfox.config.service import ConfigService
 from incidentfox.handlers.pipeline import TriggerPipeline
 from incidentfox.handlers.slack.access import SlackAccess
-from incidentfox.handlers.slack.actions import RunControl, register_run_actions
+from incidentfox.handlers.slack.actions import register_run_actions
 from incidentfox.handlers.slack.approvals import register_approval_actions
 from incidentfox.handlers.slack.commands import SlashCommands, register_commands
 from incidentfox.handlers.slack.home import register_home
@@ -41,6 +50,8 @@ from incidentfox.handlers.slack.notices import SlackNotices
 from incidentfox.handlers.slack.overview import TeamOverviews
 from incidentfox.handlers.slack.request_body import parse_slack_body
 from incidentfox.handlers.slack.setup import SetupFlow
+from incidentfox.observability.metrics import PROCESS_METRICS
+from incidentfox.observability.slack_calls import SlackCallMeter
 
 log = logging.getLogger(__name__)
 
@@ -66,14 +77,17 @@ def slack_client(
     """The bot's Web API client. ``retry_throttled`` adds slack_sdk's retry handlers for 429 (honouring
     Retry-After) and 5xx: right for one-off posts, wrong for live edits, which ``SlackProgressUpdater``
     paces itself. Pass the process's shared ``session``: without one, slack_sdk opens a new HTTP
-    session (and connection) for every call."""
+    session (and connection) for every call. Every client counts its calls (``SlackCallMeter``)."""
     if settings.slack_bot_token is None:
         return None
-    handlers = (
-        [AsyncRateLimitErrorRetryHandler(max_retry_count=3), AsyncServerErrorRetryHandler(max_retry_count=2)]
-        if retry_throttled
-        else None
-    )
+    handlers: list[AsyncRetryHandler] = [SlackCallMeter()]
+    if retry_throttled:
+        handlers += [
+            AsyncRateLimitErrorRetryHandler(max_retry_count=3),
+            AsyncServerErrorRetryHandler(max_retry_count=2),
+        ]
+    else:
+        handlers += async_default_handlers()
     return AsyncWebClient(
         token=settings.slack_bot_token.get_secret_value(),
         base_url=settings.slack_api_url,
@@ -148,15 +162,49 @@ async def slack_events(request: web.Request) -> web.StreamResponse:
     if not _signed(surface.verifier, raw, request):
         return _refused(request, 401, "bad signature")
     try:
-        parse_slack_body(raw, request.content_type if "Content-Type" in request.headers else "")
+        payload = parse_slack_body(raw, request.content_type if "Content-Type" in request.headers else "")
     except MalformedJson as exc:
         return _refused(request, 400, exc.message, body=exc.to_json())
+    request[ACK_SOURCE] = ack_source(payload)
     headers: dict[str, str | Sequence[str]] = {key.lower(): value for key, value in request.headers.items()}
     bolt_request = AsyncBoltRequest(body=raw.decode("utf-8"), query=request.query_string, headers=headers)
     response = await surface.app.async_dispatch(bolt_request)
     if response.status == 401:
         return web.Response(status=401)
     return await to_aiohttp_response(response)
+
+
+def ack_source(payload: dict[str, Any]) -> str:
+    """The ack metric's source for an HTTP-mode payload: a slash command's form, an Events API
+    envelope (``event_callback``, ``url_verification``), or else interactivity."""
+    if "command" in payload:
+        return "slack_command"
+    if payload.get("type") in ("event_callback", "url_verification", "app_rate_limited"):
+        return "slack_event"
+    return "slack_action"
+
+
+SOCKET_ACK_SOURCES = {
+    "events_api": "slack_event",
+    "slash_commands": "slack_command",
+    "interactive": "slack_action",
+}
+"""A Socket Mode envelope's ``type`` → the ack metric's source."""
+
+
+class MeteredSocketModeHandler(AsyncSocketModeHandler):
+    """Bolt's Socket Mode handler, timing each envelope from the listener's start to the ack sent.
+
+    With ``process_before_response`` the listener runs before the ack, so this is the whole time
+    Slack waits; an envelope Bolt did not acknowledge (no listener, an error) is not an ack."""
+
+    async def handle(self, client: SocketModeClient, req: SocketModeRequest) -> None:  # type: ignore[override]
+        started, wall_clock = time.perf_counter(), time.time()
+        response = await run_async_bolt_app(self.app, req)
+        await send_async_response(client, req, response, wall_clock)
+        source = SOCKET_ACK_SOURCES.get(req.type)
+        if source is not None and response.status == 200:
+            PROCESS_METRICS.ack(source, time.perf_counter() - started)
 
 
 def _has_signature_headers(request: web.Request) -> bool:
@@ -182,6 +230,6 @@ def _refused(
 
 async def start_socket_mode(surface: SlackSurface, app_token: str) -> AsyncSocketModeHandler:
     """Connect over Socket Mode (must run inside the event loop); returns the handler to close later."""
-    handler = AsyncSocketModeHandler(surface.app, app_token=app_token)
+    handler = MeteredSocketModeHandler(surface.app, app_token=app_token)
     await handler.connect_async()
     return handler

@@ -8,8 +8,6 @@ subscription drops, messages may have been missed, so on reconnect every cache i
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import Callable
@@ -18,6 +16,8 @@ from typing import Any, Protocol
 
 import redis.asyncio as redis
 from redis.exceptions import RedisError
+
+from incidentfox.pubsub import RedisSubscription
 
 log = logging.getLogger(__name__)
 
@@ -57,13 +57,15 @@ class RedisConfigChanges:
         self._client = redis.from_url(redis_url)
         self._channel = f"{namespace}:config-changes"
         self._apply = apply
-        self._listener: asyncio.Task[None] | None = None
-        self._subscribed = asyncio.Event()
+        self._subscription = RedisSubscription(
+            self._client,
+            self._channel,
+            self._receive,
+            on_resubscribe=lambda: self._apply(ConfigChange(org_id="", node_id=None)),
+        )
 
     async def start(self) -> None:
-        self._listener = asyncio.create_task(self._listen_forever())
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._subscribed.wait(), timeout=5)
+        await self._subscription.start()
 
     async def publish(self, change: ConfigChange) -> None:
         try:
@@ -75,31 +77,8 @@ class RedisConfigChanges:
             )
 
     async def close(self) -> None:
-        if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
+        await self._subscription.close()
         await self._client.aclose()
-
-    async def _listen_forever(self) -> None:
-        delay = 0.5
-        while True:
-            try:
-                async with self._client.pubsub() as pubsub:
-                    await pubsub.subscribe(self._channel)
-                    if self._subscribed.is_set():
-                        self._apply(ConfigChange(org_id="", node_id=None))
-                    self._subscribed.set()
-                    delay = 0.5
-                    async for message in pubsub.listen():
-                        if message.get("type") == "message":
-                            self._receive(message["data"])
-            except (RedisError, OSError) as exc:
-                log.warning(
-                    "config change subscription lost (%s); retrying in %.1f s", type(exc).__name__, delay
-                )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 30.0)
 
     def _receive(self, raw: str | bytes) -> None:
         try:

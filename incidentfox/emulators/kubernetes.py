@@ -19,6 +19,7 @@ cluster's current ``resourceVersion`` (etcd's revision), which grows on every wr
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -239,6 +240,8 @@ class KubernetesEmulator(Emulator):
         """Pods created through the API: their start, unschedulable mode and exec (``kubernetes_pods``)."""
         self.requests: list[tuple[str, str]] = []
         """(method, path with query) of every request received, for tests."""
+        self.latency_s = 0.0
+        """Every answer waits this long first: a slow API server, to keep investigations running."""
         self.scenario: dict[str, Any] = {}
         self.cluster = Cluster()
         self._server = ServedApp()
@@ -297,6 +300,8 @@ class KubernetesEmulator(Emulator):
             return web.Response(status=503)
         if request.headers.get("Authorization") != f"Bearer {self.token}":
             return status_response(401, "Unauthorized", "Unauthorized")
+        if self.latency_s:
+            await asyncio.sleep(self.latency_s)
         response: web.StreamResponse = await handler(request)
         return response
 

@@ -12,8 +12,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from incidentfox.agents.queue import SHARED_STREAM, QueuedRun, RunQueue, team_stream
+from incidentfox.agents.queue import Backlog, RunQueue
 from incidentfox.agents.redaction import scrub_text, secret_values
+from incidentfox.agents.runs.entries import queue_entry
 from incidentfox.agents.runs.intake import RunIntake
 from incidentfox.agents.runs.service import DuplicateDelivery, RunStore
 from incidentfox.config.routing import RouteTarget, RoutingIndex
@@ -32,6 +33,8 @@ class Accepted:
     run_id: str
     target: RouteTarget
     degraded: bool = False
+    backlog: Backlog | None = None
+    """Set when the queue was over ``QUEUE_MAX_DEPTH``: the user should hear the wait."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,13 +79,16 @@ class TriggerPipeline:
         runs: RunStore,
         queue: RunQueue,
         check_config: ConfigCheck,
+        max_depth: int | None = None,
     ) -> None:
+        """``max_depth``: runs waiting in a queue past which an accepted run reports a ``backlog``."""
         self._routing = routing
         self._config = config
         self._intake = intake
         self._runs = runs
         self._queue = queue
         self._check_config = check_config
+        self._max_depth = max_depth
 
     async def admit(self, trigger: Trigger) -> Admitted | Duplicate:
         """Route and dedupe an interaction that starts no run, so a retried delivery is done once."""
@@ -113,14 +119,10 @@ class TriggerPipeline:
                 "duplicate delivery ignored delivery_id=%s source=%s", trigger.delivery_id, trigger.source
             )
             return Duplicate(trigger.delivery_id)
-        stream = (
-            team_stream(target.org_id, target.team_node_id)
-            if tenancy_mode(config) == "dedicated"
-            else SHARED_STREAM
-        )
-        queued = QueuedRun(run_id, trigger.thread_ref.key if trigger.thread_ref else None, stream=stream)
+        thread_key = trigger.thread_ref.key if trigger.thread_ref else None
+        queued = queue_entry(run_id, thread_key, target.org_id, target.team_node_id, config)
         try:
-            await self._queue.put(queued)
+            waiting = await self._queue.put(queued)
         except ConnectionError as exc:
             log.warning("run saved but not queued run_id=%s error=%s", run_id, exc)
             await self._runs.mark_unqueued(run_id)
@@ -134,7 +136,18 @@ class TriggerPipeline:
             trigger.kind,
             trigger.delivery_id,
         )
+        if waiting is not None and self._max_depth is not None and waiting > self._max_depth:
+            return Accepted(run_id, target, backlog=await self._backlog(waiting - 1))
         return Accepted(run_id, target)
+
+    async def _backlog(self, ahead: int) -> Backlog:
+        """Read only when the queue is over its depth limit: the common path pays nothing for it."""
+        try:
+            finished: int | None = await self._queue.finished_recently()
+        except ConnectionError:
+            finished = None
+        log.warning("run queue over its depth limit ahead=%d finished_recently=%s", ahead, finished)
+        return Backlog(ahead=ahead, finished=finished)
 
     async def _route(self, trigger: Trigger) -> RouteTarget | None:
         key = trigger.routing_key
@@ -158,10 +171,3 @@ class TriggerPipeline:
             "trigger not run outcome=%s delivery_id=%s source=%s", label, trigger.delivery_id, trigger.source
         )
         return outcome
-
-
-def tenancy_mode(config: Mapping[str, Any]) -> str:
-    """The team's ``tenancy.mode``: ``dedicated`` runs go to the team's own stream, others are shared."""
-    tenancy = config.get("tenancy")
-    mode = tenancy.get("mode") if isinstance(tenancy, Mapping) else None
-    return "dedicated" if mode == "dedicated" else "shared"

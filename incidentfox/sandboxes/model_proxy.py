@@ -5,17 +5,24 @@ token as its API key. The proxy checks the token, swaps it for the real key, and
 Messages API call upstream, streaming the answer back as it arrives. It is its own small server
 (not a route of the main app): a sandbox that can reach it can reach nothing else of IncidentFox,
 and a long conversation is not held to the main app's 1 MiB body limit.
+
+Every Messages API call is timed here, to its last streamed byte, and its tokens are read from the
+answer as it passes (``model_usage``): ``incidentfox_model_seconds{provider="anthropic"}`` and
+``incidentfox_model_tokens_total`` (ADR-043).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import aiohttp
 from aiohttp import web
 
+from incidentfox.observability.metrics import PROCESS_METRICS
+from incidentfox.sandboxes.model_usage import MessagesUsage
 from incidentfox.sandboxes.session_tokens import SessionTokens
 
 log = logging.getLogger(__name__)
@@ -24,6 +31,8 @@ ALLOWED_PATHS = frozenset({"/v1/messages", "/v1/messages/count_tokens", "/v1/mod
 FORWARDED_HEADERS = ("anthropic-version", "anthropic-beta", "content-type", "accept", "user-agent")
 MAX_BODY_BYTES = 32 * 1024 * 1024
 DEFAULT_UPSTREAM = "https://api.anthropic.com"
+MODEL_CALL_PATH = "/v1/messages"
+PROVIDER = "anthropic"
 
 
 def anthropic_error(status: int, kind: str, message: str, *, retry: bool = False) -> web.Response:
@@ -103,8 +112,11 @@ class ModelProxy:
         headers["x-api-key"] = self._api_key
         body = await request.read()
         target = self.upstream + request.path_qs
+        started = time.perf_counter()
         try:
             async with self._http.request(request.method, target, data=body, headers=headers) as upstream:
+                if request.path == MODEL_CALL_PATH:
+                    return await _metered_relay(request, upstream, started)
                 return await _relay(request, upstream)
         except (aiohttp.ClientError, TimeoutError) as exc:
             log.warning(
@@ -115,8 +127,24 @@ class ModelProxy:
             )
 
 
-async def _relay(request: web.Request, upstream: aiohttp.ClientResponse) -> web.StreamResponse:
-    """Stream the upstream answer back unchanged (SSE events arrive as they are produced)."""
+async def _metered_relay(
+    request: web.Request, upstream: aiohttp.ClientResponse, started: float
+) -> web.StreamResponse:
+    """``_relay`` for a model call: timed to its last byte, its tokens read as they pass."""
+    usage = MessagesUsage(streamed=upstream.content_type == "text/event-stream")
+    response = await _relay(request, upstream, usage.feed)
+    input_tokens, output_tokens = usage.tokens() if upstream.status == 200 else (0, 0)
+    PROCESS_METRICS.model_call(
+        PROVIDER, time.perf_counter() - started, input_tokens=input_tokens, output_tokens=output_tokens
+    )
+    return response
+
+
+async def _relay(
+    request: web.Request, upstream: aiohttp.ClientResponse, seen: Callable[[bytes], None] | None = None
+) -> web.StreamResponse:
+    """Stream the upstream answer back unchanged (SSE events arrive as they are produced); ``seen``
+    is shown each chunk as it passes."""
     response = web.StreamResponse(status=upstream.status)
     for name in ("content-type", "retry-after", "request-id", "anthropic-ratelimit-requests-remaining"):
         if name in upstream.headers:
@@ -124,6 +152,8 @@ async def _relay(request: web.Request, upstream: aiohttp.ClientResponse) -> web.
     await response.prepare(request)
     async for chunk in upstream.content.iter_any():
         await response.write(chunk)
+        if seen is not None:
+            seen(chunk)
     await response.write_eof()
     return response
 

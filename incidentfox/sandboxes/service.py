@@ -15,6 +15,7 @@ from pathlib import Path
 
 from slack_sdk.web.async_client import AsyncWebClient
 
+from incidentfox.agents.team_slots import TeamSlots
 from incidentfox.sandboxes.backends.base import SandboxBackend, SandboxUnavailable
 from incidentfox.sandboxes.backends.local import BubblewrapBackend
 from incidentfox.sandboxes.backends.unsafe_local import UnsafeLocalBackend
@@ -48,10 +49,14 @@ class SreAgent:
         upstream: str | None = None,
         kubernetes: KubernetesSandboxes | None = None,
         slack: AsyncWebClient | None = None,
+        run_dir: Path | None = None,
+        team_slots: TeamSlots | None = None,
     ) -> None:
         """``kubernetes``: the installation's pod backend (``kubernetes_setup``); without it a team
-        asking for ``sandbox.backend: kubernetes`` is told in plain words what is missing."""
-        self.run_dir = data_dir / "run"
+        asking for ``sandbox.backend: kubernetes`` is told in plain words what is missing.
+        ``run_dir``: this process's sockets and launchers (worker processes on one host need their
+        own); ``team_slots``: where each team's working sessions are counted."""
+        self.run_dir = run_dir or data_dir / "run"
         self.tokens = SessionTokens()
         self.proxy = ModelProxy(self.tokens, api_key=api_key, upstream=upstream)
         self._local = BubblewrapBackend(data_dir / "sandboxes")
@@ -59,7 +64,13 @@ class SreAgent:
         self._kubernetes = kubernetes
         endpoints = {"kubernetes": kubernetes.endpoint} if kubernetes is not None else {}
         self.sessions = SreSessions(
-            store, self.backend_for, self.proxy, self.tokens, self.run_dir, endpoints=endpoints
+            store,
+            self.backend_for,
+            self.proxy,
+            self.tokens,
+            self.run_dir,
+            endpoints=endpoints,
+            team_slots=team_slots,
         )
         self.reaper = SandboxReaper(store, self.sessions.destroy_row)
         self.investigator = SreInvestigator(self.sessions, slack)

@@ -20,12 +20,15 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import defaultdict
+import uuid
+from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from incidentfox.agents.events import Error, Resumed, Started
+from incidentfox.agents.team_slots import LocalTeamSlots, TeamSlots
+from incidentfox.observability.metrics import PROCESS_METRICS
 from incidentfox.sandboxes.backends.base import (
     ProxyEndpoint,
     Sandbox,
@@ -110,6 +113,7 @@ class SreSessions:
         limits: SessionLimits | None = None,
         *,
         endpoints: Mapping[str, ProxyEndpoint] | None = None,
+        team_slots: TeamSlots | None = None,
     ) -> None:
         """``endpoints`` says, by backend name, where its sandboxes find the proxy (pods need a host
         they can reach and the labels of the proxy's pods); any other backend's is ``proxy.url``."""
@@ -121,7 +125,13 @@ class SreSessions:
         self._endpoints = dict(endpoints or {})
         self._live: dict[str, SreSession] = {}
         self._locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
-        self._working: dict[tuple[str, str], int] = defaultdict(int)
+        self.team_slots: TeamSlots = team_slots or LocalTeamSlots()
+        """Each team's working sessions, counted across every worker process when shared in Redis."""
+        PROCESS_METRICS.sandboxes.track(self)
+
+    def active_by_backend(self) -> dict[str, int]:
+        """Sandboxes with a live session in this process, by backend (``incidentfox_sandboxes_active``)."""
+        return dict(Counter(live.backend.name for live in list(self._live.values())))
 
     def endpoint(self, backend: str) -> ProxyEndpoint:
         """Where sandboxes of ``backend`` find the model proxy."""
@@ -146,17 +156,16 @@ class SreSessions:
     ) -> SessionAnswer:
         """Answer ``text`` in the thread's session; one message per thread at a time (others wait).
         ``equipment``: the team's config for its tools, and how to attach files to the thread."""
-        team = (place.org_id, place.team_node_id)
-        if self._working[team] >= self.limits.max_concurrent_per_team:
+        team, holder = f"sre:{place.org_id}/{place.team_node_id}", f"{place.thread_key}#{uuid.uuid4().hex}"
+        if not await self.team_slots.take(team, holder, self.limits.max_concurrent_per_team):
             message = TEAM_BUSY.format(n=self.limits.max_concurrent_per_team)
             emit(Error(message))
             return SessionAnswer("", False, None, message)
-        self._working[team] += 1
         try:
             async with self._locks[place.thread_key]:
                 return await self._ask(place, text, requester, sandbox_settings, emit, equipment)
         finally:
-            self._working[team] -= 1
+            await self.team_slots.give_back(team, holder)
 
     async def interrupt(self, thread_key: str, by: str) -> bool:
         """Stop the thread's running turn (its session and files survive). ``False``: nothing was

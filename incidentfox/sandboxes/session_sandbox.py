@@ -52,7 +52,7 @@ class SessionLimits:
     """Per-team bounds on SRE-agent sessions (issue 10, item 7)."""
 
     max_concurrent_per_team: int = 3
-    """Sessions of one team working at the same time in this process."""
+    """Sessions of one team working at the same time, across every worker process when they share Redis."""
     max_turns: int = 50
     """Messages a session answers before it ends."""
     wall_time_s: float = 15 * 60

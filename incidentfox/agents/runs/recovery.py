@@ -14,7 +14,8 @@ from datetime import datetime, timedelta
 
 from incidentfox.agents.events import Error, ProgressEvent, event_from_dict
 from incidentfox.agents.pending_finals import final_message
-from incidentfox.agents.queue import QueuedRun, RunQueue
+from incidentfox.agents.queue import RunQueue
+from incidentfox.agents.runs.entries import QueueEntries
 from incidentfox.agents.runs.models import Run
 from incidentfox.agents.runs.service import RunFinish, RunStore
 from incidentfox.blocks.rca import error_text, render_error
@@ -58,8 +59,11 @@ def why_not_resumed(run: Run, *, now: datetime, max_age: timedelta) -> str | Non
     return None
 
 
-async def resume_unfinished(runs: RunStore, queue: RunQueue, *, max_age: timedelta) -> Recovery:
-    """Queue again the unfinished runs within the limits (counting the attempt); end the others."""
+async def resume_unfinished(
+    runs: RunStore, queue: RunQueue, entries: QueueEntries, *, max_age: timedelta
+) -> Recovery:
+    """Queue again the unfinished runs within the limits (counting the attempt); end the others.
+    For the in-process queue, which a restart empties; Redis keeps its entries across restarts."""
     recovery = Recovery()
     now = utcnow()
     to_resume: list[Run] = []
@@ -68,21 +72,59 @@ async def resume_unfinished(runs: RunStore, queue: RunQueue, *, max_age: timedel
         if reason is None:
             to_resume.append(run)
             continue
-        await end_run(runs, run, reason)
+        await _end_unresumed(runs, run, reason)
         recovery.ended.append(run.run_id)
-        log.warning(
-            "run not resumed run_id=%s team=%s attempts=%d created_at=%s",
-            run.run_id,
-            run.team_node_id,
-            run.attempts,
-            run.created_at.isoformat(),
-        )
     recovery.resumed = [run.run_id for run in to_resume]
     await runs.count_resumes(recovery.resumed)
     for run in to_resume:
         log.info("resuming run accepted before a restart run_id=%s status=%s", run.run_id, run.status)
-        await queue.put(QueuedRun(run.run_id, run.thread_key))
+        await queue.put(await entries.for_run(run.run_id, run.thread_key, run.org_id, run.team_node_id))
     return recovery
+
+
+async def requeue_orphans(
+    runs: RunStore,
+    queue: RunQueue,
+    entries: QueueEntries,
+    *,
+    queued: set[str],
+    max_age: timedelta,
+    limit: int = 10_000,
+) -> Recovery:
+    """After the run queue lost its entries (Redis restarted without persistence), queue again every
+    unfinished run no worker holds and ``queued`` (the run ids with an entry) lacks, oldest first;
+    those past the age limit end with a message. One queued twice meanwhile is harmless: its claim
+    lets one delivery investigate it."""
+    recovery = Recovery()
+    now = utcnow()
+    for run in await runs.orphans(now=now, limit=limit):
+        if run.run_id in queued:
+            continue
+        reason = why_not_resumed(run, now=now, max_age=max_age)
+        if reason is not None:
+            await _end_unresumed(runs, run, reason)
+            recovery.ended.append(run.run_id)
+            continue
+        await queue.put(await entries.for_run(run.run_id, run.thread_key, run.org_id, run.team_node_id))
+        recovery.resumed.append(run.run_id)
+    if recovery.resumed or recovery.ended:
+        log.warning(
+            "the run queue lost its entries: queued %d runs again, ended %d",
+            len(recovery.resumed),
+            len(recovery.ended),
+        )
+    return recovery
+
+
+async def _end_unresumed(runs: RunStore, run: Run, reason: str) -> None:
+    await end_run(runs, run, reason)
+    log.warning(
+        "run not resumed run_id=%s team=%s attempts=%d created_at=%s",
+        run.run_id,
+        run.team_node_id,
+        run.attempts,
+        run.created_at.isoformat(),
+    )
 
 
 async def end_run(runs: RunStore, run: Run, reason: str) -> None:
@@ -97,14 +139,16 @@ async def end_run(runs: RunStore, run: Run, reason: str) -> None:
     )
 
 
-async def requeue_stranded(runs: RunStore, queue: RunQueue, *, limit: int = 500) -> int:
+async def requeue_stranded(
+    runs: RunStore, queue: RunQueue, entries: QueueEntries, *, limit: int = 500
+) -> int:
     """Queue the runs that were saved while the queue was unreachable (``RunStore.mark_unqueued``);
     each is claimable again once its entry is in. Raises ``ConnectionError`` while the queue is still
     down (the rest wait for the next sweep)."""
     stranded = await runs.stranded(limit=limit)
-    for run_id, thread_key in stranded:
-        await queue.put(QueuedRun(run_id, thread_key))
-        await runs.mark_queued(run_id)
+    for run in stranded:
+        await queue.put(await entries.for_run(run.run_id, run.thread_key, run.org_id, run.team_node_id))
+        await runs.mark_queued(run.run_id)
     if stranded:
         log.warning("queued %d runs that had not reached the run queue", len(stranded))
     return len(stranded)

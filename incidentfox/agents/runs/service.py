@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, or_, select, update
+from sqlalchemy import Table, and_, bindparam, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -197,6 +197,18 @@ class RunStore:
                 .values(final_next_at=now)
             )
 
+    async def take_final(self, run_id: str, *, now: datetime, hold_until: datetime) -> bool:
+        """Take a due pending final for one try: of several processes delivering finals, only the one
+        whose update lands sends it; if that one dies mid-try, the final is due again at ``hold_until``."""
+        statement = (
+            update(Run)
+            .where(Run.run_id == run_id, Run.final_next_at.is_not(None), Run.final_next_at <= now)
+            .values(final_next_at=hold_until)
+            .execution_options(synchronize_session=False)
+        )
+        async with self.sessions.begin() as session:
+            return bool((await session.execute(statement)).rowcount)  # type: ignore[attr-defined]
+
     async def final_settled(self, run_id: str, *, message_ts: str | None = None) -> None:
         """The final message is on screen (or its thread is gone): nothing is pending any more."""
         values: dict[str, Any] = {"final_message": None, "final_next_at": None}
@@ -267,16 +279,31 @@ class RunStore:
         async with self.sessions.begin() as session:
             await session.execute(update(Run).where(Run.run_id == run_id).values(claimed_by=UNQUEUED))
 
-    async def stranded(self, *, limit: int) -> list[tuple[str, str | None]]:
-        """``(run_id, thread_key)`` of runs saved but never queued (``mark_unqueued``), oldest first."""
+    async def stranded(self, *, limit: int) -> list[Run]:
+        """Runs saved but never queued (``mark_unqueued``), oldest first."""
         query = (
-            select(Run.run_id, Run.thread_key)
+            select(Run)
             .where(Run.status == "queued", Run.claimed_by == UNQUEUED)
             .order_by(Run.created_at)
             .limit(limit)
         )
         async with self.sessions() as session:
-            return [(row.run_id, row.thread_key) for row in await session.execute(query)]
+            return list(await session.scalars(query))
+
+    async def orphans(self, *, now: datetime, limit: int) -> list[Run]:
+        """Unfinished runs no worker holds (never claimed, or their lease ran out), oldest first: after
+        the run queue lost its entries, these are the runs nothing would ever deliver again."""
+        query = (
+            select(Run)
+            .where(
+                Run.status.in_(("queued", "running")),
+                or_(Run.claimed_by.is_(None), and_(Run.claimed_by != UNQUEUED, Run.lease_until < now)),
+            )
+            .order_by(Run.created_at)
+            .limit(limit)
+        )
+        async with self.sessions() as session:
+            return list(await session.scalars(query))
 
     async def mark_queued(self, run_id: str) -> None:
         """The sweep queued it: workers may claim it now."""

@@ -10,7 +10,9 @@ This is where tool policy is applied, once for every toolset:
    in Slack with Approve and Deny, and the tool runs once if approved, or tells the model why not;
 4. the toolset's client is connected once per run and cached in ``context.clients``;
 5. the result is scrubbed of secrets (patterns plus the team's own secret values) and then fitted to
-   the output budget.
+   the output budget;
+6. every call is counted by toolset, tool and result status, and the tool's own run time (its client's
+   connection included, a wait for approval not) is observed per toolset (``PROCESS_METRICS``).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import inspect
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +36,7 @@ from incidentfox.agents.events import ToolEnd, ToolStart
 from incidentfox.agents.output_budget import OutputBudget, apply_budget, serialize_result
 from incidentfox.agents.redaction import scrub_json, scrub_text, secret_values
 from incidentfox.agents.toolsets.base import Tool, ToolResult, Toolset
+from incidentfox.observability.metrics import PROCESS_METRICS
 
 log = logging.getLogger(__name__)
 _SUMMARY_CHARS = 140
@@ -168,6 +172,7 @@ async def call_tool(
     else:
         result = await _run(ctx, toolset, tool, params)
     result = scrub_result(result, secrets)
+    PROCESS_METRICS.tool_call(toolset.name, tool.name, result.status)
     ctx.emit(
         ToolEnd(call_id=call_id, tool=tool.name, status=result.status, summary=summarize(result), agent=agent)
     )
@@ -215,6 +220,16 @@ async def _run_when_approved(
 
 
 async def _run(ctx: InvestigationContext, toolset: Toolset, tool: Tool, params: BaseModel) -> ToolResult:
+    started = time.perf_counter()
+    try:
+        return await _connected_run(ctx, toolset, tool, params)
+    finally:
+        PROCESS_METRICS.tool_seconds(toolset.name, time.perf_counter() - started)
+
+
+async def _connected_run(
+    ctx: InvestigationContext, toolset: Toolset, tool: Tool, params: BaseModel
+) -> ToolResult:
     client, unavailable = await _client(ctx, toolset)
     if unavailable:
         return ToolResult.failed(unavailable)

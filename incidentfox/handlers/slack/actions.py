@@ -6,12 +6,13 @@ or the pipeline (a follow-up or a resume is a new trigger in the same thread).
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from incidentfox.agents.events import ProgressEvent, event_from_dict
+from incidentfox.agents.events import event_from_dict
+from incidentfox.agents.run_control import RunControl
 from incidentfox.agents.runs.models import Run
 from incidentfox.agents.runs.service import RunStore
 from incidentfox.blocks.follow_up import FOLLOW_UP_CALLBACK_ID, render_follow_up_modal, submitted_question
@@ -30,14 +31,6 @@ from incidentfox.handlers.trigger import RoutingKey, ThreadRef, Trigger
 
 GONE = "I can't find that investigation any more."
 NOT_RUNNING = "That investigation is not running here any more, so there is nothing to interrupt."
-
-
-class RunControl(Protocol):
-    """What the worker offers the buttons: stop a run, and show a running run's events."""
-
-    def interrupt(self, run_id: str, by: str) -> bool: ...
-
-    def live_events(self, run_id: str) -> list[ProgressEvent] | None: ...
 
 
 def follow_up_trigger(run: Run, *, text: str, requester: str, delivery_id: str, kind: str) -> Trigger | None:
@@ -188,7 +181,7 @@ def register_run_actions(
         await ack()
         if await guard.run_for(body, action["value"], controlling="interrupt") is None:
             return
-        if control is None or not control.interrupt(action["value"], body["user"]["id"]):
+        if control is None or not await control.interrupt(action["value"], body["user"]["id"]):
             notices.ephemeral_in(body, NOT_RUNNING)
 
     @app.action(ACTION_RESUME)

@@ -12,6 +12,7 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from incidentfox.agents.queue import Backlog
 from incidentfox.blocks.limits import escape_mrkdwn
 from incidentfox.handlers.background import BackgroundTasks
 from incidentfox.handlers.pipeline import Accepted, Misconfigured, PipelineOutcome, Unrouted
@@ -44,6 +45,25 @@ DEGRADED = (
 )
 
 
+def backlog_text(backlog: Backlog) -> str:
+    """What a user hears when their run joins a long queue: how long, as honestly as can be said."""
+    ahead = "1 investigation is" if backlog.ahead == 1 else f"{backlog.ahead:,} investigations are"
+    minutes = backlog.wait_minutes()
+    if minutes is None:
+        when = (
+            f"no investigation has finished in the last {backlog.window_min} minutes, so I can't say "
+            "when yours will start"
+        )
+    elif minutes < 1.5:
+        when = "at the current pace yours should start within about a minute"
+    else:
+        when = f"at the current pace yours should start in about {round(minutes):,} minutes"
+    return (
+        f"IncidentFox is busier than usual: {ahead} waiting ahead of yours, and {when}. Your request is "
+        "saved and will be answered in this thread; you don't need to ask again."
+    )
+
+
 class SlackNotices:
     def __init__(self, client: AsyncWebClient) -> None:
         self._client = client
@@ -54,6 +74,8 @@ class SlackNotices:
             self._spawn(self._ephemeral(trigger, unrouted_text(trigger.thread_ref.channel_id)))
         elif isinstance(outcome, Accepted) and outcome.degraded and trigger.thread_ref:
             self._spawn(self._ephemeral(trigger, DEGRADED))
+        elif isinstance(outcome, Accepted) and outcome.backlog is not None and trigger.thread_ref:
+            self._spawn(self._ephemeral(trigger, backlog_text(outcome.backlog)))
         elif isinstance(outcome, Misconfigured):
             self._spawn(
                 self._in_thread(trigger, misconfigured_text(outcome.target.team_node_id, outcome.problems))

@@ -2,7 +2,8 @@
 
 The edge middleware already answers 413 over 1 MiB and turns ``UserFacingError`` (400 malformed,
 401 unsigned) into JSON; these handlers only read the raw body, which the signature covers byte for
-byte, and hand it to the source's receiver.
+byte, and hand it to the source's receiver. Each names its source (``ACK_SOURCE``), so the middleware
+records a 2xx answer as that source's ack.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from incidentfox.bot.http_json import json_response
+from incidentfox.bot.metrics import ACK_SOURCE
 from incidentfox.errors import PayloadTooLarge
 from incidentfox.handlers.webhooks.github import GitHubWebhook
 from incidentfox.handlers.webhooks.incidentio import IncidentIoWebhook
@@ -43,17 +45,20 @@ def _respond(answer: WebhookAnswer) -> web.Response:
 
 
 async def pagerduty_webhook(request: web.Request) -> web.Response:
+    request[ACK_SOURCE] = "pagerduty"
     receivers = request.app[WEBHOOKS]
     return _respond(await receivers.pagerduty.receive(await _raw_body(request), request.headers))
 
 
 async def incidentio_webhook(request: web.Request) -> web.Response:
+    request[ACK_SOURCE] = "incidentio"
     receivers = request.app[WEBHOOKS]
     org, team = request.match_info["org"], request.match_info["team"]
     return _respond(await receivers.incidentio.receive(org, team, await _raw_body(request), request.headers))
 
 
 async def github_webhook(request: web.Request) -> web.Response:
+    request[ACK_SOURCE] = "github"
     receivers = request.app[WEBHOOKS]
     return _respond(await receivers.github.receive(await _raw_body(request), request.headers))
 

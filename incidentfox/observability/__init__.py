@@ -1,0 +1,1 @@
+"""What IncidentFox tells its operators about itself: the process-wide Prometheus collectors."""
