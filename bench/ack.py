@@ -178,11 +178,33 @@ class AckResults:
     webhooks: WebhookResults
 
 
+def _fox_for_acks(
+    slack: SlackEmulator, k8s: KubernetesEmulator, tmp: Path, args: argparse.Namespace
+) -> ServerProcess:
+    """``bot``: acks only, nothing investigates. ``serve``: the default installation with Redis, role all
+    with worker processes beside the bot, investigating every acked mention while later ones arrive."""
+    if args.installation == "serve":
+        return incidentfox_server(
+            slack,
+            tmp,
+            "fox-serve",
+            role="all",
+            k8s=k8s,
+            redis_url=args.redis_url,
+            worker_processes=args.workers,
+        )
+    return incidentfox_server(slack, tmp, "fox-bot", role="bot")
+
+
 async def measure_acks(
-    http: aiohttp.ClientSession, slack: SlackEmulator, tmp: Path, args: argparse.Namespace
+    http: aiohttp.ClientSession,
+    slack: SlackEmulator,
+    k8s: KubernetesEmulator,
+    tmp: Path,
+    args: argparse.Namespace,
 ) -> AckResults:
     servers = {
-        FOX: incidentfox_server(slack, tmp, "fox-bot", role="bot"),
+        FOX: _fox_for_acks(slack, k8s, tmp, args),
         BARE: ServerProcess(
             ServerSpec(kind="bare_bolt", slack_api_url=slack.api_url, slack_bot_token=slack.bot_token),
             tmp / "bare.log",
@@ -431,7 +453,7 @@ async def run(args: argparse.Namespace) -> None:
             KubernetesEmulator("healthy") as k8s,
             aiohttp.ClientSession(connector=connector, timeout=timeout) as http,
         ):
-            acks = await measure_acks(http, slack, tmp, args)
+            acks = await measure_acks(http, slack, k8s, tmp, args)
             first = await measure_first_message(http, slack, k8s, tmp, args.mentions)
     report(args, acks, first, time.perf_counter() - started)
 
@@ -447,6 +469,17 @@ def main() -> None:
     parser.add_argument("--mentions", type=int, default=50, help="mentions for the time to first message")
     parser.add_argument("--burst", type=int, default=100, help="concurrent deliveries per webhook burst")
     parser.add_argument("--webhook-rounds", type=int, default=10, help="webhook bursts per source")
+    parser.add_argument(
+        "--installation",
+        choices=["bot", "serve"],
+        default="bot",
+        help="bot: role bot, nothing investigates; serve: role all with --workers worker processes on "
+        "REDIS_URL, investigating the acked mentions meanwhile",
+    )
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="worker processes (serve)")
+    parser.add_argument(
+        "--redis-url", default=os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0"), help="(serve)"
+    )
     args = parser.parse_args()
     counts = (args.concurrency, args.requests, args.sequential, args.rounds, args.mentions, args.burst)
     if min(*counts, args.webhook_rounds) < 1:

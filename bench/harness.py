@@ -83,6 +83,10 @@ class ServerSpec:
     model: str = ""
     worker_concurrency: int = 0
     update_interval: float = 1.0
+    redis_url: str = ""
+    """With ``worker_processes``: the run queue the bot and its worker processes share."""
+    worker_processes: int = 0
+    """``role="all"`` with this many worker processes beside the bot, as ``serve`` runs with Redis."""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -238,7 +242,9 @@ class _Server:
             "host": "127.0.0.1",
             "port": 0,
             "database_url": f"sqlite+aiosqlite:///{data_dir / 'incidentfox.db'}",
-            "redis_url": None,
+            "redis_url": self.spec.redis_url or None,
+            "redis_namespace": f"ifx-bench-{os.getpid()}",
+            "worker_processes": self.spec.worker_processes,
             "admin_token": "bench-admin-" + "a" * 40,
             "incidentfox_secret_key": "bench-secret-key-" + "k" * 32,
             "INCIDENTFOX_DATA_DIR": data_dir,
@@ -310,9 +316,23 @@ class _Server:
         stats = await self.stats()
         if self._fox is not None:
             await self._fox.stop()
+            if self.spec.redis_url:
+                await _forget_namespace(self.spec.redis_url, self._fox.settings.redis_namespace)
         if self._runner is not None:
             await self._runner.cleanup()
         return stats
+
+
+async def _forget_namespace(url: str, namespace: str) -> None:
+    import redis.asyncio as redis
+
+    client = redis.from_url(url)
+    try:
+        keys = [key async for key in client.scan_iter(match=f"{namespace}:*")]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()
 
 
 def _say(payload: dict[str, Any]) -> None:
