@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest bench faults fuzz clean
+.PHONY: run test lint typecheck pytest bench drain faults fuzz clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,12 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.ack
 	$(BIN)/python -m bench.worker
 	$(BIN)/python -m bench.sandbox
+
+# Not part of `make test` (about 7 min, needs PostgreSQL and Redis): a bot and 2 worker processes drain
+# 10,000 queued runs while one worker is SIGKILLed and restarted. Override with DRAIN_ARGS="--runs 1000".
+DRAIN_ARGS ?=
+drain: $(STAMP)
+	$(BIN)/python -m bench.drain $(DRAIN_ARGS)
 
 # Not part of `make test`: SIGKILL at each step of a run (SQLite and Postgres), Postgres restarted
 # mid-run (a private cluster), a Slack 429 storm. Override with e.g. FAULTS_ARGS="--trials 10".

@@ -51,6 +51,7 @@ from bench.ack_webhooks import (
     webhook_goal_rows,
 )
 from bench.harness import CHANNEL, USER, ServerProcess, ServerSpec, incidentfox_server, signed_headers
+from bench.scratch_stores import redis_server_url, scratch_database
 from incidentfox.emulators.kubernetes import KubernetesEmulator
 from incidentfox.emulators.slack import RecordedCall, SlackEmulator
 from incidentfox.emulators.slack.payloads import build_event_callback, build_message_event
@@ -179,7 +180,7 @@ class AckResults:
 
 
 def _fox_for_acks(
-    slack: SlackEmulator, k8s: KubernetesEmulator, tmp: Path, args: argparse.Namespace
+    slack: SlackEmulator, k8s: KubernetesEmulator, tmp: Path, args: argparse.Namespace, database_url: str
 ) -> ServerProcess:
     """``bot``: acks only, nothing investigates. ``serve``: the default installation with Redis, role all
     with worker processes beside the bot, investigating every acked mention while later ones arrive."""
@@ -192,6 +193,7 @@ def _fox_for_acks(
             k8s=k8s,
             redis_url=args.redis_url,
             worker_processes=args.workers,
+            database_url=database_url,
         )
     return incidentfox_server(slack, tmp, "fox-bot", role="bot")
 
@@ -202,9 +204,10 @@ async def measure_acks(
     k8s: KubernetesEmulator,
     tmp: Path,
     args: argparse.Namespace,
+    database_url: str,
 ) -> AckResults:
     servers = {
-        FOX: _fox_for_acks(slack, k8s, tmp, args),
+        FOX: _fox_for_acks(slack, k8s, tmp, args, database_url),
         BARE: ServerProcess(
             ServerSpec(kind="bare_bolt", slack_api_url=slack.api_url, slack_bot_token=slack.bot_token),
             tmp / "bare.log",
@@ -453,7 +456,11 @@ async def run(args: argparse.Namespace) -> None:
             KubernetesEmulator("healthy") as k8s,
             aiohttp.ClientSession(connector=connector, timeout=timeout) as http,
         ):
-            acks = await measure_acks(http, slack, k8s, tmp, args)
+            if args.installation == "serve":
+                async with scratch_database() as database_url:
+                    acks = await measure_acks(http, slack, k8s, tmp, args, database_url)
+            else:
+                acks = await measure_acks(http, slack, k8s, tmp, args, "")
             first = await measure_first_message(http, slack, k8s, tmp, args.mentions)
     report(args, acks, first, time.perf_counter() - started)
 
@@ -477,9 +484,7 @@ def main() -> None:
         "REDIS_URL, investigating the acked mentions meanwhile",
     )
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="worker processes (serve)")
-    parser.add_argument(
-        "--redis-url", default=os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0"), help="(serve)"
-    )
+    parser.add_argument("--redis-url", default=redis_server_url(), help="(serve)")
     args = parser.parse_args()
     counts = (args.concurrency, args.requests, args.sequential, args.rounds, args.mentions, args.burst)
     if min(*counts, args.webhook_rounds) < 1:

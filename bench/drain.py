@@ -14,10 +14,13 @@ Phases: the bot queues ``--runs`` signed ``app_mention`` events (distinct thread
 then the workers start and drain the queue; when ``--kill-at`` of the runs have finished, worker 1
 is SIGKILLed and started again ``--restart-after`` seconds later under the same ``WORKER_ID``.
 
-Reported: runs/s overall and per worker (from each worker's "run finished" log lines), the recovery
-time (kill → every run the killed worker held is finished), lost runs (not finished, or a final
+Reported: runs/s overall and per worker (from each worker's "run finished" log lines), the takeover
+time (kill → every run the killed worker held is delivered again or finished), the recovery time
+(kill → every one of them is finished), lost runs (not finished, or a final
 message still pending) and duplicated runs (a thread with two progress messages, or a message given
-its RCA twice), read from the Slack emulator's call log.
+two different RCAs), read from the Slack emulator's call log. A final shown again unchanged (its
+worker died after showing it, before noting so; the pending-finals task sends it once more) is
+counted apart: the user sees the same message, marked edited.
 """
 
 from __future__ import annotations
@@ -33,19 +36,21 @@ import shutil
 import tempfile
 import time
 from collections import Counter
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import asyncpg
 from sqlalchemy import func, select
 
 from bench.harness import CHANNEL, SIGNING_SECRET, USER, signed_headers
+from bench.scratch_stores import forget_namespace, redis_server_url, scratch_database
 from bench.serve_process import ServeProcess, seed_checkout_team
 from incidentfox.agents.runs.models import Run
 from incidentfox.bot.runtime import Runtime, build_runtime
 from incidentfox.bot.settings import Settings
 from incidentfox.bot.worker_processes import settings_environment
+from incidentfox.db.base import utcnow
 from incidentfox.emulators.kubernetes import KubernetesEmulator
 from incidentfox.emulators.slack import SlackEmulator
 
@@ -58,38 +63,6 @@ def _stamp(text: str) -> float:
     return (
         time.mktime(time.strptime(text.split(",")[0], "%Y-%m-%d %H:%M:%S")) + int(text.split(",")[1]) / 1000
     )
-
-
-async def _database(admin_url: str) -> tuple[str, str]:
-    name = "ifx_drain_" + secrets.token_hex(4)
-    dsn = admin_url.replace("postgresql+asyncpg://", "postgresql://")
-    connection = await asyncpg.connect(dsn)
-    try:
-        await connection.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await connection.close()
-    base = admin_url.rsplit("/", 1)[0]
-    return name, f"{base}/{name}"
-
-
-async def _drop_database(admin_url: str, name: str) -> None:
-    connection = await asyncpg.connect(admin_url.replace("postgresql+asyncpg://", "postgresql://"))
-    try:
-        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await connection.close()
-
-
-async def _forget_redis(url: str, namespace: str) -> None:
-    import redis.asyncio as redis
-
-    client = redis.from_url(url)
-    try:
-        keys = [key async for key in client.scan_iter(match=f"{namespace}:*")]
-        for start in range(0, len(keys), 500):
-            await client.delete(*keys[start : start + 500])
-    finally:
-        await client.aclose()
 
 
 async def _send(
@@ -132,6 +105,19 @@ async def _unfinished(runtime: Runtime, run_ids: set[str]) -> int:
         return int((await session.execute(query)).scalar_one())
 
 
+async def _not_taken_over(runtime: Runtime, run_ids: set[str]) -> int:
+    """Of ``run_ids``, those neither finished nor delivered again (a redelivery counts an attempt)."""
+    if not run_ids:
+        return 0
+    async with runtime.sessions() as session:
+        query = select(func.count()).where(
+            Run.run_id.in_(run_ids),
+            Run.status.not_in(FINAL),
+            Run.attempts < 2,
+        )
+        return int((await session.execute(query)).scalar_one())
+
+
 async def _pending_finals(runtime: Runtime) -> int:
     async with runtime.sessions() as session:
         return int(
@@ -142,19 +128,24 @@ async def _pending_finals(runtime: Runtime) -> int:
 def _slack_tally(slack: SlackEmulator) -> dict[str, int]:
     """Per thread: progress messages posted; per message: RCA finals shown."""
     posts: Counter[str] = Counter()
-    finals: Counter[str] = Counter()
+    finals: dict[str, list[str]] = {}
     for call in slack.calls():
         if not call.ok:
             continue
         if call.method == "chat.postMessage" and call.args.get("thread_ts"):
             posts[str(call.args["thread_ts"])] += 1
-        elif call.method == "chat.update" and RCA_MARKER in json.dumps(call.args.get("blocks") or []):
-            finals[str(call.args.get("ts"))] += 1
+        elif call.method == "chat.update" and RCA_MARKER in (
+            blocks := json.dumps(call.args.get("blocks") or [])
+        ):
+            finals.setdefault(str(call.args.get("ts")), []).append(blocks)
     return {
         "threads_with_a_progress_message": len(posts),
         "threads_with_two_or_more_messages": sum(1 for n in posts.values() if n > 1),
         "messages_with_an_rca": len(finals),
-        "messages_given_an_rca_twice": sum(1 for n in finals.values() if n > 1),
+        "messages_given_two_different_rcas": sum(1 for shown in finals.values() if len(set(shown)) > 1),
+        "messages_given_the_same_rca_again": sum(
+            1 for shown in finals.values() if len(shown) > 1 and len(set(shown)) == 1
+        ),
     }
 
 
@@ -167,12 +158,14 @@ def _per_worker(log: str) -> dict[str, float]:
 
 
 async def drain(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
-    admin_url = os.environ.get("TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
-    redis_url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-    db_name, database_url = await _database(admin_url)
+    redis_url = redis_server_url()
     namespace = f"ifx-drain-{secrets.token_hex(4)}"
     result: dict[str, Any] = {"runs": args.runs, "workers": args.workers}
-    async with SlackEmulator() as slack, KubernetesEmulator("crashloop") as k8s:
+    async with (
+        scratch_database("ifx_drain_") as database_url,
+        SlackEmulator() as slack,
+        KubernetesEmulator("crashloop") as k8s,
+    ):
         values: dict[str, Any] = {
             "database_url": database_url,
             "redis_url": redis_url,
@@ -230,7 +223,7 @@ async def drain(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             result["lost"] = lost + result["pending_finals"]
             tally = result["slack"]
             result["duplicated"] = (
-                tally["threads_with_two_or_more_messages"] + tally["messages_given_an_rca_twice"]
+                tally["threads_with_two_or_more_messages"] + tally["messages_given_two_different_rcas"]
             )
         finally:
             for process in (*workers, bot):
@@ -238,8 +231,7 @@ async def drain(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
                     with contextlib.suppress(RuntimeError):
                         await process.stop(timeout=30)
             await runtime.close()
-            await _forget_redis(redis_url, namespace)
-            await _drop_database(admin_url, db_name)
+            await forget_namespace(redis_url, namespace)
     return result
 
 
@@ -250,6 +242,8 @@ async def _watch(
     killed_at: float | None = None
     held: set[str] = set()
     recovered_s: float | None = None
+    taken_over_s: float | None = None
+    killed_wall: datetime | None = None
     deadline = started + args.timeout
     finished = 0
     while time.monotonic() < deadline:
@@ -258,11 +252,14 @@ async def _watch(
         if killed_at is None and finished >= args.kill_at * args.runs:
             held = await _held_by(runtime, "drain-worker-1")
             victim.kill()
-            killed_at = time.monotonic()
+            killed_at, killed_wall = time.monotonic(), utcnow().replace(tzinfo=None)
             print(f"SIGKILLed worker 1 at {finished} finished, holding {len(held)} runs", flush=True)
             await asyncio.sleep(args.restart_after)
             await victim.start()
             print(f"worker 1 started again after {time.monotonic() - killed_at:.1f} s", flush=True)
+        if killed_at is not None and taken_over_s is None and await _not_taken_over(runtime, held) == 0:
+            taken_over_s = round(time.monotonic() - killed_at, 1)
+            print(f"every run worker 1 held is taken over, {taken_over_s} s after the kill", flush=True)
         if killed_at is not None and recovered_s is None and await _unfinished(runtime, held) == 0:
             recovered_s = round(time.monotonic() - killed_at, 1)
             print(f"every run worker 1 held is finished, {recovered_s} s after the kill", flush=True)
@@ -270,10 +267,22 @@ async def _watch(
             break
         await asyncio.sleep(0.5)
     drain_s = time.monotonic() - started
+    if killed_wall is not None and held:
+        async with runtime.sessions() as session:
+            query = select(Run.finished_at).where(Run.run_id.in_(held), Run.finished_at.is_not(None))
+            ends = [at for at in await session.scalars(query) if at is not None]
+        after = sorted((at.replace(tzinfo=None) - killed_wall).total_seconds() for at in ends)
+        if after:
+            print(
+                f"the held runs finished {after[0]:.1f} s to {after[-1]:.1f} s after the kill "
+                f"(median {after[len(after) // 2]:.1f} s)",
+                flush=True,
+            )
     return {
         "drain_s": round(drain_s, 1),
         "runs_per_s": round(finished / drain_s, 1),
         "killed_holding": len(held),
+        "taken_over_s": taken_over_s,
         "recovery_s": recovered_s,
     }
 

@@ -87,6 +87,8 @@ class ServerSpec:
     """With ``worker_processes``: the run queue the bot and its worker processes share."""
     worker_processes: int = 0
     """``role="all"`` with this many worker processes beside the bot, as ``serve`` runs with Redis."""
+    database_url: str = ""
+    """Empty: SQLite in ``data_dir``."""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -241,7 +243,7 @@ class _Server:
         values: dict[str, Any] = {
             "host": "127.0.0.1",
             "port": 0,
-            "database_url": f"sqlite+aiosqlite:///{data_dir / 'incidentfox.db'}",
+            "database_url": self.spec.database_url or f"sqlite+aiosqlite:///{data_dir / 'incidentfox.db'}",
             "redis_url": self.spec.redis_url or None,
             "redis_namespace": f"ifx-bench-{os.getpid()}",
             "worker_processes": self.spec.worker_processes,
@@ -261,6 +263,13 @@ class _Server:
         if self.spec.model:
             values["incidentfox_model"] = self.spec.model
         settings = Settings(_env_file=None, **values)  # type: ignore[call-arg]
+        if not settings.is_sqlite:
+            from incidentfox.db.engine import create_engine
+            from incidentfox.db.migrate import upgrade_to_head
+
+            engine = create_engine(settings.database_url)
+            await upgrade_to_head(engine)
+            await engine.dispose()
         options: dict[str, Any] = {"role": self.spec.role, "update_interval": self.spec.update_interval}
         if self.spec.worker_concurrency:
             options["worker_concurrency"] = self.spec.worker_concurrency
@@ -317,22 +326,12 @@ class _Server:
         if self._fox is not None:
             await self._fox.stop()
             if self.spec.redis_url:
-                await _forget_namespace(self.spec.redis_url, self._fox.settings.redis_namespace)
+                from bench.scratch_stores import forget_namespace
+
+                await forget_namespace(self.spec.redis_url, self._fox.settings.redis_namespace)
         if self._runner is not None:
             await self._runner.cleanup()
         return stats
-
-
-async def _forget_namespace(url: str, namespace: str) -> None:
-    import redis.asyncio as redis
-
-    client = redis.from_url(url)
-    try:
-        keys = [key async for key in client.scan_iter(match=f"{namespace}:*")]
-        if keys:
-            await client.delete(*keys)
-    finally:
-        await client.aclose()
 
 
 def _say(payload: dict[str, Any]) -> None:

@@ -79,21 +79,26 @@ class ServeProcess:
 
     def children(self) -> dict[str, int]:
         """``WORKER_ID`` → pid of this process's live children (the workers of ``--workers N``)."""
-        found: dict[str, int] = {}
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-                environ = (entry / "environ").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            if int(fields[1]) != self.pid or fields[0] == "Z":
-                continue
-            for item in environ:
-                if item.startswith(b"WORKER_ID="):
-                    found[item.split(b"=", 1)[1].decode()] = int(entry.name)
-        return found
+        return child_pids(self.pid)
+
+
+def child_pids(parent: int) -> dict[str, int]:
+    """``WORKER_ID`` → pid of ``parent``'s live child processes (those with a ``WORKER_ID``)."""
+    found: dict[str, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            environ = (entry / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if int(fields[1]) != parent or fields[0] == "Z":
+            continue
+        for item in environ:
+            if item.startswith(b"WORKER_ID="):
+                found[item.split(b"=", 1)[1].decode()] = int(entry.name)
+    return found
 
 
 def alive(pid: int) -> bool:

@@ -48,6 +48,8 @@ from typing import Any
 import aiohttp
 
 from bench.harness import CHANNEL, USER, ServerProcess, incidentfox_server, signed_headers
+from bench.scratch_stores import redis_server_url, scratch_database
+from bench.serve_process import child_pids
 from bench.worker_report import log_notes, report
 from incidentfox.emulators.kubernetes import KubernetesEmulator
 from incidentfox.emulators.openai_api import (
@@ -233,11 +235,21 @@ def proc_cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-class RssSampler:
-    """Samples the child's ``VmRSS`` while the burst runs, to show when the peak happens."""
+def processes_of(fox: ServerProcess) -> list[int]:
+    """The IncidentFox child and its worker processes (``--workers``)."""
+    return [fox.pid, *child_pids(fox.pid).values()]
 
-    def __init__(self, pid: int) -> None:
-        self._pid = pid
+
+def largest_rss_kb(pids: Sequence[int]) -> dict[str, int]:
+    """``VmRSS``/``VmHWM`` of the process with the highest peak: the budget is per process."""
+    return max((proc_status_kb(pid) for pid in pids), key=lambda kb: kb["VmHWM"])
+
+
+class RssSampler:
+    """Samples the largest ``VmRSS`` of the processes while the burst runs, to show when the peak happens."""
+
+    def __init__(self, pids: Sequence[int]) -> None:
+        self._pids = list(pids)
         self.samples: list[tuple[float, int]] = []
         self._task: asyncio.Task[None] | None = None
 
@@ -246,7 +258,7 @@ class RssSampler:
 
     async def _loop(self) -> None:
         while True:
-            self.samples.append((time.monotonic(), proc_status_kb(self._pid)["VmRSS"]))
+            self.samples.append((time.monotonic(), largest_rss_kb(self._pids)["VmRSS"]))
             await asyncio.sleep(RSS_SAMPLE_EVERY_S)
 
     async def stop(self) -> None:
@@ -331,7 +343,9 @@ async def measure(
     scripted: ScriptedModel,
     tmp: Path,
     args: argparse.Namespace,
+    database_url: str,
 ) -> Results:
+    """``database_url`` empty: SQLite (one process); with ``--workers``, a scratch PostgreSQL database."""
     fox = incidentfox_server(
         slack,
         tmp,
@@ -343,6 +357,9 @@ async def measure(
         model=DEFAULT_MODEL,
         worker_concurrency=args.runs,
         update_interval=1.0,
+        database_url=database_url,
+        redis_url=args.redis_url if args.workers else "",
+        worker_processes=args.workers,
     )
     await fox.start()
     client = Client(http, slack, fox.events_url)
@@ -356,21 +373,22 @@ async def measure(
                 ideal.append(outcome)
         runs_before = await settled_runs(fox, 1 + args.ideal_runs)
         single_runs = 1 + args.ideal_runs
-        rss_before = proc_status_kb(fox.pid)
-        sampler = RssSampler(fox.pid)
+        pids = processes_of(fox)
+        rss_before = largest_rss_kb(pids)
+        sampler = RssSampler(pids)
         sampler.start()
         requests_before, failures_before = len(model.requests), len(model.failures)
         k8s_before = len(k8s.requests)
         updates_before = len(slack.calls("chat.update"))
-        child_cpu, bench_cpu = proc_cpu_s(fox.pid), time.process_time()
+        child_cpu, bench_cpu = sum(map(proc_cpu_s, pids)), time.process_time()
         burst_started = time.monotonic()
         mentions = await asyncio.gather(*(client.mention() for _ in range(args.runs)))
         burst = view.watch(mentions)
         runs = await wait_for_outcomes(fox, view, burst, single_runs + args.runs, args.timeout)
         burst_s = time.monotonic() - burst_started
-        child_cpu, bench_cpu = proc_cpu_s(fox.pid) - child_cpu, time.process_time() - bench_cpu
+        child_cpu, bench_cpu = sum(map(proc_cpu_s, pids)) - child_cpu, time.process_time() - bench_cpu
         await sampler.stop()
-        rss_after = proc_status_kb(fox.pid)
+        rss_after = largest_rss_kb(pids)
     finally:
         stopped = await fox.stop(timeout=30)
         if args.log:
@@ -408,7 +426,13 @@ async def run(args: argparse.Namespace) -> None:
             OpenAIEmulator(responder=scripted) as model,
             aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=60)) as http,
         ):
-            results = await measure(http, slack, k8s, model, scripted, Path(directory), args)
+            if args.workers:
+                async with scratch_database() as database_url:
+                    results = await measure(
+                        http, slack, k8s, model, scripted, Path(directory), args, database_url
+                    )
+            else:
+                results = await measure(http, slack, k8s, model, scripted, Path(directory), args, "")
     results.total_s = time.perf_counter() - started
     report(results)
 
@@ -423,6 +447,13 @@ def main() -> None:
     parser.add_argument("--send-concurrency", type=int, default=100, help="connections sending the burst")
     parser.add_argument("--timeout", type=float, default=90.0, help="seconds to wait for the burst")
     parser.add_argument("--log", type=Path, help="copy IncidentFox's log (stderr) to this file")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="worker processes beside the bot (serve with REDIS_URL, on PostgreSQL); 0: one process, SQLite",
+    )
+    parser.add_argument("--redis-url", default=redis_server_url(), help="the run queue for --workers")
     args = parser.parse_args()
     if (
         min(args.runs, args.ideal_runs, args.send_concurrency) < 1

@@ -262,3 +262,22 @@ async def slack() -> AsyncIterator[SlackEmulator]:
 @pytest.fixture
 def client(slack: SlackEmulator) -> AsyncWebClient:
     return AsyncWebClient(token=slack.bot_token, base_url=slack.api_url)
+
+
+@pytest.fixture
+async def namespace(redis_url: str) -> AsyncIterator[str]:
+    """A Redis key prefix of the test's own; its keys are deleted afterwards."""
+    from bench.scratch_stores import forget_namespace
+
+    name = f"ifx-test-{secrets.token_hex(4)}"
+    yield name
+    await forget_namespace(redis_url, name)
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> str:
+    """The session's PostgreSQL database, emptied for this test (skipped without PostgreSQL)."""
+    if postgres_server.url is None:
+        pytest.skip(postgres_server.reason)
+    run_in_fresh_loop(truncate_all(postgres_server.url))
+    return postgres_server.url

@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 import aiohttp
 from slack_sdk.signature import SignatureVerifier
 
+from bench.scratch_stores import forget_namespace
 from incidentfox.bot.assembly import IncidentFox, Role
 from incidentfox.config.permissions import Principal
 from incidentfox.emulators.anthropic_api import AnthropicEmulator
@@ -23,6 +24,8 @@ from incidentfox.emulators.openai_api import OpenAIEmulator
 from incidentfox.emulators.slack import SlackEmulator
 from incidentfox.emulators.slack.store import RecordedCall
 from tests.conftest import make_settings
+
+__all__ = ["forget_namespace"]
 
 SIGNING_SECRET = "test-signing-secret-0123456789abcdef"
 CHANNEL = "C0CHECKOUT"
@@ -201,16 +204,3 @@ async def world(
             await (the_world.fox if the_world else fox).stop()
             if redis_url is not None:
                 await forget_namespace(redis_url, fox.settings.redis_namespace)
-
-
-async def forget_namespace(url: str, namespace: str) -> None:
-    """Delete the test's Redis keys (its run streams), so a long-lived Redis does not collect them."""
-    import redis.asyncio as redis
-
-    client = redis.from_url(url)
-    try:
-        keys = [key async for key in client.scan_iter(match=f"{namespace}:*")]
-        if keys:
-            await client.delete(*keys)
-    finally:
-        await client.aclose()

@@ -17,18 +17,9 @@ from pathlib import Path
 import pytest
 
 from incidentfox.bot.assembly import IncidentFox
-from tests.conftest import PostgresServer, run_in_fresh_loop, truncate_all
 from tests.slack_world import ADMIN, CHANNEL, World, world
 
 MENTIONS = 12
-
-
-@pytest.fixture
-def postgres_url(postgres_server: PostgresServer) -> str:
-    if postgres_server.url is None:
-        pytest.skip(postgres_server.reason)
-    run_in_fresh_loop(truncate_all(postgres_server.url))
-    return postgres_server.url
 
 
 @asynccontextmanager

@@ -4,16 +4,12 @@ worker process holding the run stops it; a press nobody holds is answered "not r
 from __future__ import annotations
 
 import asyncio
-import secrets
-from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
 from redis.asyncio import Redis
 
 from incidentfox.agents.events import ProgressEvent
 from incidentfox.agents.run_control import InterruptListener, LocalRunControl, RedisRunControl
-from tests.slack_world import forget_namespace
 
 
 class Holder:
@@ -32,13 +28,6 @@ class Holder:
 
     def live_events(self, run_id: str) -> list[ProgressEvent] | None:
         return [] if run_id in self.held else None
-
-
-@pytest.fixture
-async def namespace(redis_url: str) -> AsyncIterator[str]:
-    name = f"ifx-test-{secrets.token_hex(4)}"
-    yield name
-    await forget_namespace(redis_url, name)
 
 
 async def _until(check: Any, timeout: float = 10.0) -> None:

@@ -3,9 +3,6 @@ claim it while it is not on the queue, and the stranded-run sweep queues it once
 
 from __future__ import annotations
 
-import secrets
-from collections.abc import AsyncIterator
-
 import pytest
 
 from incidentfox.agents.investigation import config_problems
@@ -18,16 +15,8 @@ from incidentfox.bot.runtime import Runtime
 from incidentfox.config.permissions import Principal
 from incidentfox.handlers.pipeline import Accepted, TriggerPipeline
 from incidentfox.handlers.trigger import RoutingKey, ThreadRef, Trigger
-from tests.slack_world import forget_namespace
 
 CHANNEL = "C0STRAND"
-
-
-@pytest.fixture
-async def namespace(redis_url: str) -> AsyncIterator[str]:
-    name = f"ifx-test-{secrets.token_hex(4)}"
-    yield name
-    await forget_namespace(redis_url, name)
 
 
 async def test_a_run_saved_while_redis_was_down_is_queued_once_it_is_back(

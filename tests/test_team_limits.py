@@ -5,7 +5,6 @@ slot whose worker died frees itself when its lease runs out."""
 from __future__ import annotations
 
 import asyncio
-import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -30,17 +29,9 @@ from incidentfox.emulators.slack import SlackEmulator
 from incidentfox.handlers.trigger import ThreadRef
 from tests.accepted_runs import accept_run
 from tests.conftest import make_settings
-from tests.slack_world import forget_namespace
 
 TUNING = Resilience(lease_s=2.0, claim_retry_s=0.05, team_wait_s=0.1)
 ADMIN = Principal(kind="admin")
-
-
-@pytest.fixture
-async def namespace(redis_url: str) -> AsyncIterator[str]:
-    name = f"ifx-test-{secrets.token_hex(4)}"
-    yield name
-    await forget_namespace(redis_url, name)
 
 
 @pytest.fixture

@@ -23,18 +23,10 @@ from incidentfox.bot.runtime import build_runtime
 from incidentfox.bot.worker_processes import settings_environment
 from incidentfox.emulators.kubernetes import KubernetesEmulator
 from incidentfox.emulators.slack import SlackEmulator
-from tests.conftest import PostgresServer, make_settings, run_in_fresh_loop, truncate_all
+from tests.conftest import make_settings
 from tests.slack_world import CHANNEL, SIGNING_SECRET, USER, forget_namespace, signed_headers
 
 MENTIONS = 6
-
-
-@pytest.fixture
-def postgres_url(postgres_server: PostgresServer) -> str:
-    if postgres_server.url is None:
-        pytest.skip(postgres_server.reason)
-    run_in_fresh_loop(truncate_all(postgres_server.url))
-    return postgres_server.url
 
 
 @pytest.fixture
@@ -136,6 +128,8 @@ async def test_two_worker_processes_finish_every_run_once_through_a_sigkill(
     by_message = _rcas_by_message(slack)
     assert len(by_message) == MENTIONS, f"one RCA per mention: {by_message}"
     assert set(by_message.values()) == {1}, "no run was answered twice"
+    posts = [str(c.args.get("thread_ts")) for c in slack.calls("chat.postMessage") if c.ok]
+    assert len(posts) == len(set(posts)) == MENTIONS, "a resumed run takes over its message, posts no second"
     pids = set(serve.children().values())
     assert await serve.stop() == 0, "SIGTERM stops the bot and its workers cleanly"
     assert not [pid for pid in pids if alive(pid)], "no worker process is left behind"

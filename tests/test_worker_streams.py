@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from incidentfox.agents.context import InvestigationContext
 from incidentfox.agents.events import Result, Started
 from incidentfox.agents.investigator import InvestigationOutcome
+from incidentfox.agents.progress_marker import run_metadata
 from incidentfox.agents.queue import QueuedRun
 from incidentfox.agents.rca import RootCauseAnalysis
 from incidentfox.agents.resilience import Resilience
@@ -31,7 +31,6 @@ from incidentfox.emulators.slack import SlackEmulator
 from incidentfox.handlers.trigger import ThreadRef
 from tests.accepted_runs import accept_run
 from tests.conftest import make_settings
-from tests.slack_world import forget_namespace
 
 VISIBILITY_S = 0.6
 TUNING = Resilience(lease_s=1.2, claim_retry_s=0.05)
@@ -55,13 +54,6 @@ class Investigations:
         rca = RootCauseAnalysis(summary=f"answered {question}", root_cause="-")
         context.emit(Result(rca=rca))
         return InvestigationOutcome(rca=rca)
-
-
-@pytest.fixture
-async def namespace(redis_url: str) -> AsyncIterator[str]:
-    name = f"ifx-test-{secrets.token_hex(4)}"
-    yield name
-    await forget_namespace(redis_url, name)
 
 
 @pytest.fixture
@@ -211,3 +203,40 @@ async def test_a_run_that_keeps_killing_its_workers_is_parked(
 async def _finished(runtime: Runtime, run_id: str) -> bool:
     run = await runtime.runs.get(run_id)
     return run is not None and run.status not in ("queued", "running")
+
+
+async def test_a_run_redelivered_after_its_worker_died_takes_over_the_message_it_posted(
+    runtime: Runtime, redis_url: str, namespace: str, slack: SlackEmulator
+) -> None:
+    """The worker died between posting "Investigating…" and saving the message's ts: the next worker
+    finds the marked message in the thread and edits it, rather than posting a second one."""
+    client = AsyncWebClient(token=slack.bot_token, base_url=slack.api_url)
+    root = await client.chat_postMessage(channel="C0STREAM", text="why is checkout down?")
+    thread = ThreadRef(channel_id="C0STREAM", thread_ts=str(root["ts"]), workspace_id="T1")
+    queued = await accept_run(runtime, "why is checkout down?", thread)
+    posted = await client.chat_postMessage(
+        channel="C0STREAM",
+        thread_ts=thread.thread_ts,
+        text="Investigating…",
+        metadata=run_metadata(queued.run_id),
+    )
+    producer, reader = _queue(redis_url, namespace, "bot"), _queue(redis_url, namespace, "dead")
+    await producer.put(queued)
+    assert (await reader.get()).run_id == queued.run_id
+    await reader.streams.stop()  # died holding it
+    await asyncio.sleep(VISIBILITY_S + 0.2)
+    answers = Investigations()
+    heir_queue = _queue(redis_url, namespace, "heir")
+    worker = _worker(runtime, heir_queue, "worker-heir", slack, answers)
+    task = asyncio.create_task(worker.run_forever())
+    try:
+        await _until(lambda: _finished(runtime, queued.run_id))
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        for queue in (producer, reader, heir_queue):
+            await queue.close()
+    in_thread = [c for c in slack.calls("chat.postMessage") if c.args.get("thread_ts") == thread.thread_ts]
+    assert len(in_thread) == 1, "no second progress message"
+    run = await runtime.runs.get(queued.run_id)
+    assert run is not None and run.message_ts == posted["ts"] and run.attempts == 2

@@ -12,8 +12,9 @@ from incidentfox.agents.step_retry import Backoff
 class Resilience:
     step_backoff: Backoff = field(default_factory=Backoff)
     """Retries of a worker step (database, config, first post) before the run ends with a message."""
-    final_wait_s: float = 60.0
-    """How long the worker retries a final edit itself before leaving it pending in the database."""
+    final_wait_s: float = 25.0
+    """How long the worker retries a final edit itself before leaving it pending in the database. With
+    the worker's takeover margin (30 s), a final whose worker died shows within a minute."""
     final_retry: FinalRetrySchedule = field(default_factory=FinalRetrySchedule)
     finals_poll_s: float = 1.0
     """How often pending final messages that are due are tried."""

@@ -284,6 +284,9 @@ class Worker:
             DATABASE_UNAVAILABLE,
         )
         if claim is Claim.CLAIMED:
+            if item.deliveries > 1:  # its worker died: the next attempt finds the message it posted
+                resumed = functools.partial(self._runs.count_resumes, [item.run_id])
+                await self._step("count the attempt", resumed, item.run_id, DATABASE_UNAVAILABLE)
             return True
         if claim is Claim.FINISHED:
             await self._ack(item)

@@ -55,7 +55,9 @@ _ENTITY_TAIL = re.compile(r"&[a-z]{0,4}$")
 
 def slack_len(text: str) -> int:
     """Length as Slack may count it: UTF-16 code units (an emoji outside the BMP counts as two)."""
-    return len(text) + sum(1 for ch in text if ord(ch) > 0xFFFF)
+    if text.isascii():
+        return len(text)
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
 
 
 def _extends_previous(ch: str) -> bool:
