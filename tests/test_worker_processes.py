@@ -136,3 +136,4 @@ async def test_two_worker_processes_finish_every_run_once_through_a_sigkill(
     log = serve.log_text()
     assert "exited with -9; starting it again" in log
     assert "Traceback" not in log
+    assert "will be unused" not in log and "will be ignored" not in log, "Bolt's token notices are dropped"

@@ -96,6 +96,26 @@ def slack_client(
     )
 
 
+BOLT_TOKEN_NOTICES = (
+    "As you gave `client` as well, `token` will be unused",
+    "As `installation_store` or `authorize` has been used, `token`",
+)
+"""Bolt reads ``SLACK_BOT_TOKEN`` from the environment by itself and warns, at every start, that our
+client and authorize function take precedence: they are meant to, so these two lines say nothing."""
+
+
+class _WithoutTokenNotices(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(BOLT_TOKEN_NOTICES)
+
+
+def bolt_logger() -> logging.Logger:
+    logger = logging.getLogger("incidentfox.slack")
+    if not any(isinstance(f, _WithoutTokenNotices) for f in logger.filters):
+        logger.addFilter(_WithoutTokenNotices())
+    return logger
+
+
 def build_slack_surface(
     settings: Settings,
     client: AsyncWebClient,
@@ -114,7 +134,7 @@ def build_slack_surface(
         client=client,
         signing_secret=secret,
         process_before_response=True,
-        logger=logging.getLogger("incidentfox.slack"),
+        logger=bolt_logger(),
         authorize=authorization,
         before_authorize=RequireAuthorization(authorization),
     )
