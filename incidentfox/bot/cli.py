@@ -15,6 +15,7 @@ from incidentfox.agents.redis_queue import QueueUnavailable
 from incidentfox.agents.specialists import all_toolsets
 from incidentfox.bot.assembly import IncidentFox, Role
 from incidentfox.bot.settings import Settings, redacted_url
+from incidentfox.config.secrets import SecretsUnreadable
 from incidentfox.db.engine import create_engine
 from incidentfox.db.migrate import current_revision, upgrade_to_head
 
@@ -137,6 +138,15 @@ async def _serve(settings: Settings, role: Role, team: tuple[str, str] | None = 
         sys.exit(1)
     except OSError as exc:
         log.error("cannot listen on %s:%s: %s", settings.host, settings.port, exc.strerror)
+        await app.stop()
+        sys.exit(1)
+    except SecretsUnreadable as exc:
+        log.error(
+            "cannot start: %s. Set INCIDENTFOX_SECRET_KEY to the key this database was written with "
+            "(or restore %s), or point DATABASE_URL at another database.",
+            exc,
+            settings.data_dir / "secret.key",
+        )
         await app.stop()
         sys.exit(1)
     try:

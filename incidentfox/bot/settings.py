@@ -7,7 +7,7 @@ from functools import cached_property
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -18,7 +18,8 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 3000
-    database_url: str = "sqlite+aiosqlite:///./data/incidentfox.db"
+    database_url: str = ""
+    """Unset: SQLite in the data directory (``sqlite+aiosqlite:///./data/incidentfox.db`` by default)."""
     redis_url: str | None = None
     redis_namespace: str = "incidentfox"
     """Prefix of every Redis key and channel, so installations can share one Redis."""
@@ -96,6 +97,14 @@ class Settings(BaseSettings):
     """With no Slack credentials, run Slack in-process and serve the local web workspace at ``/``."""
     incidentfox_demo: bool = True
     """Seed the ``demo`` org on first start in local-workspace mode (``INCIDENTFOX_DEMO=0`` turns it off)."""
+
+    @model_validator(mode="after")
+    def _database_in_the_data_dir(self) -> Settings:
+        """The default SQLite file lives beside the generated key, wherever ``INCIDENTFOX_DATA_DIR`` is:
+        a database without its key cannot decrypt its secrets."""
+        if not self.database_url:
+            self.database_url = f"sqlite+aiosqlite:///{self.data_dir / 'incidentfox.db'}"
+        return self
 
     @cached_property
     def is_sqlite(self) -> bool:

@@ -49,6 +49,10 @@ def derive_key(material: bytes, purpose: str) -> bytes:
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose.encode()).derive(material)
 
 
+class SecretsUnreadable(ValueError):
+    """The database holds secrets sealed with another key: the installation's key changed or was lost."""
+
+
 class SecretBox:
     """Encrypts and decrypts config secret values with a key derived from the installation key."""
 
@@ -64,7 +68,10 @@ class SecretBox:
         try:
             return self._fernet.decrypt(stored[len(CIPHER_PREFIX) :].encode()).decode()
         except InvalidToken as exc:
-            raise ValueError("a stored secret cannot be decrypted with this INCIDENTFOX_SECRET_KEY") from exc
+            raise SecretsUnreadable(
+                "a stored secret cannot be decrypted with this INCIDENTFOX_SECRET_KEY (or the data "
+                "directory's secret.key): the database was written with another key"
+            ) from exc
 
     def seal(self, document: Any, current: Any) -> Any:
         """Encrypt the secrets of an incoming document, keeping ciphertexts whose value did not change."""

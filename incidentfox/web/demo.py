@@ -28,6 +28,7 @@ from typing import Any
 import aiohttp
 
 from incidentfox.blocks.demo_welcome import welcome_blocks, welcome_text
+from incidentfox.config.secrets import SecretsUnreadable
 from incidentfox.config.service import ConfigService
 from incidentfox.emulators.github import GitHubEmulator
 from incidentfox.emulators.kubernetes import KubernetesEmulator
@@ -143,6 +144,8 @@ class DemoEnvironment:
             seeded = True
         except DemoSeedError as exc:
             log.error("demo: not started: %s", exc)
+            raise
+        except SecretsUnreadable:
             raise
         except Exception:
             log.exception("demo: not started: an emulator or the config service failed")
