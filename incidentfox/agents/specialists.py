@@ -22,7 +22,9 @@ from incidentfox.agents.toolsets.function_tools import toolset_function_tools
 from incidentfox.agents.toolsets.github import GITHUB
 from incidentfox.agents.toolsets.kubernetes import KUBERNETES
 from incidentfox.agents.toolsets.kubernetes_api import kubernetes_configured
+from incidentfox.agents.toolsets.outputs import output_function_tools
 from incidentfox.agents.toolsets.pagerduty import PAGERDUTY
+from incidentfox.agents.toolsets.prometheus import PROMETHEUS
 
 
 def prerequisites_met(toolset: Toolset) -> Callable[[Mapping[str, Any]], bool]:
@@ -60,6 +62,14 @@ SPECIALISTS: tuple[Specialist, ...] = (
         available=_available,
     ),
     Specialist(
+        name="metrics",
+        description="Reads the team's metrics from Prometheus (or Thanos, Mimir, VictoriaMetrics): what is "
+        "alerting, which scrape targets are down, and PromQL over a time window (error rates, latency, "
+        "saturation, memory). Give it the service and the time window.",
+        toolsets=(PROMETHEUS,),
+        available=_available,
+    ),
+    Specialist(
         name="incident-history",
         description="Reads PagerDuty: an incident's alerts and timeline, past incidents of the same "
         "service, and who is on call. Give it the incident id or the service.",
@@ -75,6 +85,10 @@ SPECIALISTS: tuple[Specialist, ...] = (
         available=_available,
     ),
 )
+
+
+_OUTPUT_TOOLS: tuple[Tool, ...] = tuple(output_function_tools())
+"""``search_output``/``read_output``: every specialist's over-budget results are kept, not cut."""
 
 
 @functools.cache
@@ -94,7 +108,10 @@ def available_specialists(config: Mapping[str, Any]) -> list[SubagentSpec]:
                 name=specialist.name,
                 description=specialist.description,
                 instructions="\n\n".join(t.instructions.strip() for t in toolsets),
-                tools=[tool for toolset in toolsets for tool in _tools(toolset, specialist.name)],
+                tools=[
+                    *(tool for toolset in toolsets for tool in _tools(toolset, specialist.name)),
+                    *_OUTPUT_TOOLS,
+                ],
             )
         )
     return specs
