@@ -21,9 +21,18 @@ from pydantic import BaseModel, Field
 
 from incidentfox.agents.context import InvestigationContext
 from incidentfox.agents.rca import Confidence, Evidence, RootCauseAnalysis
+from incidentfox.agents.toolsets.outputs import offers_output_tools, output_function_tools
 
 PLANNER_NAME = "planner"
-KNOWN_SUBAGENTS: tuple[str, ...] = ("kubernetes", "logs", "metrics", "github", "incident-history")
+KNOWN_SUBAGENTS: tuple[str, ...] = (
+    "kubernetes",
+    "logs",
+    "metrics",
+    "github",
+    "incident-history",
+    "data",
+    "cloud",
+)
 """The sub-agents of design §7; a spec may use another name, these are the ones the worker builds."""
 
 _NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,40}$")
@@ -147,7 +156,8 @@ def build_planner(
 
     ``grounding`` is the no-LLM analyzers' findings as text; ``extra_instructions`` is team-specific
     guidance from config (runbook hints). Sub-agents get ``subagent_max_turns`` turns each; a failing
-    sub-agent becomes a tool result the planner can reason about, not a failed run.
+    sub-agent becomes a tool result the planner can reason about, not a failed run. When the
+    sub-agents keep over-budget outputs (they offer ``search_output``), the planner can read them too.
     """
     _check_names(subagents)
     tools: list[Tool] = [
@@ -159,6 +169,8 @@ def build_planner(
         )
         for spec in subagents
     ]
+    if any(offers_output_tools(spec.tools) for spec in subagents):
+        tools.extend(output_function_tools())
     instructions = PLANNER_INSTRUCTIONS
     if not subagents:
         instructions += (

@@ -25,6 +25,7 @@ from incidentfox.agents.toolsets.kubernetes_api import kubernetes_configured
 from incidentfox.agents.toolsets.outputs import output_function_tools
 from incidentfox.agents.toolsets.pagerduty import PAGERDUTY
 from incidentfox.agents.toolsets.prometheus import PROMETHEUS
+from incidentfox.agents.toolsets.warehouse import WAREHOUSE
 
 
 def prerequisites_met(toolset: Toolset) -> Callable[[Mapping[str, Any]], bool]:
@@ -67,6 +68,14 @@ SPECIALISTS: tuple[Specialist, ...] = (
         "alerting, which scrape targets are down, and PromQL over a time window (error rates, latency, "
         "saturation, memory). Give it the service and the time window.",
         toolsets=(PROMETHEUS,),
+        available=_available,
+    ),
+    Specialist(
+        name="data",
+        description="Queries the team's data warehouse or database read-only (PostgreSQL, MySQL/MariaDB, "
+        "Snowflake) to measure business impact: orders or payments per minute, failure rates, backlogs, "
+        "and since when. Give it the metric, the time window and the table if you know it.",
+        toolsets=(WAREHOUSE,),
         available=_available,
     ),
     Specialist(
