@@ -293,7 +293,11 @@ async def test_adapter_emits_events_scrubs_secrets_and_caches_client(emulator: K
         "kubernetes",
         POD,
     )
-    assert (end.call_id, end.status, end.summary) == ("call-7", "ok", "5 log lines")
+    assert (end.call_id, end.status, end.summary) == (
+        "call-7",
+        "ok",
+        "5 log lines · 1 secret scrubbed from the output",
+    )
     assert isinstance(ctx.clients["kubernetes"], KubernetesClient)
 
 
@@ -312,19 +316,19 @@ async def test_adapter_turns_bad_arguments_into_a_readable_error(emulator: Kuber
     assert emulator.requests == []
 
 
-async def test_adapter_budgets_output_and_asks_to_narrow(emulator: KubernetesEmulator) -> None:
+async def test_adapter_keeps_over_budget_output_and_asks_to_narrow(emulator: KubernetesEmulator) -> None:
     events: list[ProgressEvent] = []
     tool = _function_tool("list_pods", budget=OutputBudget(default=8000, per_tool={"list_pods": 400}))
     args = json.dumps({"namespace": "prod"})
+    ctx = _context(emulator, events)
     out = await tool.on_invoke_tool(
-        ToolContext(
-            _context(emulator, events), tool_name="list_pods", tool_call_id="c2", tool_arguments=args
-        ),
-        args,
+        ToolContext(ctx, tool_name="list_pods", tool_call_id="c2", tool_arguments=args), args
     )
     assert len(out) <= 400
-    assert "OUTPUT TRUNCATED" in out
+    assert json.loads(out)["kept_as"] == "out-1"
+    assert "search_output" in out
     assert "label_selector" in out
+    assert any(POD in line for line in ctx.scratch.outputs.get("out-1").lines)
 
 
 async def test_adapter_reports_unreachable_api_to_the_model(emulator: KubernetesEmulator) -> None:

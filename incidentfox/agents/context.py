@@ -9,6 +9,7 @@ from typing import Any
 
 from incidentfox.agents.approvals.gate import ApprovalGate, ApprovalsUnavailable
 from incidentfox.agents.events import ProgressEvent
+from incidentfox.agents.scratch_outputs import RunScratch
 
 
 def _nobody() -> str | None:
@@ -30,7 +31,8 @@ class InvestigationContext:
     asked in Slack: the analyzers look there first. ``kind`` is the run's trigger kind (``debug``
     goes to the SRE agent); ``thread_key``, ``channel_id``, ``thread_ts`` and ``requester`` say whose
     thread the run answers in; ``interrupted_by`` names who pressed Interrupt once the run is being
-    interrupted (``None`` before).
+    interrupted (``None`` before). ``scratch`` is the run's scratch space for over-budget tool outputs
+    and its memory of answered tool calls (``scratch_outputs``).
     """
 
     run_id: str
@@ -49,3 +51,4 @@ class InvestigationContext:
     thread_ts: str | None = None
     requester: str = ""
     interrupted_by: Callable[[], str | None] = field(default=_nobody)
+    scratch: RunScratch = field(default_factory=RunScratch)

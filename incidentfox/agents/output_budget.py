@@ -1,8 +1,16 @@
 """The output budget: how much of a tool's result a model may see, decided in one place.
 
-A result is serialised to compact JSON. When it is longer than the tool's budget, the head is kept
-(cut at a line boundary where one is near) and an instruction is appended telling the model how
-much it missed and how to ask a narrower question. Nothing is dropped silently.
+A result is serialised to compact JSON. When it is longer than the tool's budget:
+
+* for the planner and its sub-agents (``spill_summary``), the whole result, scrubbed, is kept in the
+  run's scratch space (``scratch_outputs``) and the model gets a summary that fits the budget: the
+  ref, the size, the shape, the first and last lines, how many lines mention errors or warnings, and
+  how to use ``search_output``/``read_output`` on it or ask a narrower question;
+* elsewhere (``apply_budget``: the SRE agent's team tools, which have no scratch space), the head is
+  kept (cut at a line boundary where one is near) and an instruction is appended telling the model
+  how much it missed and how to ask a narrower question.
+
+Nothing is dropped silently.
 """
 
 from __future__ import annotations
@@ -12,6 +20,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from incidentfox.agents.output_shape import clip, describe, mentions, size_in_bytes
+from incidentfox.agents.scratch_outputs import SCRATCH_CAPACITY_BYTES, StoredOutput, human_size
 from incidentfox.agents.toolsets.base import ToolResult
 
 DEFAULT_BUDGET_CHARS = 8_000
@@ -62,9 +72,9 @@ def _chars(value: Any, fallback: int) -> int:
     return fallback
 
 
-def serialize_result(result: ToolResult) -> str:
-    """The model-facing text of a result: compact JSON without empty fields."""
-    body: dict[str, Any] = {"status": result.status}
+def serialize_result(result: ToolResult, extra: Mapping[str, Any] | None = None) -> str:
+    """The model-facing text of a result: compact JSON without empty fields, ``extra`` fields first."""
+    body: dict[str, Any] = {**(extra or {}), "status": result.status}
     if result.error:
         body["error"] = result.error
     if result.data is not None:
@@ -104,3 +114,108 @@ def budget_result(result: ToolResult, *, tool: str, budget: OutputBudget | None 
     """Serialise and budget a result in one step (scrub first; see ``function_tools``)."""
     budget = budget or OutputBudget()
     return apply_budget(serialize_result(result), budget.limit_for(tool), tool=tool)
+
+
+_SUMMARY_STEPS: tuple[tuple[int, int, int], ...] = (
+    (20, 200, 400),
+    (20, 120, 200),
+    (10, 120, 200),
+    (5, 100, 120),
+    (2, 80, 80),
+    (0, 0, 0),
+)
+"""(first and last lines shown, characters per line, characters of the sample item), tried in turn
+until the summary fits the budget."""
+_ERROR_CHARS = 300
+
+
+def spill_summary(
+    result: ToolResult,
+    lines: list[str],
+    stored: StoredOutput | None,
+    *,
+    tool: str,
+    total_chars: int,
+    limit: int,
+    extra: Mapping[str, Any] | None = None,
+    counted: Mapping[str, int] | None = None,
+    capacity_bytes: int = SCRATCH_CAPACITY_BYTES,
+) -> str:
+    """What the model sees instead of an over-budget result (``lines`` as kept under ``stored``).
+
+    As much as fits in ``limit``: the first and last lines shrink, then go, before the ref and the
+    instructions; only when ``limit`` is smaller than those alone is it exceeded. ``counted`` is
+    ``mentions(lines)`` when the caller has it already.
+    """
+    base: dict[str, Any] = {**(extra or {}), "status": result.status}
+    if result.error:
+        base["error"] = clip(result.error, _ERROR_CHARS)
+    if stored is not None:
+        base["kept_as"] = stored.ref
+    base["note"] = _spill_note(tool, lines, stored, total_chars, limit, capacity_bytes)
+    base["size"] = _size(result, lines, stored)
+    tail_fields = {k: v for k, v in (("invocation", result.invocation), ("url", result.url)) if v}
+    counted = mentions(lines) if counted is None else counted
+    text = ""
+    for shown, width, sample in _SUMMARY_STEPS:
+        body = dict(base)
+        body["shape"] = describe(result.data, sample_chars=sample)
+        if counted:
+            body["lines_mentioning"] = counted
+        if shown:
+            body["first_lines"] = [f"{i}: {clip(line, width)}" for i, line in enumerate(lines[:shown])]
+            start = max(shown, len(lines) - shown)
+            body["last_lines"] = [f"{i}: {clip(lines[i], width)}" for i in range(start, len(lines))]
+        text = _json({**body, **tail_fields})
+        if len(text) <= limit:
+            return text
+    base["note"] = _spill_note(tool, lines, stored, total_chars, limit, capacity_bytes, short=True)
+    for body in ({**base, **tail_fields}, base):
+        text = _json(body)
+        if len(text) <= limit:
+            break
+    return text
+
+
+def _json(body: Mapping[str, Any]) -> str:
+    return json.dumps(body, ensure_ascii=False, default=str, separators=(",", ":"))
+
+
+def _size(result: ToolResult, lines: list[str], stored: StoredOutput | None) -> dict[str, Any]:
+    size: dict[str, Any] = {"lines": len(lines)}
+    size["bytes"] = stored.size_bytes if stored is not None else size_in_bytes(lines)
+    items = result.data if isinstance(result.data, list | tuple) else None
+    if items is not None:
+        size["items"] = len(items)
+    return size
+
+
+def _spill_note(
+    tool: str,
+    lines: list[str],
+    stored: StoredOutput | None,
+    total_chars: int,
+    limit: int,
+    capacity_bytes: int,
+    *,
+    short: bool = False,
+) -> str:
+    hint = NARROWING_HINTS.get(tool, GENERIC_HINT)
+    over = f"This {tool} result is {total_chars:,} characters, over its {limit:,}-character budget"
+    if stored is None:
+        return (
+            f"{over} and larger than the {human_size(capacity_bytes)} an investigation can keep, "
+            f"so only this summary of it exists. Ask a narrower question: {hint}."
+        )
+    ref = stored.ref
+    if short:
+        return (
+            f"Over budget ({total_chars:,} > {limit:,} chars): kept as {ref} ({len(lines):,} lines). Use "
+            f"search_output or read_output on {ref}, or narrow the query: {hint}."
+        )
+    return (
+        f"{over}, so it was kept whole as {ref} ({len(lines):,} lines) instead of being shown. "
+        f'Find lines with search_output(ref="{ref}", pattern=...) and page with read_output(ref="{ref}", '
+        f"offset=..., limit=...); the numbers before the lines below are read_output offsets. "
+        f"Or ask a narrower question: {hint}."
+    )

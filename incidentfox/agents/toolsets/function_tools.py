@@ -9,14 +9,21 @@ This is where tool policy is applied, once for every toolset:
 3. write tools go through the run's approval gate (``context.approvals``): the exact action is shown
    in Slack with Approve and Deny, and the tool runs once if approved, or tells the model why not;
 4. the toolset's client is connected once per run and cached in ``context.clients``;
-5. the result is scrubbed of secrets (patterns plus the team's own secret values) and then fitted to
-   the output budget;
-6. every call is counted by toolset, tool and result status, and the tool's own run time (its client's
+5. the result is scrubbed of secrets (patterns, high-entropy tokens and the team's own secret
+   values); how many were scrubbed is added to the call's ``ToolEnd`` summary;
+6. the result is fitted to the output budget: for the agents' function tools an over-budget result
+   is kept whole in the run's scratch space and summarised (``spill``; see ``output_budget``),
+   elsewhere its head is shown with an instruction to narrow the query;
+7. for the agents' function tools, a call repeating an earlier call of the run (same tool, same
+   canonical arguments) is answered from the run's memory and marked ``repeat_of`` (``dedupe``;
+   see ``call_memory``);
+8. every call is counted by toolset, tool and result status, and the tool's own run time (its client's
    connection included, a wait for approval not) is observed per toolset (``PROCESS_METRICS``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import json
 import logging
@@ -33,9 +40,18 @@ from pydantic import BaseModel, ValidationError
 from incidentfox.agents.approvals.models import ActionDescription, ActionRequest, DescribesAction
 from incidentfox.agents.context import InvestigationContext
 from incidentfox.agents.events import ToolEnd, ToolStart
-from incidentfox.agents.output_budget import OutputBudget, apply_budget, serialize_result
-from incidentfox.agents.redaction import scrub_json, scrub_text, secret_values
+from incidentfox.agents.output_budget import OutputBudget, apply_budget, serialize_result, spill_summary
+from incidentfox.agents.output_shape import mentions, result_lines, size_in_bytes
+from incidentfox.agents.redaction import (
+    scrub_json,
+    scrub_json_counted,
+    scrub_text,
+    scrub_text_counted,
+    secret_values,
+)
+from incidentfox.agents.scratch_outputs import CachedCall
 from incidentfox.agents.toolsets.base import Tool, ToolResult, Toolset
+from incidentfox.agents.toolsets.call_memory import call_key, repeat_marker, worth_remembering
 from incidentfox.observability.metrics import PROCESS_METRICS
 
 log = logging.getLogger(__name__)
@@ -43,7 +59,8 @@ _SUMMARY_CHARS = 140
 
 
 async def close_clients(context: InvestigationContext) -> None:
-    """Release the per-run toolset clients (connection pools) once the investigation is over."""
+    """Release the per-run toolset clients (connection pools) and the run's scratch space once the
+    investigation is over."""
     for name, client in context.clients.items():
         close = getattr(client, "close", None)
         if callable(close):
@@ -54,17 +71,23 @@ async def close_clients(context: InvestigationContext) -> None:
             except Exception:
                 log.warning("closing the %s client failed run_id=%s", name, context.run_id)
     context.clients.clear()
+    context.scratch.clear()
 
 
 def scrub_result(result: ToolResult, known_values: list[str]) -> ToolResult:
     """A copy of ``result`` with secrets removed from every field a model or a human will read."""
-    return ToolResult(
-        status=result.status,
-        data=scrub_json(result.data, known_values),
-        error=scrub_text(result.error, known_values) if result.error else None,
-        url=scrub_text(result.url, known_values) if result.url else None,
-        invocation=scrub_text(result.invocation, known_values),
-    )
+    return scrub_result_counted(result, known_values)[0]
+
+
+def scrub_result_counted(result: ToolResult, known_values: list[str]) -> tuple[ToolResult, int]:
+    """``scrub_result`` and how many secrets it replaced. ``call_tool`` runs it in a worker thread: a
+    5 MB result takes a few hundred milliseconds, which the event loop's other runs should not wait."""
+    data, in_data = scrub_json_counted(result.data, known_values)
+    error, in_error = scrub_text_counted(result.error, known_values) if result.error else (None, 0)
+    url, in_url = scrub_text_counted(result.url, known_values) if result.url else (None, 0)
+    invocation, in_invocation = scrub_text_counted(result.invocation, known_values)
+    scrubbed = ToolResult(status=result.status, data=data, error=error, url=url, invocation=invocation)
+    return scrubbed, in_data + in_error + in_url + in_invocation
 
 
 def summarize(result: ToolResult) -> str:
@@ -144,9 +167,13 @@ async def invoke_tool(
     call_id: str,
     agent: str,
     budget: OutputBudget | None = None,
+    spill: bool = False,
+    dedupe: bool = False,
 ) -> str:
     """Run one tool call end to end and return exactly the text the model will see."""
-    outcome = await call_tool(ctx, toolset, tool, raw_args, call_id=call_id, agent=agent, budget=budget)
+    outcome = await call_tool(
+        ctx, toolset, tool, raw_args, call_id=call_id, agent=agent, budget=budget, spill=spill, dedupe=dedupe
+    )
     return outcome.text
 
 
@@ -159,26 +186,113 @@ async def call_tool(
     call_id: str,
     agent: str,
     budget: OutputBudget | None = None,
+    spill: bool = False,
+    dedupe: bool = False,
+    client: Any = None,
 ) -> ToolCallOutcome:
-    """``invoke_tool`` that also returns the scrubbed result (its status, for callers that report it)."""
+    """``invoke_tool`` that also returns the scrubbed result (its status, for callers that report it).
+
+    ``spill`` keeps an over-budget result in the run's scratch space and shows its summary (the caller
+    offers ``search_output``/``read_output``); without it the result's head is shown. ``dedupe``
+    answers a repeat of an earlier call of the run from memory. ``client``, when given, is used instead
+    of connecting the toolset (the output tools read the run's scratch space).
+    """
+    scratch = ctx.scratch
+    number = scratch.next_call()
     secrets = secret_values(ctx.config)
     args, params, invalid = _parse(tool, raw_args)
     ctx.emit(ToolStart(call_id=call_id, tool=tool.name, args=scrub_json(args, secrets), agent=agent))
+    limit = (budget or OutputBudget.from_config(ctx.config)).limit_for(tool.name)
+    key = call_key(toolset, tool, params) if dedupe and params is not None and not tool.writes else None
+    earlier = scratch.answered.get(key) if key is not None else None
+    if earlier is not None:
+        return await _repeat(
+            ctx, toolset.name, tool.name, earlier, limit, spill=spill, call_id=call_id, agent=agent
+        )
     if params is None:
         result = ToolResult.failed(invalid or "invalid arguments")
     elif tool.writes:
+        scratch.answered.clear()
         request = action_request(toolset, tool, params, scrub_json(args, secrets), secrets)
-        result = await _run_when_approved(ctx, request, lambda: _run(ctx, toolset, tool, params))
+        result = await _run_when_approved(ctx, request, lambda: _run(ctx, toolset, tool, params, client))
     else:
-        result = await _run(ctx, toolset, tool, params)
-    result = scrub_result(result, secrets)
+        result = await _run(ctx, toolset, tool, params, client)
+    result, scrubbed = await asyncio.to_thread(scrub_result_counted, result, secrets)
+    scratch.secrets_scrubbed += scrubbed
     PROCESS_METRICS.tool_call(toolset.name, tool.name, result.status)
-    ctx.emit(
-        ToolEnd(call_id=call_id, tool=tool.name, status=result.status, summary=summarize(result), agent=agent)
-    )
-    budget = budget or OutputBudget.from_config(ctx.config)
-    text = apply_budget(serialize_result(result), budget.limit_for(tool.name), tool=tool.name)
+    text, ref = await _fitted(ctx, tool.name, result, limit, spill=spill)
+    summary = summarize(result) + (f" · kept as {ref}" if ref else "")
+    if key is not None and worth_remembering(result):
+        scratch.answered[key] = CachedCall(number, result, ref, summary)
+    if scrubbed:
+        summary += f" · {scrubbed} secret{'s' if scrubbed != 1 else ''} scrubbed from the output"
+    ctx.emit(ToolEnd(call_id=call_id, tool=tool.name, status=result.status, summary=summary, agent=agent))
     return ToolCallOutcome(result, text)
+
+
+async def _repeat(
+    ctx: InvestigationContext,
+    toolset: str,
+    tool: str,
+    earlier: CachedCall,
+    limit: int,
+    *,
+    spill: bool,
+    call_id: str,
+    agent: str,
+) -> ToolCallOutcome:
+    """Answer a repeated call with the earlier call's result, marked ``repeat_of``; nothing runs."""
+    PROCESS_METRICS.tool_call(toolset, tool, earlier.result.status)
+    extra = repeat_marker(earlier.call, tool)
+    text, _ = await _fitted(ctx, tool, earlier.result, limit, spill=spill, extra=extra, ref=earlier.ref)
+    summary = f"{earlier.summary} · repeat of call {earlier.call}, from the run's memory"
+    ctx.emit(ToolEnd(call_id=call_id, tool=tool, status=earlier.result.status, summary=summary, agent=agent))
+    return ToolCallOutcome(earlier.result, text)
+
+
+async def _fitted(
+    ctx: InvestigationContext,
+    tool: str,
+    result: ToolResult,
+    limit: int,
+    *,
+    spill: bool,
+    extra: dict[str, Any] | None = None,
+    ref: str | None = None,
+) -> tuple[str, str | None]:
+    """The text the model sees and, when the result was over budget and kept, its ref.
+
+    A repeat passes its first answer's ``ref``: the kept output is reused while it is still there.
+    """
+    text = serialize_result(result, extra)
+    if len(text) <= limit:
+        return text, None
+    if not spill:
+        return apply_budget(text, limit, tool=tool), None
+    outputs = ctx.scratch.outputs
+    stored = outputs.find(ref) if ref else None
+    if stored is None:
+        lines, counted = await asyncio.to_thread(_lines_and_mentions, result)
+        stored = outputs.keep(tool, lines, size_in_bytes(lines))
+    else:
+        lines, counted = stored.lines, None
+    summary = spill_summary(
+        result,
+        lines,
+        stored,
+        tool=tool,
+        total_chars=len(text),
+        limit=limit,
+        extra=extra,
+        counted=counted,
+        capacity_bytes=outputs.capacity_bytes,
+    )
+    return summary, stored.ref if stored is not None else None
+
+
+def _lines_and_mentions(result: ToolResult) -> tuple[list[str], dict[str, int]]:
+    lines = result_lines(result)
+    return lines, mentions(lines)
 
 
 def action_request(
@@ -219,20 +333,23 @@ async def _run_when_approved(
         )
 
 
-async def _run(ctx: InvestigationContext, toolset: Toolset, tool: Tool, params: BaseModel) -> ToolResult:
+async def _run(
+    ctx: InvestigationContext, toolset: Toolset, tool: Tool, params: BaseModel, client: Any = None
+) -> ToolResult:
     started = time.perf_counter()
     try:
-        return await _connected_run(ctx, toolset, tool, params)
+        return await _connected_run(ctx, toolset, tool, params, client)
     finally:
         PROCESS_METRICS.tool_seconds(toolset.name, time.perf_counter() - started)
 
 
 async def _connected_run(
-    ctx: InvestigationContext, toolset: Toolset, tool: Tool, params: BaseModel
+    ctx: InvestigationContext, toolset: Toolset, tool: Tool, params: BaseModel, client: Any = None
 ) -> ToolResult:
-    client, unavailable = await _client(ctx, toolset)
-    if unavailable:
-        return ToolResult.failed(unavailable)
+    if client is None:
+        client, unavailable = await _client(ctx, toolset)
+        if unavailable:
+            return ToolResult.failed(unavailable)
     try:
         return await tool.run(client, params)
     except Exception as exc:
@@ -242,7 +359,7 @@ async def _connected_run(
         )
 
 
-def _context_of(wrapper: RunContextWrapper[Any]) -> InvestigationContext:
+def context_of(wrapper: RunContextWrapper[Any]) -> InvestigationContext:
     ctx = wrapper.context
     if not isinstance(ctx, InvestigationContext):
         raise TypeError("toolset function tools need an InvestigationContext as the run context")
@@ -252,17 +369,20 @@ def _context_of(wrapper: RunContextWrapper[Any]) -> InvestigationContext:
 def function_tool_for(
     toolset: Toolset, tool: Tool, *, agent: str, budget: OutputBudget | None = None, prefix: str = ""
 ) -> FunctionTool:
-    """One openai-agents ``FunctionTool`` with a strict JSON schema from the tool's params model."""
+    """One openai-agents ``FunctionTool`` with a strict JSON schema from the tool's params model; its
+    over-budget results are kept in the run's scratch space, its repeats answered from memory."""
 
     async def on_invoke(wrapper: ToolContext[Any], raw_args: str) -> str:
         return await invoke_tool(
-            _context_of(wrapper),
+            context_of(wrapper),
             toolset,
             tool,
             raw_args,
             call_id=wrapper.tool_call_id,
             agent=agent,
             budget=budget,
+            spill=True,
+            dedupe=True,
         )
 
     return FunctionTool(
