@@ -22,6 +22,7 @@ from incidentfox.agents.toolsets.function_tools import toolset_function_tools
 from incidentfox.agents.toolsets.github import GITHUB
 from incidentfox.agents.toolsets.kubernetes import KUBERNETES
 from incidentfox.agents.toolsets.kubernetes_api import kubernetes_configured
+from incidentfox.agents.toolsets.loki import LOKI
 from incidentfox.agents.toolsets.outputs import output_function_tools
 from incidentfox.agents.toolsets.pagerduty import PAGERDUTY
 from incidentfox.agents.toolsets.prometheus import PROMETHEUS
@@ -68,6 +69,14 @@ SPECIALISTS: tuple[Specialist, ...] = (
         "alerting, which scrape targets are down, and PromQL over a time window (error rates, latency, "
         "saturation, memory). Give it the service and the time window.",
         toolsets=(PROMETHEUS,),
+        available=_available,
+    ),
+    Specialist(
+        name="logs",
+        description="Reads the team's logs from Grafana Loki: error counts and the most frequent error "
+        "messages of a service, log lines matching LogQL filters with their stream labels, and log-based "
+        "counts over time. Give it the service (or its labels) and the time window.",
+        toolsets=(LOKI,),
         available=_available,
     ),
     Specialist(
