@@ -17,6 +17,7 @@ from typing import Any
 from agents import Tool
 
 from incidentfox.agents.planner import SubagentSpec
+from incidentfox.agents.toolsets.aws import AWS
 from incidentfox.agents.toolsets.base import Toolset, lookup_dotted
 from incidentfox.agents.toolsets.function_tools import toolset_function_tools
 from incidentfox.agents.toolsets.github import GITHUB
@@ -77,6 +78,14 @@ SPECIALISTS: tuple[Specialist, ...] = (
         "messages of a service, log lines matching LogQL filters with their stream labels, and log-based "
         "counts over time. Give it the service (or its labels) and the time window.",
         toolsets=(LOKI,),
+        available=_available,
+    ),
+    Specialist(
+        name="cloud",
+        description="Reads the team's AWS account: CloudWatch alarms, metrics and logs, CloudTrail (who "
+        "changed what), ECS services, load balancer target health, RDS, EC2, EKS and Lambda. Give it the "
+        "service or resource and the time window.",
+        toolsets=(AWS,),
         available=_available,
     ),
     Specialist(

@@ -1,0 +1,420 @@
+"""The aws toolset against a real moto server seeded with a checkout incident (``tests/moto_server.py``):
+what each tool reports, that a metric never has more than 100 points, that only the team's explicit
+credentials are used (never the host's environment), and how it fails in plain words. CloudTrail (which
+moto lacks) and AWS' error answers (access denied, throttling, rejected keys, a slow endpoint) come
+from a tiny aiohttp endpoint."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+from agents.tool_context import ToolContext
+from aiohttp import web
+
+from incidentfox.agents.context import InvestigationContext
+from incidentfox.agents.events import ToolEnd
+from incidentfox.agents.toolsets import aws
+from incidentfox.agents.toolsets.aws_api import AwsClient, AwsNotConfigured, connect
+from incidentfox.agents.toolsets.aws_cloudwatch import MAX_POINTS, choose_period
+from incidentfox.agents.toolsets.base import ToolResult
+from incidentfox.agents.toolsets.function_tools import close_clients, toolset_function_tools
+from incidentfox.egress import EgressPolicy, install_policy
+from tests import moto_server
+from tests.moto_server import KEY_ID, LB_DIMENSION, LOG_GROUP, REGION, SECRET, MotoAccount, running_moto
+from tests.prometheus_server import free_port
+
+
+@pytest.fixture(scope="module")
+def account() -> Iterator[MotoAccount]:
+    with running_moto() as seeded:
+        yield seeded
+
+
+@pytest.fixture
+async def client(account: MotoAccount) -> AsyncIterator[AwsClient]:
+    connected = await connect(account.config())
+    yield connected
+    connected.close()
+
+
+async def _run(client: AwsClient, tool_name: str, /, **args: Any) -> ToolResult:
+    tool = next(t for t in aws.AWS.tools if t.name == tool_name)
+    return await tool.run(client, tool.params.model_validate(args))
+
+
+async def test_alarms_in_alarm_come_with_their_reason_metric_and_threshold(client: AwsClient) -> None:
+    result = await _run(client, "cloudwatch_alarms")
+    assert result.status == "ok", result
+    [alarm] = result.data["alarms"]
+    assert alarm["name"] == "checkout-5xx" and alarm["state"] == "ALARM"
+    assert alarm["reason"].startswith("Threshold Crossed: 3 datapoints [212.0")
+    assert alarm["metric"] == "HTTPCode_Target_5XX_Count" and alarm["threshold"] == 50.0
+    assert alarm["dimensions"] == {"LoadBalancer": LB_DIMENSION}
+    assert alarm["since"].endswith("Z")
+    assert result.invocation == f"aws cloudwatch describe-alarms --state-value ALARM --region {REGION}"
+    assert result.url == f"https://{REGION}.console.aws.amazon.com/cloudwatch/home?region={REGION}#alarmsV2:"
+    every = await _run(client, "cloudwatch_alarms", state=None)
+    assert every.data["by_state"] == {"ALARM": 1, "OK": 1}
+    none = await _run(client, "cloudwatch_alarms", state="INSUFFICIENT_DATA")
+    assert none.status == "no_data" and "No CloudWatch alarms in state INSUFFICIENT_DATA" in none.data
+
+
+async def test_a_metric_is_summarised_with_at_most_100_points(client: AwsClient) -> None:
+    dimensions = [{"name": "LoadBalancer", "value": LB_DIMENSION}]
+    args = {
+        "namespace": "AWS/ApplicationELB",
+        "metric": "HTTPCode_Target_5XX_Count",
+        "dimensions": dimensions,
+    }
+    result = await _run(client, "cloudwatch_metric", **args, stat="Sum")
+    assert result.status == "ok", result
+    assert (result.data["min"], result.data["max"], result.data["last"]) == (2.0, 200.0, 200.0)
+    assert result.data["points"] == 12 and result.data["period"] == "1m"
+    assert "--statistics Sum" in result.invocation and "Name=LoadBalancer" in result.invocation
+    day = await _run(client, "cloudwatch_metric", **args, stat="Sum", start="-24h", period=60)
+    assert day.data["period"] == "15m" and "Period raised from 60s to 900s" in day.data["period_note"]
+    assert day.data["points"] <= MAX_POINTS
+    for span_s in (3600, 6 * 3600, 86400, 14 * 86400):
+        period = choose_period(span_s, None)
+        assert period % 60 == 0 and span_s / period + 1 <= MAX_POINTS, (span_s, period)
+    wrong = await _run(client, "cloudwatch_metric", **{**args, "metric": "HTTPCode_Target_4XX_Count"})
+    assert wrong.status == "no_data" and "matches dimensions exactly" in wrong.data
+
+
+async def test_logs_insights_runs_the_query_until_complete(client: AwsClient) -> None:
+    query = "fields @timestamp, @message | sort @timestamp desc | limit 3"
+    result = await _run(client, "cloudwatch_logs_insights", log_group=LOG_GROUP, query=query)
+    assert result.status == "ok", result
+    assert [row["@message"] for row in result.data["rows"]] == [
+        "POST /checkout 502 5003ms",
+        "ERROR payment gateway timeout after 5000ms order=8813",
+        "GET /cart 200 14ms",
+    ]
+    assert result.invocation.startswith("aws logs start-query --log-group-name /ecs/checkout")
+    assert result.url is not None and "log-group/$252Fecs$252Fcheckout" in result.url
+    missing = await _run(client, "cloudwatch_logs_insights", log_group="/ecs/gone", query=query)
+    assert missing.error is not None and missing.error.startswith("The log group /ecs/gone was not found in")
+
+
+async def test_logs_filter_returns_matching_lines_oldest_first(client: AwsClient) -> None:
+    result = await _run(client, "cloudwatch_logs_filter", log_group=LOG_GROUP, pattern="ERROR")
+    assert result.status == "ok", result
+    assert result.data["lines"] == 2
+    assert [e["message"] for e in result.data["events"]] == [
+        "ERROR payment gateway timeout after 5000ms order=8812",
+        "ERROR payment gateway timeout after 5000ms order=8813",
+    ]
+    assert result.data["events"][0]["stream"] == "checkout/app/1"
+    quiet = await _run(client, "cloudwatch_logs_filter", log_group=LOG_GROUP, pattern="OOMKilled")
+    assert quiet.status == "no_data" and "No events matching 'OOMKilled'" in quiet.data
+
+
+async def test_ecs_service_below_desired_shows_its_deployment(client: AwsClient) -> None:
+    result = await _run(client, "ecs_services", cluster="prod")
+    assert result.status == "ok", result
+    assert result.data["services_below_desired"] == 1
+    [service] = result.data["services"]
+    assert (service["name"], service["desired"], service["running"]) == ("checkout", 3, 0)
+    [deployment] = service["deployments"]
+    assert deployment["status"] == "PRIMARY" and deployment["task_definition"] == "checkout:1"
+    missing = await _run(client, "ecs_services", cluster="staging")
+    assert missing.error is not None
+    assert missing.error.startswith(f"The ECS cluster staging was not found in {REGION}")
+    assert "ClusterNotFoundException" in missing.error
+
+
+async def test_target_health_puts_the_stopped_instance_first(account: MotoAccount, client: AwsClient) -> None:
+    result = await _run(client, "elb_target_health", load_balancer="checkout-alb")
+    assert result.status == "ok", result
+    [group] = result.data["target_groups"]
+    assert group["by_state"] == {"unused": 1, "healthy": 1}
+    first, second = group["targets"]
+    assert first["target"] == account.stopped_instance
+    assert (first["reason"], first["description"]) == (
+        "Target.InvalidState",
+        "Target is in the stopped state",
+    )
+    assert second == {"target": account.running_instance, "port": 8080, "state": "healthy"}
+    by_arn = await _run(client, "elb_target_health", target_group=account.target_group_arn)
+    assert by_arn.data == result.data
+    neither = await _run(client, "elb_target_health")
+    assert neither.error == "Give target_group (ARN or name) or load_balancer (name)."
+    gone = await _run(client, "elb_target_health", load_balancer="old-alb")
+    assert gone.error is not None and gone.error.startswith("The load balancer was not found")
+
+
+async def test_ec2_rds_eks_and_lambda_describe_what_exists(account: MotoAccount, client: AwsClient) -> None:
+    filters = [{"name": "tag:service", "values": ["checkout"]}]
+    instances = await _run(client, "ec2_instances", filters=filters)
+    assert instances.data["by_state"] == {"stopped": 1, "running": 1}
+    assert instances.data["instances"][0]["name"] == "checkout-2", "instances not running come first"
+    assert instances.data["instances"][0]["state_reason"].startswith("Client.UserInitiatedShutdown")
+    assert '--filters \'[{"Name":"tag:service","Values":["checkout"]}]\'' in instances.invocation
+    [db] = (await _run(client, "rds_instances")).data["instances"]
+    assert (db["id"], db["status"], db["engine"].split()[0]) == ("orders-db", "available", "postgres")
+    cluster = await _run(client, "eks_cluster", name="prod-eks")
+    assert (cluster.data["status"], cluster.data["version"]) == ("ACTIVE", "1.31")
+    assert cluster.data["nodegroups"][0]["name"] == "general"
+    assert (await _run(client, "eks_cluster", name="dev")).error is not None
+    functions = await _run(client, "lambda_functions", prefix="checkout")
+    [function] = functions.data["functions"]
+    assert (function["name"], function["runtime"], function["errors_last_hour"]) == (
+        "checkout-webhook",
+        "python3.12",
+        0,
+    )
+    assert (await _run(client, "lambda_functions", prefix="billing")).status == "no_data"
+
+
+class FakeAws:
+    """What AWS answers that moto cannot: CloudTrail events (``/trail``), access denied (``/denied``),
+    throttling (``/throttled``), rejected keys (``/badkeys``) and a slow endpoint (``/slow``)."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, str]] = []
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        mode = request.match_info["mode"]
+        target = request.headers.get("X-Amz-Target", "")
+        body = await request.text()
+        self.requests.append((mode, target or body.split("&", 1)[0]))
+        if mode == "slow":
+            await asyncio.sleep(1)
+        errors = {
+            "denied": (
+                "AccessDeniedException",
+                "User: arn:aws:iam::123456789012:user/incidentfox is not authorized to perform this",
+            ),
+            "throttled": ("ThrottlingException", "Rate exceeded"),
+            "badkeys": (
+                "UnrecognizedClientException",
+                "The security token included in the request is invalid.",
+            ),
+        }
+        if mode in errors and target:
+            code, message = errors[mode]
+            return web.json_response({"__type": code, "message": message}, status=400)
+        if mode == "badkeys":
+            xml = (
+                "<ErrorResponse><Error><Type>Sender</Type><Code>InvalidClientTokenId</Code>"
+                "<Message>The security token included in the request is invalid.</Message></Error>"
+                "<RequestId>1</RequestId></ErrorResponse>"
+            )
+            return web.Response(status=403, text=xml, content_type="text/xml")
+        return web.json_response({"Events": _trail_events()}, content_type="application/x-amz-json-1.1")
+
+
+def _trail_events() -> list[dict[str, Any]]:
+    record = {
+        "userIdentity": {"arn": "arn:aws:iam::123456789012:user/alice"},
+        "sourceIPAddress": "203.0.113.7",
+        "errorCode": None,
+    }
+    return [
+        {
+            "EventId": "1",
+            "EventName": "UpdateService",
+            "ReadOnly": "false",
+            "EventTime": 1796410000.0,
+            "EventSource": "ecs.amazonaws.com",
+            "Username": "alice",
+            "Resources": [{"ResourceType": "AWS::ECS::Service", "ResourceName": "checkout"}],
+            "CloudTrailEvent": json.dumps(record),
+        },
+        {"EventId": "2", "EventName": "DescribeServices", "ReadOnly": "true", "EventTime": 1796410100.0},
+    ]
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[tuple[str, FakeAws]]:
+    handler = FakeAws()
+    app = web.Application()
+    app.router.add_post("/{mode}{tail:.*}", handler.handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    yield f"http://127.0.0.1:{port}", handler
+    await runner.cleanup()
+
+
+def _fake_config(url: str, **settings: Any) -> dict[str, Any]:
+    aws_settings = {
+        "region": REGION,
+        "access_key_id": KEY_ID,
+        "secret_access_key": SECRET,
+        "endpoint_url": url,
+    }
+    return {"integrations": {"aws": {**aws_settings, **settings}}}
+
+
+async def _fake_call(url: str, tool_name: str, /, **args: Any) -> ToolResult:
+    connected = await connect(_fake_config(url))
+    try:
+        return await _run(connected, tool_name, **args)
+    finally:
+        connected.close()
+
+
+async def test_cloudtrail_shows_who_changed_what(fake: tuple[str, FakeAws]) -> None:
+    url, handler = fake
+    result = await _fake_call(f"{url}/trail", "cloudtrail_events", start="-6h")
+    assert result.status == "ok", result
+    [event] = result.data["events"]
+    assert (event["event"], event["by"], event["resources"]) == (
+        "UpdateService",
+        "alice",
+        ["AWS::ECS::Service checkout"],
+    )
+    assert (event["actor_arn"], event["source_ip"]) == ("arn:aws:iam::123456789012:user/alice", "203.0.113.7")
+    assert "--lookup-attributes" in result.invocation and '"ReadOnly"' in result.invocation
+    assert handler.requests[0][1].endswith("LookupEvents")
+
+
+async def test_access_denied_names_the_missing_permission(fake: tuple[str, FakeAws]) -> None:
+    url, _ = fake
+    result = await _fake_call(f"{url}/denied", "cloudtrail_events")
+    assert result.status == "error"
+    assert result.error == (
+        "AWS denied the request to look up CloudTrail events (AccessDeniedException): the credentials lack "
+        "the cloudtrail:LookupEvents permission; add it to the IAM policy of IncidentFox's user or role."
+    )
+
+
+async def test_throttling_is_retried_twice_then_reported(fake: tuple[str, FakeAws]) -> None:
+    url, handler = fake
+    result = await _fake_call(f"{url}/throttled", "cloudtrail_events")
+    assert result.error is not None and "AWS throttled the request" in result.error
+    assert "try again" in result.error
+    assert len(handler.requests) == 3, "retries max_attempts=2 counts retries: three requests in all"
+
+
+async def test_rejected_keys_and_unreachable_endpoints_fail_health_in_plain_words(
+    fake: tuple[str, FakeAws],
+) -> None:
+    url, _ = fake
+    rejected = await aws.health(_fake_config(f"{url}/badkeys"))
+    assert not rejected.healthy
+    assert rejected.reason.startswith("AWS rejected the credentials (InvalidClientTokenId)")
+    assert SECRET not in rejected.reason and KEY_ID not in rejected.reason
+    dead = f"http://127.0.0.1:{free_port()}"
+    unreachable = await aws.health(_fake_config(dead))
+    assert unreachable.reason == (
+        f"AWS ({REGION} at {dead}) is unreachable, could not confirm who IncidentFox is: check the region "
+        "and endpoint_url."
+    )
+    slow = await connect(_fake_config(f"{url}/slow", timeout_s=0.3))
+    try:
+        timed_out = await _run(slow, "cloudtrail_events")
+    finally:
+        slow.close()
+    assert timed_out.error is not None and "did not answer in time" in timed_out.error
+
+
+async def test_health_names_the_account_and_assuming_a_role_works(account: MotoAccount) -> None:
+    healthy = await aws.health(account.config())
+    assert healthy.healthy and healthy.reason == "account 123456789012"
+    role = "arn:aws:iam::123456789012:role/incidentfox-readonly"
+    assumed = await connect(account.config(role_arn=role))
+    try:
+        keys = assumed.session.get_credentials()
+        assert keys is not None and keys.access_key != KEY_ID and keys.token
+        identity = await assumed.call("sts", "get_caller_identity", doing="check")
+    finally:
+        assumed.close()
+    assert identity["Arn"].endswith(":assumed-role/incidentfox-readonly/incidentfox")
+    assert (await aws.health({})).configured is False
+
+
+async def test_the_hosts_own_aws_identity_is_never_used(
+    account: MotoAccount, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    (tmp_path / "config").write_text("[default]\nregion = us-east-1\nendpoint_url = http://169.254.169.254\n")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAHOSTKEY000000000")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "host-secret")
+    monkeypatch.setenv("AWS_PROFILE", "ghost")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://169.254.169.254")
+    with pytest.raises(AwsNotConfigured, match="access_key_id \\+ secret_access_key"):
+        await connect({"integrations": {"aws": {"region": REGION}}})
+    connected = await connect(account.config())
+    try:
+        keys = connected.session.get_credentials()
+        assert keys is not None and keys.access_key == KEY_ID
+        identity = await connected.call("sts", "get_caller_identity", doing="check")
+    finally:
+        connected.close()
+    assert identity["Account"] == "123456789012"
+
+
+async def test_endpoint_url_passes_the_egress_policy(account: MotoAccount) -> None:
+    with pytest.raises(AwsNotConfigured, match="cloud metadata"):
+        await connect(account.config(endpoint_url="http://169.254.169.254"))
+    with pytest.raises(AwsNotConfigured, match="turned off"):
+        await connect(account.config(enabled=False))
+    install_policy(EgressPolicy(allow_private=False))
+    with pytest.raises(AwsNotConfigured, match="private or loopback"):
+        await connect(account.config())
+    install_policy(EgressPolicy(allow_private=True))
+    connected = await connect(account.config())
+    connected.private_allowed = False
+    try:
+        refused = await _run(connected, "rds_instances")
+    finally:
+        connected.close()
+    assert refused.error is not None and refused.error.startswith("Refused to list RDS instances:")
+
+
+async def test_through_the_adapter_a_secret_in_a_tag_never_reaches_the_model(account: MotoAccount) -> None:
+    events: list[Any] = []
+    ctx = InvestigationContext(
+        run_id="r", org_id="o", team_node_id="t", config=account.config(), emit=events.append
+    )
+    tools = {t.name: t for t in toolset_function_tools(aws.AWS, agent="cloud")}
+    raw = json.dumps({"filters": None, "instance_ids": None})
+    context = ToolContext(ctx, tool_name="ec2_instances", tool_call_id="c1", tool_arguments=raw)
+    out = await tools["ec2_instances"].on_invoke_tool(context, raw)
+    assert SECRET not in out
+    answer = json.loads(out)
+    assert answer["status"] == "ok"
+    leaked = next(i for i in answer["data"]["instances"] if "DB_PASSWORD" in i["tags"])
+    assert leaked["tags"]["DB_PASSWORD"] == "[REDACTED]"
+    [end] = [e for e in events if isinstance(e, ToolEnd)]
+    assert "1 secret scrubbed" in end.summary
+    client = ctx.clients["aws"]
+    await close_clients(ctx)
+    assert client._clients == {}
+
+
+def test_every_tool_has_a_strict_schema_for_the_model() -> None:
+    tools = toolset_function_tools(aws.AWS, agent="cloud")
+    assert [t.name for t in tools] == [
+        "cloudwatch_alarms",
+        "cloudwatch_metric",
+        "cloudwatch_logs_insights",
+        "cloudwatch_logs_filter",
+        "cloudtrail_events",
+        "ecs_services",
+        "elb_target_health",
+        "rds_instances",
+        "ec2_instances",
+        "eks_cluster",
+        "lambda_functions",
+    ]
+    assert all(t.strict_json_schema for t in tools)
+    assert aws.AWS.missing_prerequisites({}) == ["integrations.aws.region", "integrations.aws.access_key_id"]
+
+
+def test_without_moto_the_tests_skip_unless_ci_requires_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "moto.server", None)
+    monkeypatch.delenv("INCIDENTFOX_REQUIRE_MOTO", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="moto\\[server\\] is not installed"):
+        moto_server.require_moto()
+    monkeypatch.setenv("INCIDENTFOX_REQUIRE_MOTO", "1")
+    with pytest.raises(pytest.fail.Exception, match="INCIDENTFOX_REQUIRE_MOTO=1"):
+        moto_server.require_moto()
