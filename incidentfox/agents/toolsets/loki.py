@@ -14,13 +14,13 @@ sentence (``LokiError``), with Loki's own message for a query it rejected; an em
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable, Callable, Mapping
-from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Literal, TypeVar, cast
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, Field
 
-from incidentfox.agents.toolsets.base import Tool, ToolFunction, ToolResult, Toolset, ToolsetHealth
+from incidentfox.agents.toolsets.base import ToolResult, Toolset, ToolsetHealth
 from incidentfox.agents.toolsets.loki_api import LokiClient, LokiError, check_health, connect, to_ns
 from incidentfox.agents.toolsets.loki_views import (
     ERROR_FILTER,
@@ -37,12 +37,18 @@ from incidentfox.agents.toolsets.prometheus_views import (
     choose_step,
     format_duration,
     iso,
-    parse_time,
     range_data,
 )
+from incidentfox.agents.toolsets.query_tools import (
+    StrictParams,
+    checked_query,
+    end_field,
+    invalid_params,
+    query_window,
+    start_field,
+    typed_tool,
+)
 
-P = TypeVar("P", bound=BaseModel)
-DEFAULT_WINDOW = timedelta(hours=1)
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 MAX_POINTS = 100
@@ -53,23 +59,12 @@ MAX_STREAMS = 100
 ERROR_SAMPLE = 1000
 """How many of the newest matching lines the error summary reads for its top messages."""
 TOP_MESSAGES = 10
-QUERY_MAX = 4000
 HEALTH_TIMEOUT_S = 5.0
 QUERY_PATH = "/loki/api/v1/query_range"
 
 
-def _check_query(text: str) -> str:
-    """Lengths are checked here, not in the JSON schema: strict tool schemas reject length keywords."""
-    text = text.strip()
-    if not text:
-        raise ValueError("the query is empty")
-    if len(text) > QUERY_MAX:
-        raise ValueError(f"keep it under {QUERY_MAX} characters")
-    return text
-
-
 def _check_selector(text: str) -> str:
-    text = _check_query(text)
+    text = checked_query(text)
     if not text.startswith("{"):
         raise ValueError('give a stream selector such as {app="checkout"}, optionally with line filters')
     return text
@@ -81,30 +76,17 @@ def _check_limit(value: int | None) -> int | None:
     return value
 
 
-LogQL = Annotated[str, AfterValidator(_check_query)]
+LogQL = Annotated[str, AfterValidator(checked_query)]
 StreamSelector = Annotated[str, AfterValidator(_check_selector)]
-_TIME = "RFC3339 (2026-01-31T14:05:00Z), unix seconds, `now` or relative like -30m"
 
 
-def _start() -> Any:
-    return Field(default=None, description=f"Window start: {_TIME}. Null for 1 hour before end.")
-
-
-def _end() -> Any:
-    return Field(default=None, description=f"Window end: {_TIME}. Null for now.")
-
-
-class _Params(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class QueryParams(_Params):
+class QueryParams(StrictParams):
     query: LogQL = Field(
         description='LogQL: a log query such as {app="checkout"} |= "timeout" or a metric query such as '
         'sum by (level) (count_over_time({app="checkout"}[5m])).'
     )
-    start: str | None = _start()
-    end: str | None = _end()
+    start: str | None = start_field()
+    end: str | None = end_field()
     limit: Annotated[int | None, AfterValidator(_check_limit)] = Field(
         default=None, description=f"Most log lines to return, 1 to {MAX_LIMIT}; null for {DEFAULT_LIMIT}."
     )
@@ -113,47 +95,33 @@ class QueryParams(_Params):
     )
 
 
-class WindowParams(_Params):
-    start: str | None = _start()
-    end: str | None = _end()
+class WindowParams(StrictParams):
+    start: str | None = start_field()
+    end: str | None = end_field()
 
 
-class LabelValuesParams(_Params):
+class LabelValuesParams(StrictParams):
     label: str = Field(pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$", description="A label name: app, namespace, pod…")
     query: StreamSelector | None = Field(
         default=None,
         description='Only streams matching this selector, e.g. {namespace="prod"}; null for all.',
     )
-    start: str | None = _start()
-    end: str | None = _end()
+    start: str | None = start_field()
+    end: str | None = end_field()
 
 
-class SeriesParams(_Params):
+class SeriesParams(StrictParams):
     match: StreamSelector = Field(description='A stream selector, e.g. {namespace="prod",app=~"checkout.*"}.')
-    start: str | None = _start()
-    end: str | None = _end()
+    start: str | None = start_field()
+    end: str | None = end_field()
 
 
-class ErrorSummaryParams(_Params):
+class ErrorSummaryParams(StrictParams):
     selector: StreamSelector = Field(
         description='The service\'s streams, e.g. {app="checkout"} or {namespace="prod"} |= "payment".'
     )
-    start: str | None = _start()
-    end: str | None = _end()
-
-
-def _window(start: str | None, end: str | None) -> tuple[datetime, datetime]:
-    now = datetime.now(UTC).replace(microsecond=0)
-    end_at = parse_time(end, now=now, default=now)
-    start_at = parse_time(start, now=now, default=end_at - DEFAULT_WINDOW)
-    if start_at >= end_at:
-        raise ValueError(f"start ({iso(start_at)}) must be before end ({iso(end_at)})")
-    return start_at, end_at
-
-
-def _invalid(exc: ValueError) -> ToolResult:
-    text = str(exc)
-    return ToolResult.failed(text[:1].upper() + text[1:] + ".")
+    start: str | None = start_field()
+    end: str | None = end_field()
 
 
 def _span(start: datetime, end: datetime) -> str:
@@ -166,9 +134,9 @@ def _url(client: LokiClient, expr: str, start: datetime, end: datetime) -> str |
 
 async def query(client: LokiClient, params: QueryParams) -> ToolResult:
     try:
-        start, end = _window(params.start, params.end)
+        start, end = query_window(params.start, params.end)
     except ValueError as exc:
-        return _invalid(exc)
+        return invalid_params(exc)
     limit = params.limit or DEFAULT_LIMIT
     direction = params.direction or "backward"
     span = (end - start).total_seconds()
@@ -209,9 +177,9 @@ async def query(client: LokiClient, params: QueryParams) -> ToolResult:
 
 async def labels(client: LokiClient, params: WindowParams) -> ToolResult:
     try:
-        start, end = _window(params.start, params.end)
+        start, end = query_window(params.start, params.end)
     except ValueError as exc:
-        return _invalid(exc)
+        return invalid_params(exc)
     invocation = f"label names {_span(start, end)}"
     window = {"start": to_ns(start), "end": to_ns(end)}
     try:
@@ -227,9 +195,9 @@ async def labels(client: LokiClient, params: WindowParams) -> ToolResult:
 
 async def label_values(client: LokiClient, params: LabelValuesParams) -> ToolResult:
     try:
-        start, end = _window(params.start, params.end)
+        start, end = query_window(params.start, params.end)
     except ValueError as exc:
-        return _invalid(exc)
+        return invalid_params(exc)
     where = f" on streams matching {params.query}" if params.query else ""
     invocation = f"values of label {params.label}{where} {_span(start, end)}"
     request: Row = {"start": to_ns(start), "end": to_ns(end)}
@@ -252,9 +220,9 @@ async def label_values(client: LokiClient, params: LabelValuesParams) -> ToolRes
 
 async def series(client: LokiClient, params: SeriesParams) -> ToolResult:
     try:
-        start, end = _window(params.start, params.end)
+        start, end = query_window(params.start, params.end)
     except ValueError as exc:
-        return _invalid(exc)
+        return invalid_params(exc)
     invocation = f"streams matching {params.match} {_span(start, end)}"
     request = {"match[]": params.match, "start": to_ns(start), "end": to_ns(end)}
     try:
@@ -272,9 +240,9 @@ async def series(client: LokiClient, params: SeriesParams) -> ToolResult:
 
 async def error_summary(client: LokiClient, params: ErrorSummaryParams) -> ToolResult:
     try:
-        start, end = _window(params.start, params.end)
+        start, end = query_window(params.start, params.end)
     except ValueError as exc:
-        return _invalid(exc)
+        return invalid_params(exc)
     errors = f"{params.selector} {ERROR_FILTER}"
     span = (end - start).total_seconds()
     step = choose_step(span, None, max_points=MAX_POINTS)
@@ -332,12 +300,6 @@ async def health(config: Mapping[str, Any]) -> ToolsetHealth:
     return await check_health(config, timeout_s=HEALTH_TIMEOUT_S)
 
 
-def _tool(
-    name: str, description: str, params: type[P], run: Callable[[LokiClient, P], Awaitable[ToolResult]]
-) -> Tool:
-    return Tool(name=name, description=description, params=params, run=cast(ToolFunction, run))
-
-
 INSTRUCTIONS = """You read logs from Grafana Loki with LogQL. Start with loki_error_summary over the
 service's stream selector ({app="checkout"} or {namespace="prod",app="checkout"}): it counts lines with
 error, exception, fatal or panic per stream and gives the most frequent messages. If you do not know the
@@ -359,7 +321,7 @@ LOKI = Toolset(
     prerequisites=("integrations.loki.url",),
     health_check=health,
     tools=(
-        _tool(
+        typed_tool(
             "loki_error_summary",
             "Errors in a service's logs over a window: lines with error, exception, fatal or panic per "
             f"stream, and the {TOP_MESSAGES} most frequent messages (numbers and ids stripped) with an "
@@ -367,7 +329,7 @@ LOKI = Toolset(
             ErrorSummaryParams,
             error_summary,
         ),
-        _tool(
+        typed_tool(
             "loki_query",
             "Run a LogQL query over a window (default the last hour): log lines with their time and stream "
             f"(newest first, at most {MAX_LIMIT}), or for a metric query each series' min/max/avg/last and "
@@ -375,20 +337,20 @@ LOKI = Toolset(
             QueryParams,
             query,
         ),
-        _tool(
+        typed_tool(
             "loki_labels",
             "List the label names of the streams that have logs in a window.",
             WindowParams,
             labels,
         ),
-        _tool(
+        typed_tool(
             "loki_label_values",
             "List the values of one label (app, namespace, pod), optionally only on streams matching a "
             "selector.",
             LabelValuesParams,
             label_values,
         ),
-        _tool(
+        typed_tool(
             "loki_series", "List the streams (label sets) matching a stream selector.", SeriesParams, series
         ),
     ),

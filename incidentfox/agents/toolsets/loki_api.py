@@ -9,7 +9,7 @@ data source's uid in Grafana, default ``loki``) for links to Grafana Explore, an
 User info in the URL is sent as basic auth and never shown.
 
 The URL passes the egress policy when connecting, and every host name is checked again when a
-connection is opened (prometheus_api's ``EgressCheckedResolver``). Redirects are not followed.
+connection is opened (http_backend's ``EgressCheckedResolver``). Redirects are not followed.
 """
 
 from __future__ import annotations
@@ -19,18 +19,27 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 import aiohttp
 
-from incidentfox.agents.toolsets.base import ToolsetHealth, lookup_dotted
-from incidentfox.agents.toolsets.prometheus_api import EgressCheckedResolver, shown_url
-from incidentfox.egress import EgressRefused, current_policy
+from incidentfox.agents.toolsets.base import ToolsetHealth
+from incidentfox.agents.toolsets.http_backend import (
+    BackendError,
+    HttpBackend,
+    check_backend_health,
+    fetch,
+    forbidden,
+    header_setting,
+    in_trouble,
+    open_session,
+    open_target,
+    redirected,
+    shown_url,
+    unauthorized,
+)
 
 URL_SETTING = "integrations.loki.url"
-DEFAULT_TIMEOUT_S = 20.0
-MAX_TIMEOUT_S = 120.0
-MAX_BODY_BYTES = 16 * 1024 * 1024
 _MAX_ERROR_TEXT = 400
 NOT_CONFIGURED = (
     "Loki is not configured for this team: set integrations.loki.url "
@@ -42,17 +51,24 @@ class LokiNotConfigured(Exception):
     """No usable Loki configuration; the message says what to set."""
 
 
-class LokiError(Exception):
-    """A request that failed; ``str(exc)`` is one plain sentence, ``status`` the HTTP status if any."""
+class LokiError(BackendError):
+    """A request to Loki that failed: one plain sentence, and ``status``."""
 
-    def __init__(self, message: str, status: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
+
+LOKI_BACKEND = HttpBackend(
+    name="Loki",
+    key="integrations.loki",
+    possessive="Loki's",
+    not_configured=LokiNotConfigured,
+    error=LokiError,
+    not_configured_text=NOT_CONFIGURED,
+    narrow_large="narrow it with a line filter, a lower limit or a shorter window.",
+    narrow_slow="(a shorter window, a more specific selector, a line filter)",
+)
 
 
 def loki_settings(config: Mapping[str, Any]) -> Mapping[str, Any]:
-    settings = lookup_dotted(config, "integrations.loki")
-    return settings if isinstance(settings, Mapping) else {}
+    return LOKI_BACKEND.settings(config)
 
 
 def to_ns(at: datetime) -> str:
@@ -102,42 +118,12 @@ class LokiClient:
         )
 
     async def _fetch(self, path: str, params: Mapping[str, Any] | None, doing: str) -> tuple[int, bytes]:
-        try:
-            async with self.session.get(
-                f"{self.url}{path}", params=dict(params or {}), allow_redirects=False
-            ) as response:
-                return response.status, await _read_capped(response, doing)
-        except LokiError:
-            raise
-        except EgressRefused as exc:
-            raise LokiError(f"Refused to {doing}: {exc}") from exc
-        except TimeoutError as exc:
-            raise LokiError(
-                f"Loki at {self.url} did not answer within {self.timeout_s:g} s when asked to {doing}; "
-                "narrow it (a shorter window, a more specific selector, a line filter) or raise "
-                "integrations.loki.timeout_s."
-            ) from exc
-        except aiohttp.ClientError as exc:
-            raise LokiError(
-                f"Loki at {self.url} is unreachable ({_network_cause(exc)}); could not {doing}."
-            ) from exc
+        return await fetch(
+            self.session, LOKI_BACKEND, self.url, path, params, doing=doing, timeout_s=self.timeout_s
+        )
 
     async def close(self) -> None:
         await self.session.close()
-
-
-async def _read_capped(response: aiohttp.ClientResponse, doing: str) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in response.content.iter_chunked(65536):
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise LokiError(
-                f"Loki's answer was larger than {MAX_BODY_BYTES // 2**20} MB when asked to {doing}; "
-                "narrow it with a line filter, a lower limit or a shorter window."
-            )
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _detail(raw: bytes) -> str:
@@ -161,25 +147,16 @@ def _describe_status(status: int, detail: str, url: str, path: str, doing: str) 
             "Correct it and try again."
         )
     if 300 <= status < 400:
-        return (
-            f"Loki at {url} redirected elsewhere ({status}) when asked to {doing}: a login proxy may be in "
-            f"front of it. Set integrations.loki.headers, or point {URL_SETTING} at the API."
-        )
+        return redirected(LOKI_BACKEND, status, url, doing)
     if status == 401 and "org id" in detail.lower():
         return (
             f"Loki at {url} is multi-tenant and needs a tenant (401 {detail}) when asked to {doing}: set "
             "integrations.loki.tenant (sent as X-Scope-OrgID)."
         )
     if status == 401:
-        return (
-            f"Loki at {url} asked for credentials (401 Unauthorized) when asked to {doing}: set or correct "
-            "the Authorization header in integrations.loki.headers."
-        )
+        return unauthorized(LOKI_BACKEND, url, doing)
     if status == 403:
-        return (
-            f"Loki at {url} refused access (403 Forbidden) when asked to {doing}: the credentials in "
-            "integrations.loki.headers lack access to this tenant."
-        )
+        return forbidden(LOKI_BACKEND, url, doing, " to this tenant.")
     if status == 404:
         return f"Loki at {url} has no {path} (404): check that {URL_SETTING} is Loki's base URL."
     if status == 429:
@@ -194,41 +171,11 @@ def _describe_status(status: int, detail: str, url: str, path: str, doing: str) 
         )
     if detail:
         return f"Loki failed to {doing}: {detail} ({status})."
-    return (
-        f"Loki at {url} answered {status} when asked to {doing}; it may be having trouble, "
-        "try again in a minute."
-    )
-
-
-def _network_cause(exc: BaseException) -> str:
-    if isinstance(exc, aiohttp.ClientConnectorCertificateError | aiohttp.ClientSSLError):
-        return "its TLS certificate is not trusted"
-    if isinstance(exc, aiohttp.ClientConnectorDNSError):
-        return "host name not found"
-    text = repr(exc).lower()
-    if "refused" in text:
-        return "connection refused"
-    if "timed out" in text or "timeout" in text:
-        return "timed out"
-    return "connection dropped"
-
-
-def _timeout(settings: Mapping[str, Any]) -> float:
-    raw = settings.get("timeout_s")
-    if raw is None:
-        return DEFAULT_TIMEOUT_S
-    if isinstance(raw, bool) or not isinstance(raw, int | float) or raw <= 0:
-        raise LokiNotConfigured("integrations.loki.timeout_s must be a positive number of seconds.")
-    return min(float(raw), MAX_TIMEOUT_S)
+    return in_trouble(LOKI_BACKEND, status, url, doing)
 
 
 def _headers(settings: Mapping[str, Any]) -> dict[str, str]:
-    raw = settings.get("headers") or {}
-    if not isinstance(raw, Mapping) or not all(isinstance(v, str | int) for v in raw.values()):
-        raise LokiNotConfigured(
-            'integrations.loki.headers must map header names to text, e.g. {"Authorization": "Bearer …"}.'
-        )
-    headers = {str(k): str(v) for k, v in raw.items()}
+    headers = header_setting(settings.get("headers") or {}, LOKI_BACKEND)
     tenant = settings.get("tenant")
     if tenant:
         headers["X-Scope-OrgID"] = str(tenant)
@@ -251,54 +198,26 @@ async def connect(config: Mapping[str, Any], *, timeout_s: float | None = None) 
     policy refuses the URL. No request is made here.
     """
     settings = loki_settings(config)
-    if settings.get("enabled") is False:
-        raise LokiNotConfigured("Loki is turned off for this team (integrations.loki.enabled is false).")
-    raw_url = settings.get("url")
-    if not raw_url or not isinstance(raw_url, str):
-        raise LokiNotConfigured(NOT_CONFIGURED)
-    parts = urlsplit(raw_url.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise LokiNotConfigured(f"{URL_SETTING} must be an http:// or https:// URL.")
-    url = shown_url(raw_url.strip())
-    policy = current_policy()
-    try:
-        await policy.check_url(url, setting=URL_SETTING)
-    except EgressRefused as exc:
-        raise LokiNotConfigured(f"Refused to connect: {exc}") from exc
-    total = timeout_s if timeout_s is not None else _timeout(settings)
-    headers = {"Accept": "application/json", "User-Agent": "IncidentFox"}
-    if parts.username:
-        headers["Authorization"] = aiohttp.encode_basic_auth(
-            unquote(parts.username), unquote(parts.password or "")
-        )
-    headers.update(_headers(settings))
+    target = await open_target(settings, LOKI_BACKEND, timeout_s=timeout_s)
+    headers = _headers(settings)
     grafana = _grafana_url(settings)
-    resolver = EgressCheckedResolver(private_allowed=await policy.private_allowed(), setting=URL_SETTING)
-    session = aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(resolver=resolver, limit=8),
-        timeout=aiohttp.ClientTimeout(total=total, sock_connect=min(total, 5.0)),
-        headers=headers,
-    )
+    session = await open_session(target, LOKI_BACKEND, headers=headers)
     datasource = str(settings.get("grafana_datasource") or "loki")
-    return LokiClient(session, url, total, grafana_url=grafana, grafana_datasource=datasource)
+    return LokiClient(
+        session, target.url, target.timeout_s, grafana_url=grafana, grafana_datasource=datasource
+    )
 
 
 async def check_health(config: Mapping[str, Any], *, timeout_s: float) -> ToolsetHealth:
     """``GET /ready``, then the label names of the last hour: proves that the URL serves Loki's API
     and that the headers and tenant are accepted."""
-    if not loki_settings(config).get("url"):
-        return ToolsetHealth(configured=False, reason="no url is set")
-    try:
-        client = await connect(config, timeout_s=timeout_s)
-    except LokiNotConfigured as exc:
-        return ToolsetHealth.failing(str(exc))
-    try:
+
+    async def probe(client: LokiClient) -> None:
         await client.ready()
         end = datetime.now(UTC)
         window = {"start": to_ns(end - timedelta(hours=1)), "end": to_ns(end)}
         await client.get("/loki/api/v1/labels", window, doing="list label names")
-    except LokiError as exc:
-        return ToolsetHealth.failing(str(exc))
-    finally:
-        await client.close()
-    return ToolsetHealth.ok()
+
+    return await check_backend_health(
+        config, LOKI_BACKEND, lambda: connect(config, timeout_s=timeout_s), probe
+    )

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Literal, TypeVar, cast
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, Field
 
-from incidentfox.agents.toolsets.base import Tool, ToolFunction, ToolResult, Toolset, ToolsetHealth
+from incidentfox.agents.toolsets.base import ToolResult, Toolset, ToolsetHealth
 from incidentfox.agents.toolsets.prometheus_api import (
     PrometheusClient,
     PrometheusError,
@@ -47,9 +47,17 @@ from incidentfox.agents.toolsets.prometheus_views import (
     targets_down_data,
     with_warnings,
 )
+from incidentfox.agents.toolsets.query_tools import (
+    TIME_FORMATS,
+    StrictParams,
+    checked_query,
+    end_field,
+    invalid_params,
+    query_window,
+    start_field,
+    typed_tool,
+)
 
-P = TypeVar("P", bound=BaseModel)
-DEFAULT_WINDOW = timedelta(hours=1)
 MAX_POINTS = 100
 MAX_INSTANT_SERIES = 50
 MAX_RANGE_SERIES = 20
@@ -61,7 +69,6 @@ MAX_ALERTS = 50
 MAX_RULES = 100
 MAX_TARGETS = 50
 MAX_METADATA = 50
-QUERY_MAX = 4000
 HEALTH_TIMEOUT_S = 5.0
 NO_SERIES = (
     "A selector that matches nothing is not an error in PromQL: check the metric and label names with "
@@ -69,45 +76,22 @@ NO_SERIES = (
 )
 
 
-def _check_query(text: str) -> str:
-    """Lengths are checked here, not in the JSON schema: strict tool schemas reject length keywords."""
-    text = text.strip()
-    if not text:
-        raise ValueError("the query is empty")
-    if len(text) > QUERY_MAX:
-        raise ValueError(f"keep it under {QUERY_MAX} characters")
-    return text
+PromQL = Annotated[str, AfterValidator(checked_query)]
 
 
-PromQL = Annotated[str, AfterValidator(_check_query)]
-_TIME = "RFC3339 (2026-01-31T14:05:00Z), unix seconds, `now` or relative like -30m"
-
-
-def _start() -> Any:
-    return Field(default=None, description=f"Window start: {_TIME}. Null for 1 hour before end.")
-
-
-def _end() -> Any:
-    return Field(default=None, description=f"Window end: {_TIME}. Null for now.")
-
-
-class _Params(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class InstantParams(_Params):
+class InstantParams(StrictParams):
     query: PromQL = Field(
         description='PromQL, e.g. sum by (code) (rate(http_requests_total{job="api"}[5m])).'
     )
-    time: str | None = Field(default=None, description=f"When to evaluate: {_TIME}. Null for now.")
+    time: str | None = Field(default=None, description=f"When to evaluate: {TIME_FORMATS}. Null for now.")
 
 
-class RangeParams(_Params):
+class RangeParams(StrictParams):
     query: PromQL = Field(
         description="PromQL, e.g. sum by (pod) (rate(container_cpu_usage_seconds_total[5m]))."
     )
-    start: str | None = _start()
-    end: str | None = _end()
+    start: str | None = start_field()
+    end: str | None = end_field()
     step: str | None = Field(
         default=None,
         description=f"Resolution such as 30s or 5m; null to choose. Raised when needed so that each series "
@@ -115,13 +99,13 @@ class RangeParams(_Params):
     )
 
 
-class SeriesParams(_Params):
+class SeriesParams(StrictParams):
     match: PromQL = Field(description='A series selector, e.g. up{job="checkout"} or {__name__=~"http_.*"}.')
-    start: str | None = _start()
-    end: str | None = _end()
+    start: str | None = start_field()
+    end: str | None = end_field()
 
 
-class LabelValuesParams(_Params):
+class LabelValuesParams(StrictParams):
     label: str = Field(
         pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$",
         description="A label name (service, namespace, job, pod); __name__ lists metric names.",
@@ -129,21 +113,21 @@ class LabelValuesParams(_Params):
     match: PromQL | None = Field(
         default=None, description="Only series matching this selector; null for all."
     )
-    start: str | None = _start()
-    end: str | None = _end()
+    start: str | None = start_field()
+    end: str | None = end_field()
 
 
-class NoParams(_Params):
+class NoParams(StrictParams):
     pass
 
 
-class RulesParams(_Params):
+class RulesParams(StrictParams):
     type: Literal["alert", "record"] | None = Field(
         default=None, description="alert for alerting rules, record for recording rules, null for both."
     )
 
 
-class MetadataParams(_Params):
+class MetadataParams(StrictParams):
     metric: str | None = Field(
         default=None,
         pattern=r"^[a-zA-Z_:][a-zA-Z0-9_:]*$",
@@ -151,26 +135,12 @@ class MetadataParams(_Params):
     )
 
 
-def _window(start: str | None, end: str | None) -> tuple[datetime, datetime]:
-    now = datetime.now(UTC).replace(microsecond=0)
-    end_at = parse_time(end, now=now, default=now)
-    start_at = parse_time(start, now=now, default=end_at - DEFAULT_WINDOW)
-    if start_at >= end_at:
-        raise ValueError(f"start ({iso(start_at)}) must be before end ({iso(end_at)})")
-    return start_at, end_at
-
-
-def _invalid(exc: ValueError) -> ToolResult:
-    text = str(exc)
-    return ToolResult.failed(text[:1].upper() + text[1:] + ".")
-
-
 async def query_instant(client: PrometheusClient, params: InstantParams) -> ToolResult:
     now = datetime.now(UTC).replace(microsecond=0)
     try:
         at = parse_time(params.time, now=now, default=now)
     except ValueError as exc:
-        return _invalid(exc)
+        return invalid_params(exc)
     invocation = f"instant query at {iso(at)}: {params.query}"
     query = {"query": params.query, "time": at.timestamp(), "timeout": client.query_timeout}
     try:
@@ -195,12 +165,12 @@ async def query_instant(client: PrometheusClient, params: InstantParams) -> Tool
 
 async def query_range(client: PrometheusClient, params: RangeParams) -> ToolResult:
     try:
-        start, end = _window(params.start, params.end)
+        start, end = query_window(params.start, params.end)
         requested = parse_duration(params.step) if params.step else None
         if params.step and not requested:
             raise ValueError(f"cannot read the step {params.step!r}: use 15s, 1m, 5m or 1h")
     except ValueError as exc:
-        return _invalid(exc)
+        return invalid_params(exc)
     span = (end - start).total_seconds()
     step = choose_step(span, requested, max_points=MAX_POINTS)
     count = math.floor(span / step) + 1
@@ -235,9 +205,9 @@ async def query_range(client: PrometheusClient, params: RangeParams) -> ToolResu
 
 async def series(client: PrometheusClient, params: SeriesParams) -> ToolResult:
     try:
-        start, end = _window(params.start, params.end)
+        start, end = query_window(params.start, params.end)
     except ValueError as exc:
-        return _invalid(exc)
+        return invalid_params(exc)
     invocation = f"series matching {params.match} from {iso(start)} to {iso(end)}"
     query = {"match[]": params.match, "start": start.timestamp(), "end": end.timestamp()}
     try:
@@ -257,9 +227,9 @@ async def series(client: PrometheusClient, params: SeriesParams) -> ToolResult:
 
 async def label_values(client: PrometheusClient, params: LabelValuesParams) -> ToolResult:
     try:
-        start, end = _window(params.start, params.end)
+        start, end = query_window(params.start, params.end)
     except ValueError as exc:
-        return _invalid(exc)
+        return invalid_params(exc)
     where = f" on series matching {params.match}" if params.match else ""
     invocation = f"values of label {params.label}{where} from {iso(start)} to {iso(end)}"
     query: Row = {"start": start.timestamp(), "end": end.timestamp()}
@@ -349,15 +319,6 @@ async def health(config: Mapping[str, Any]) -> ToolsetHealth:
     return await check_health(config, timeout_s=HEALTH_TIMEOUT_S)
 
 
-def _tool(
-    name: str,
-    description: str,
-    params: type[P],
-    run: Callable[[PrometheusClient, P], Awaitable[ToolResult]],
-) -> Tool:
-    return Tool(name=name, description=description, params=params, run=cast(ToolFunction, run))
-
-
 INSTRUCTIONS = """You read metrics with PromQL from Prometheus (or Thanos, Mimir, VictoriaMetrics, which speak
 the same API). Start with alerts (what is firing or pending, and since when) and targets_down (a target
 that is not scraped has no fresh metrics, which is a finding in itself). Find metric and label names
@@ -378,46 +339,48 @@ PROMETHEUS = Toolset(
     prerequisites=("integrations.prometheus.url",),
     health_check=health,
     tools=(
-        _tool(
+        typed_tool(
             "query_instant",
             "Run a PromQL query at one instant (default now): each series with its labels and value.",
             InstantParams,
             query_instant,
         ),
-        _tool(
+        typed_tool(
             "query_range",
             "Run a PromQL query over a window (default the last hour): per series min/max/avg/first/last and "
             f"its values, at a step chosen for at most {MAX_POINTS} points.",
             RangeParams,
             query_range,
         ),
-        _tool("series", "List the series (metric and labels) matching a selector.", SeriesParams, series),
-        _tool(
+        typed_tool(
+            "series", "List the series (metric and labels) matching a selector.", SeriesParams, series
+        ),
+        typed_tool(
             "label_values",
             "List the values of one label (service, namespace; __name__ for metric names), optionally only "
             "on series matching a selector.",
             LabelValuesParams,
             label_values,
         ),
-        _tool(
+        typed_tool(
             "alerts",
             "Active alerts (firing and pending) with their labels, annotations and since when.",
             NoParams,
             alerts,
         ),
-        _tool(
+        typed_tool(
             "rules",
             "Alerting and recording rules with their health, last error and alert state.",
             RulesParams,
             rules,
         ),
-        _tool(
+        typed_tool(
             "targets_down",
             "Scrape targets that are not up, with their last scrape error.",
             NoParams,
             targets_down,
         ),
-        _tool(
+        typed_tool(
             "metric_metadata",
             "The type (counter, gauge, histogram), help text and unit of a metric.",
             MetadataParams,

@@ -14,32 +14,34 @@ afterwards cannot send the headers elsewhere. Redirects are not followed.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import math
-import socket
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote, urlsplit, urlunsplit
 
 import aiohttp
-from aiohttp.abc import AbstractResolver, ResolveResult
-from aiohttp.resolver import ThreadedResolver
 
-from incidentfox.agents.toolsets.base import ToolsetHealth, lookup_dotted
-from incidentfox.egress import (
-    EgressRefused,
-    check_addresses,
-    current_policy,
-    refuse_metadata_name,
+from incidentfox.agents.toolsets.base import ToolsetHealth
+from incidentfox.agents.toolsets.http_backend import (
+    BackendError,
+    HttpBackend,
+    check_backend_health,
+    fetch,
+    forbidden,
+    header_setting,
+    in_trouble,
+    open_session,
+    open_target,
+    redirected,
+    unauthorized,
+)
+from incidentfox.agents.toolsets.http_backend import (
+    EgressCheckedResolver as EgressCheckedResolver,
 )
 
 URL_SETTING = "integrations.prometheus.url"
-DEFAULT_TIMEOUT_S = 20.0
-MAX_TIMEOUT_S = 120.0
-MAX_BODY_BYTES = 16 * 1024 * 1024
 _MAX_ERROR_TEXT = 400
 NOT_CONFIGURED = (
     "Prometheus is not configured for this team: set integrations.prometheus.url "
@@ -52,47 +54,25 @@ class PrometheusNotConfigured(Exception):
     """No usable Prometheus configuration; the message says what to set."""
 
 
-class PrometheusError(Exception):
-    """A request that failed; ``str(exc)`` is one plain sentence, ``status`` the HTTP status if any."""
-
-    def __init__(self, message: str, status: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
+class PrometheusError(BackendError):
+    """A request to Prometheus that failed: one plain sentence, and ``status``."""
 
 
-class EgressCheckedResolver(AbstractResolver):
-    """Resolves with the default resolver and refuses every answer the egress policy does not allow;
-    aiohttp then connects to exactly the addresses returned here. (IP literals skip resolvers; the
-    configured URL's literal was checked by ``connect``, and redirects are not followed.)"""
-
-    def __init__(self, *, private_allowed: bool, setting: str = URL_SETTING) -> None:
-        self.private_allowed = private_allowed
-        self.setting = setting
-        self._resolver = ThreadedResolver()
-
-    async def resolve(
-        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-    ) -> list[ResolveResult]:
-        refuse_metadata_name(host, self.setting)
-        results = await self._resolver.resolve(host, port, family)
-        addresses = [ipaddress.ip_address(r["host"].split("%")[0]) for r in results]
-        check_addresses(addresses, private_allowed=self.private_allowed, setting=self.setting)
-        return results
-
-    async def close(self) -> None:
-        await self._resolver.close()
+PROMETHEUS_BACKEND = HttpBackend(
+    name="Prometheus",
+    key="integrations.prometheus",
+    possessive="Prometheus'",
+    not_configured=PrometheusNotConfigured,
+    error=PrometheusError,
+    not_configured_text=NOT_CONFIGURED,
+    narrow_large="narrow it with label matchers or a shorter range.",
+    narrow_slow="(a shorter range, fewer series)",
+    tls_hint="; set integrations.prometheus.ca_cert_content for a private CA",
+)
 
 
 def prometheus_settings(config: Mapping[str, Any]) -> Mapping[str, Any]:
-    settings = lookup_dotted(config, "integrations.prometheus")
-    return settings if isinstance(settings, Mapping) else {}
-
-
-def shown_url(url: str) -> str:
-    """``url`` without user info, query or fragment, for requests, messages and links."""
-    parts = urlsplit(url)
-    netloc = parts.netloc.rsplit("@", 1)[-1]
-    return urlunsplit((parts.scheme, netloc, parts.path, "", "")).rstrip("/")
+    return PROMETHEUS_BACKEND.settings(config)
 
 
 @dataclass(slots=True)
@@ -119,44 +99,13 @@ class PrometheusClient:
     async def get_with_warnings(
         self, path: str, params: Mapping[str, Any] | None, *, doing: str
     ) -> tuple[Any, list[str]]:
-        try:
-            async with self.session.get(
-                f"{self.url}{path}", params=dict(params or {}), allow_redirects=False
-            ) as response:
-                raw = await _read_capped(response, doing)
-                status = response.status
-        except PrometheusError:
-            raise
-        except EgressRefused as exc:
-            raise PrometheusError(f"Refused to {doing}: {exc}") from exc
-        except TimeoutError as exc:
-            raise PrometheusError(
-                f"Prometheus at {self.url} did not answer within {self.timeout_s:g} s when asked to "
-                f"{doing}; narrow it (a shorter range, fewer series) or raise "
-                "integrations.prometheus.timeout_s."
-            ) from exc
-        except aiohttp.ClientError as exc:
-            raise PrometheusError(
-                f"Prometheus at {self.url} is unreachable ({_network_cause(exc)}); could not {doing}."
-            ) from exc
+        status, raw = await fetch(
+            self.session, PROMETHEUS_BACKEND, self.url, path, params, doing=doing, timeout_s=self.timeout_s
+        )
         return _unwrap(raw, status, self.url, path, doing)
 
     async def close(self) -> None:
         await self.session.close()
-
-
-async def _read_capped(response: aiohttp.ClientResponse, doing: str) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in response.content.iter_chunked(65536):
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise PrometheusError(
-                f"Prometheus' answer was larger than {MAX_BODY_BYTES // 2**20} MB when asked to {doing}; "
-                "narrow it with label matchers or a shorter range."
-            )
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _envelope(raw: bytes) -> Obj | None:
@@ -197,20 +146,11 @@ def _describe_status(status: int, detail: str, kind: str, url: str, path: str, d
             "Narrow it (a shorter range, fewer series)."
         )
     if 300 <= status < 400:
-        return (
-            f"Prometheus at {url} redirected elsewhere ({status}) when asked to {doing}: a login proxy may "
-            f"be in front of it. Set integrations.prometheus.headers, or point {URL_SETTING} at the API."
-        )
+        return redirected(PROMETHEUS_BACKEND, status, url, doing)
     if status == 401:
-        return (
-            f"Prometheus at {url} asked for credentials (401 Unauthorized) when asked to {doing}: set or "
-            "correct the Authorization header in integrations.prometheus.headers."
-        )
+        return unauthorized(PROMETHEUS_BACKEND, url, doing)
     if status == 403:
-        return (
-            f"Prometheus at {url} refused access (403 Forbidden) when asked to {doing}: the credentials in "
-            "integrations.prometheus.headers lack access (for Mimir, check X-Scope-OrgID)."
-        )
+        return forbidden(PROMETHEUS_BACKEND, url, doing, " (for Mimir, check X-Scope-OrgID).")
     if status == 404:
         return (
             f"Prometheus at {url} has no {path} (404): check that {URL_SETTING} is the server's base URL "
@@ -220,48 +160,7 @@ def _describe_status(status: int, detail: str, kind: str, url: str, path: str, d
         return f"Prometheus at {url} is rate-limiting IncidentFox (429); could not {doing}. Try again later."
     if detail:
         return f"Prometheus refused to {doing}: {detail} ({code})."
-    return (
-        f"Prometheus at {url} answered {status} when asked to {doing}; it may be having trouble, "
-        "try again in a minute."
-    )
-
-
-def _network_cause(exc: BaseException) -> str:
-    if isinstance(exc, aiohttp.ClientConnectorCertificateError | aiohttp.ClientSSLError):
-        return (
-            "its TLS certificate is not trusted; set integrations.prometheus.ca_cert_content for a private CA"
-        )
-    if isinstance(exc, aiohttp.ClientConnectorDNSError):
-        return "host name not found"
-    text = repr(exc).lower()
-    if "refused" in text:
-        return "connection refused"
-    if "timed out" in text or "timeout" in text:
-        return "timed out"
-    return "connection dropped"
-
-
-def _timeout(settings: Mapping[str, Any]) -> float:
-    raw = settings.get("timeout_s")
-    if raw is None:
-        return DEFAULT_TIMEOUT_S
-    if isinstance(raw, bool) or not isinstance(raw, int | float) or raw <= 0:
-        raise PrometheusNotConfigured(
-            "integrations.prometheus.timeout_s must be a positive number of seconds."
-        )
-    return min(float(raw), MAX_TIMEOUT_S)
-
-
-def _headers(settings: Mapping[str, Any]) -> dict[str, str]:
-    raw = settings.get("headers")
-    if raw is None:
-        return {}
-    if not isinstance(raw, Mapping) or not all(isinstance(v, str | int) for v in raw.values()):
-        raise PrometheusNotConfigured(
-            "integrations.prometheus.headers must map header names to text, "
-            'e.g. {"Authorization": "Bearer …"}.'
-        )
-    return {str(k): str(v) for k, v in raw.items()}
+    return in_trouble(PROMETHEUS_BACKEND, status, url, doing)
 
 
 def _ssl_context(settings: Mapping[str, Any]) -> ssl.SSLContext | bool:
@@ -285,55 +184,25 @@ async def connect(config: Mapping[str, Any], *, timeout_s: float | None = None) 
     policy refuses the URL. No request is made here.
     """
     settings = prometheus_settings(config)
-    if settings.get("enabled") is False:
-        raise PrometheusNotConfigured(
-            "Prometheus is turned off for this team (integrations.prometheus.enabled is false)."
-        )
-    raw_url = settings.get("url")
-    if not raw_url or not isinstance(raw_url, str):
-        raise PrometheusNotConfigured(NOT_CONFIGURED)
-    parts = urlsplit(raw_url.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise PrometheusNotConfigured(f"{URL_SETTING} must be an http:// or https:// URL.")
-    url = shown_url(raw_url.strip())
-    policy = current_policy()
-    try:
-        await policy.check_url(url, setting=URL_SETTING)
-    except EgressRefused as exc:
-        raise PrometheusNotConfigured(f"Refused to connect: {exc}") from exc
-    total = timeout_s if timeout_s is not None else _timeout(settings)
-    headers = {"Accept": "application/json", "User-Agent": "IncidentFox"}
-    if parts.username:
-        headers["Authorization"] = aiohttp.encode_basic_auth(
-            unquote(parts.username), unquote(parts.password or "")
-        )
-    resolver = EgressCheckedResolver(private_allowed=await policy.private_allowed())
-    session = aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(resolver=resolver, ssl=_ssl_context(settings), limit=8),
-        timeout=aiohttp.ClientTimeout(total=total, sock_connect=min(total, 5.0)),
-        headers={**headers, **_headers(settings)},
-    )
-    return PrometheusClient(session=session, url=url, timeout_s=total)
+    target = await open_target(settings, PROMETHEUS_BACKEND, timeout_s=timeout_s)
+    ssl_context = _ssl_context(settings)
+    headers = header_setting(settings.get("headers"), PROMETHEUS_BACKEND)
+    session = await open_session(target, PROMETHEUS_BACKEND, headers=headers, ssl_context=ssl_context)
+    return PrometheusClient(session=session, url=target.url, timeout_s=target.timeout_s)
 
 
 async def check_health(config: Mapping[str, Any], *, timeout_s: float) -> ToolsetHealth:
     """One cheap call: the build info (or ``vector(1)`` where a backend lacks that endpoint), which proves
     that the URL serves Prometheus' API and that the headers are accepted."""
-    if not prometheus_settings(config).get("url"):
-        return ToolsetHealth(configured=False, reason="no url is set")
-    try:
-        client = await connect(config, timeout_s=timeout_s)
-    except PrometheusNotConfigured as exc:
-        return ToolsetHealth.failing(str(exc))
-    try:
+
+    async def probe(client: PrometheusClient) -> None:
         try:
             await client.get("/api/v1/status/buildinfo", None, doing="read its build info")
         except PrometheusError as exc:
             if exc.status != 404:
                 raise
             await client.get("/api/v1/query", {"query": "vector(1)"}, doing="run a test query")
-    except PrometheusError as exc:
-        return ToolsetHealth.failing(str(exc))
-    finally:
-        await client.close()
-    return ToolsetHealth.ok()
+
+    return await check_backend_health(
+        config, PROMETHEUS_BACKEND, lambda: connect(config, timeout_s=timeout_s), probe
+    )
