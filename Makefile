@@ -32,6 +32,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.ack
 	$(BIN)/python -m bench.worker
 	$(BIN)/python -m bench.sandbox
+	$(BIN)/python -m bench.tools
 
 # Not part of `make test` (about 7 min, needs PostgreSQL and Redis): a bot and 2 worker processes drain
 # 10,000 queued runs while one worker is SIGKILLed and restarted. Override with DRAIN_ARGS="--runs 1000".
