@@ -25,6 +25,7 @@ EXPECTED_SCENARIOS = {
     "pending_pvc",
     "node_notready",
     "healthy",
+    "hpa_pinned",
 }
 
 
@@ -232,3 +233,31 @@ async def test_an_identity_bound_to_one_namespace_is_refused_elsewhere_with_403(
         'cannot list resource "pods" in API group "" in the namespace "shop"'
         in json.loads(str(other.value.body))["message"]
     )
+
+
+async def test_autoscaling_v2_and_metrics_server_paths_serve_real_shapes(tmp_path: Path) -> None:
+    async with KubernetesEmulator("hpa_pinned") as emulator:
+        api = config.new_client_from_config(config_file=str(emulator.write_kubeconfig(tmp_path / "kc")))
+        autoscaling, custom = client.AutoscalingV2Api(api), client.CustomObjectsApi(api)
+        hpa: Any = await asyncio.to_thread(
+            autoscaling.read_namespaced_horizontal_pod_autoscaler, "checkout", "prod"
+        )
+        usage: Any = await asyncio.to_thread(
+            custom.list_cluster_custom_object, "metrics.k8s.io", "v1beta1", "pods"
+        )
+        emulator.metrics_server = False
+        with pytest.raises(ApiException) as absent:
+            await asyncio.to_thread(
+                custom.list_namespaced_custom_object, "metrics.k8s.io", "v1beta1", "prod", "pods"
+            )
+        api.close()
+    assert (hpa.spec.max_replicas, hpa.status.current_replicas) == (4, 4)
+    assert hpa.spec.metrics[0].resource.target.average_utilization == 70
+    assert hpa.status.current_metrics[0].resource.current.average_utilization == 160
+    assert usage["kind"] == "PodMetricsList"
+    assert {p["metadata"]["name"]: p["containers"][0]["usage"]["memory"] for p in usage["items"]} == {
+        "checkout-8c6d5f7b9-a1b2c": "481Mi",
+        "checkout-8c6d5f7b9-d3e4f": "300Mi",
+        "cart-6b8d4c7f9-m2p7r": "64Mi",
+    }
+    assert absent.value.status == 404

@@ -35,6 +35,9 @@ NARROWING_HINTS: dict[str, str] = {
     "services_and_endpoints": "pass a namespace or a single service name",
     "list_pvcs": "pass a namespace or a label_selector",
     "list_nodes": "pass a label_selector",
+    "cluster_events": "pass a since window (e.g. 30m), types=[Warning] or a smaller limit",
+    "resource_usage": "pass a pod_selector (e.g. app=checkout)",
+    "hpa_status": "pass a namespace or a single HPA name",
 }
 GENERIC_HINT = "narrow the query: a namespace, a label selector, a smaller tail_lines or a since window"
 

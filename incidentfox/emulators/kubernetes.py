@@ -2,8 +2,10 @@
 
 The real ``kubernetes`` client talks to it unchanged: discovery, namespaces,
 pods with logs, core/v1 events, apps/v1 deployments, replica sets, stateful sets and daemon sets,
-services, endpoints, nodes and persistent volume claims. It applies the writes of ``kubernetes_writes``
-(PATCH of workloads and their ``scale``, DELETE of pods), so a test can read back what a write did.
+services, endpoints, nodes and persistent volume claims, autoscaling/v2 HorizontalPodAutoscalers
+and metrics-server's metrics.k8s.io/v1beta1 PodMetrics (``metrics_server = False`` makes that group
+404). It applies the writes of ``kubernetes_writes`` (PATCH of workloads and their ``scale``, DELETE
+of pods), so a test can read back what a write did.
 Pods and networking.k8s.io/v1 NetworkPolicies can be created (POST), pods patched and exec'd into,
 and created pods start or stay unschedulable as ``pods`` (``kubernetes_pods``) says; the networking
 group answers its own discovery but is not listed under ``/apis``, as before it existed.
@@ -38,6 +40,8 @@ SCENARIO_DIR = Path(__file__).parent / "scenarios"
 DEFAULT_TOKEN = "k8s-emulator-token"
 
 _CORE, _APPS, _NETWORKING = "api/v1", "apis/apps/v1", "apis/networking.k8s.io/v1"
+_AUTOSCALING, _METRICS = "apis/autoscaling/v2", "apis/metrics.k8s.io/v1beta1"
+_GROUPS = (_CORE, _APPS, _NETWORKING, _AUTOSCALING, _METRICS)
 _PATCHABLE = frozenset({"PATCH"})
 _SCALABLE = frozenset({"scale"})
 _RESOURCES: dict[tuple[str, str], ResourceType] = {
@@ -76,6 +80,17 @@ _RESOURCES: dict[tuple[str, str], ResourceType] = {
         "networkpolicies",
         "networking.k8s.io",
         writes=frozenset({"DELETE", "POST"}),
+    ),
+    (_AUTOSCALING, "horizontalpodautoscalers"): ResourceType(
+        "HorizontalPodAutoscaler",
+        "autoscaling/v2",
+        True,
+        "horizontalpodautoscalers",
+        "horizontalpodautoscalers",
+        "autoscaling",
+    ),
+    (_METRICS, "pods"): ResourceType(
+        "PodMetrics", "metrics.k8s.io/v1beta1", True, "podmetrics", "pods", "metrics.k8s.io"
     ),
 }
 _VERBS = {"GET": "get", "PATCH": "patch", "DELETE": "delete", "POST": "create"}
@@ -236,6 +251,8 @@ class KubernetesEmulator(Emulator):
         self.namespace_scoped: frozenset[str] | None = None
         """When set, the identity may read only in these namespaces (RoleBindings, no ClusterRole):
         namespaces, nodes, lists across all namespaces and other namespaces answer 403 Forbidden."""
+        self.metrics_server = True
+        """When false, metrics.k8s.io is not served (404), as on a cluster without metrics-server."""
         self.pods = PodRuntime(lambda: self.cluster)
         """Pods created through the API: their start, unschedulable mode and exec (``kubernetes_pods``)."""
         self.requests: list[tuple[str, str]] = []
@@ -309,11 +326,13 @@ class KubernetesEmulator(Emulator):
         path = request.path.strip("/")
         if path == "version":
             return web.json_response(_VERSION)
-        if path in ("api", "apis", _CORE, _APPS, _NETWORKING):
+        if not self.metrics_server and (path + "/").startswith("apis/metrics.k8s.io/"):
+            return status_response(404, "NotFound", "the server could not find the requested resource")
+        if path in ("api", "apis", *_GROUPS):
             if request.method != "GET":
                 return writes.method_not_allowed()
             return web.json_response(self._discovery(path))
-        for group in (_CORE, _APPS, _NETWORKING):
+        for group in _GROUPS:
             if path.startswith(group + "/"):
                 return await self._resource(request, group, path[len(group) + 1 :].split("/"))
         return status_response(404, "NotFound", "the server could not find the requested resource")

@@ -26,6 +26,7 @@ from incidentfox.emulators.kubernetes_fields import (
     timestamp,
     uid,
 )
+from incidentfox.emulators.kubernetes_metrics import build_hpa, build_pod_metrics
 from incidentfox.emulators.kubernetes_workloads import build_daemonset, build_deployment, build_statefulset
 
 _EVENT_SOURCES = {
@@ -55,6 +56,9 @@ class Cluster:
     nodes: list[Obj] = field(default_factory=list)
     persistentvolumeclaims: list[Obj] = field(default_factory=list)
     networkpolicies: list[Obj] = field(default_factory=list)
+    horizontalpodautoscalers: list[Obj] = field(default_factory=list)
+    podmetrics: list[Obj] = field(default_factory=list)
+    """metrics.k8s.io PodMetrics, from the ``usage`` of a scenario's containers."""
     logs: dict[tuple[str, str, str], str] = field(default_factory=dict)
     """(namespace, pod, container) -> current log; previous logs are keyed with a ``previous:`` prefix."""
     last_resource_version: int = 5_000_000
@@ -79,6 +83,10 @@ class _Builder:
             self.cluster.nodes.append(self._node(spec, i))
         for i, spec in enumerate(self.doc.get("pods") or []):
             self.cluster.pods.append(self._pod(spec, i))
+            usage = {str(c["name"]): c["usage"] for c in spec.get("containers") or [] if c.get("usage")}
+            found = build_pod_metrics(self.cluster.pods[-1], usage, self.now)
+            if found is not None:
+                self.cluster.podmetrics.append(found)
         for spec in self.doc.get("deployments") or []:
             self._deployment(spec)
         for spec in self.doc.get("statefulsets") or []:
@@ -90,6 +98,8 @@ class _Builder:
             self.cluster.daemonsets.append(
                 build_daemonset(spec, self._ns(spec), self.cluster.pods, schedulable, self.now)
             )
+        for spec in self.doc.get("hpas") or []:
+            self.cluster.horizontalpodautoscalers.append(build_hpa(spec, self._ns(spec), self.now))
         for spec in self.doc.get("services") or []:
             self._service(spec)
         for spec in self.doc.get("pvcs") or []:

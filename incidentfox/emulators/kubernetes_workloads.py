@@ -30,6 +30,7 @@ REVISION = "deployment.kubernetes.io/revision"
 DESIRED_REPLICAS = "deployment.kubernetes.io/desired-replicas"
 MAX_REPLICAS = "deployment.kubernetes.io/max-replicas"
 TEMPLATE_HASH = "pod-template-hash"
+CHANGE_CAUSE = "kubernetes.io/change-cause"
 _HASH_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 """The characters Kubernetes uses for generated name suffixes (no vowels, no look-alikes)."""
 
@@ -74,6 +75,7 @@ def _replicaset(
     owner: Obj,
     now: datetime,
     age: Any,
+    change_cause: Any = None,
 ) -> Obj:
     selector = dict((template.get("metadata") or {}).get("labels") or {})
     annotations = {
@@ -81,6 +83,8 @@ def _replicaset(
         DESIRED_REPLICAS: str(replicas),
         MAX_REPLICAS: str(replicas + max(1, -(-replicas // 4))),
     }
+    if change_cause:
+        annotations[CHANGE_CAUSE] = str(change_cause)
     meta = object_meta(
         "ReplicaSet",
         name,
@@ -215,6 +219,7 @@ def build_deployment(spec: Mapping[str, Any], namespace: str, pods: list[Obj], n
                 owner=owner,
                 now=now,
                 age=change.get("age", "7d"),
+                change_cause=change.get("change_cause"),
             )
         )
     current = _replicaset(
@@ -226,6 +231,7 @@ def build_deployment(spec: Mapping[str, Any], namespace: str, pods: list[Obj], n
         owner=owner,
         now=now,
         age=spec.get("rs_age", "1h"),
+        change_cause=spec.get("change_cause"),
     )
     current["status"].update(replicas=len(own), readyReplicas=ready, availableReplicas=available)
     objects.append(current)

@@ -24,6 +24,7 @@ from incidentfox.agents.toolsets.kubernetes_api import (
     describe_failure,
     kubernetes_configured,
 )
+from incidentfox.agents.toolsets.kubernetes_signals import SIGNAL_INSTRUCTIONS, SIGNAL_TOOLS
 from incidentfox.agents.toolsets.kubernetes_writes import WRITE_INSTRUCTIONS, WRITE_TOOLS
 
 P = TypeVar("P", bound=BaseModel)
@@ -327,13 +328,15 @@ For a crash-looping pod read pod_logs with previous=true: the decisive line is u
 Use rollout_status after a deploy, services_and_endpoints when traffic fails, list_nodes and list_pvcs
 when pods are Pending. Quote log lines and event messages exactly, with the pod they came from.
 Prefer a namespace or label_selector over listing everything.
+{SIGNAL_INSTRUCTIONS}
 
 {WRITE_INSTRUCTIONS}"""
 
 KUBERNETES = Toolset(
     name="kubernetes",
-    description="The team's Kubernetes cluster: pods, logs, events, deployments, services and endpoints, "
-    "nodes and persistent volume claims; restart, scale, roll back or delete a pod once approved in Slack.",
+    description="The team's Kubernetes cluster: pods, logs, events, deployments and their revisions, "
+    "autoscalers, resource usage, services and endpoints, nodes and persistent volume claims; "
+    "restart, scale, roll back or delete a pod once approved in Slack.",
     instructions=INSTRUCTIONS,
     connect=connect,
     health_check=health,
@@ -393,6 +396,7 @@ KUBERNETES = Toolset(
             NamespacedListParams,
             list_pvcs,
         ),
+        *SIGNAL_TOOLS,
         *WRITE_TOOLS,
     ),
 )

@@ -168,7 +168,7 @@ def pod_detail(pod: k8s.V1Pod) -> Row:
     )
 
 
-def _event_time(event: k8s.CoreV1Event) -> datetime:
+def event_time(event: k8s.CoreV1Event) -> datetime:
     return (
         event.last_timestamp
         or event.event_time
@@ -179,7 +179,7 @@ def _event_time(event: k8s.CoreV1Event) -> datetime:
 
 def sort_events(events: list[k8s.CoreV1Event]) -> list[k8s.CoreV1Event]:
     """Warnings first, then newest first."""
-    newest = sorted(events, key=_event_time, reverse=True)
+    newest = sorted(events, key=event_time, reverse=True)
     return sorted(newest, key=lambda e: e.type != "Warning")
 
 
@@ -193,7 +193,7 @@ def event_row(event: k8s.CoreV1Event) -> Row:
             "namespace": meta(event).namespace,
             "message": event.message,
             "count": event.count,
-            "last_seen": age(_event_time(event)) + " ago",
+            "last_seen": age(event_time(event)) + " ago",
             "source": event.source.component if event.source else None,
         }
     )

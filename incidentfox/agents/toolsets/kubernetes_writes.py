@@ -31,6 +31,8 @@ from pydantic import BaseModel, Field
 from incidentfox.agents.approvals.models import ActionDescription
 from incidentfox.agents.toolsets.base import Tool, ToolFunction, ToolResult
 from incidentfox.agents.toolsets.kubernetes_api import KubernetesClient, api_failure
+from incidentfox.agents.toolsets.kubernetes_signal_views import revision_of
+from incidentfox.agents.toolsets.kubernetes_signals import owned_replicasets
 from incidentfox.agents.toolsets.kubernetes_views import meta
 from incidentfox.agents.toolsets.write_params import Reason, WriteParams
 
@@ -220,30 +222,11 @@ async def scale(client: KubernetesClient, params: ScaleParams) -> ToolResult:
     )
 
 
-def _revision(annotations: dict[str, str] | None) -> int | None:
-    value = (annotations or {}).get(REVISION)
-    return int(value) if value and value.isdigit() else None
-
-
-def _selector(match_labels: dict[str, str] | None) -> str:
-    return ",".join(f"{k}={v}" for k, v in sorted((match_labels or {}).items()))
-
-
 async def _previous_replicaset(client: KubernetesClient, deployment: Any) -> tuple[int, Any] | str:
     """(revision, replica set) to roll back to, or a plain-words reason there is none."""
     dep = meta(deployment)
-    listed = await client.call(
-        client.apps.list_namespaced_replica_set,
-        dep.namespace,
-        label_selector=_selector(deployment.spec.selector.match_labels) or None,
-    )
-    owned: dict[int, Any] = {}
-    for rs in listed.items:
-        controller = next((r for r in meta(rs).owner_references or [] if r.controller), None)
-        revision = _revision(meta(rs).annotations)
-        if controller is not None and controller.uid == dep.uid and revision is not None:
-            owned[revision] = rs
-    current = _revision(dep.annotations) or max(owned, default=0)
+    owned = await owned_replicasets(client, deployment)
+    current = revision_of(deployment) or max(owned, default=0)
     earlier = [revision for revision in owned if revision < current]
     if not earlier:
         return f"Deployment {dep.namespace}/{dep.name} has no earlier revision to roll back to."
