@@ -19,6 +19,7 @@ from agents import Tool
 from incidentfox.agents.planner import SubagentSpec
 from incidentfox.agents.toolsets.aws import AWS
 from incidentfox.agents.toolsets.base import Toolset, lookup_dotted
+from incidentfox.agents.toolsets.elasticsearch import ELASTICSEARCH
 from incidentfox.agents.toolsets.function_tools import toolset_function_tools
 from incidentfox.agents.toolsets.github import GITHUB
 from incidentfox.agents.toolsets.kubernetes import KUBERNETES
@@ -74,10 +75,10 @@ SPECIALISTS: tuple[Specialist, ...] = (
     ),
     Specialist(
         name="logs",
-        description="Reads the team's logs from Grafana Loki: error counts and the most frequent error "
-        "messages of a service, log lines matching LogQL filters with their stream labels, and log-based "
-        "counts over time. Give it the service (or its labels) and the time window.",
-        toolsets=(LOKI,),
+        description="Reads the team's logs from Grafana Loki or Elasticsearch/OpenSearch: error counts and "
+        "the most frequent error messages of a service, log lines matching a query with their labels or "
+        "fields, and log counts over time. Give it the service (or its labels) and the time window.",
+        toolsets=(LOKI, ELASTICSEARCH),
         available=_available,
     ),
     Specialist(
