@@ -116,10 +116,12 @@ async def test_bool_match_term_range_and_query_string_filter_as_es_does(
         assert status == 200, answer
         return int(answer["hits"]["total"]["value"])
 
-    window = {"range": {"@timestamp": {"gte": "now-270s", "lte": "now"}}}
+    window = {"range": {"@timestamp": {"gte": _at(4.5), "lte": _at(0)}}}
     assert await count({"bool": {"filter": [window, {"term": {"log.level": "error"}}]}}) == 4, (
-        "1 to 4 minutes ago"
+        "1 to 4 minutes before the documents' NOW"
     )
+    date_math = {"range": {"@timestamp": {"gte": "now-1d", "lte": "now"}}}
+    assert await count({"bool": {"filter": [date_math]}}) == len(DOCS) + 1, "date math against the clock"
     assert await count({"match": {"message": "timeout health"}}) == 15
     assert await count({"match_phrase": {"message": "upstream timeout"}}) == 10
     assert await count({"terms": {"service.name": ["payments"]}}) == 1
