@@ -116,7 +116,7 @@ async def test_bool_match_term_range_and_query_string_filter_as_es_does(
         assert status == 200, answer
         return int(answer["hits"]["total"]["value"])
 
-    window = {"range": {"@timestamp": {"gte": _at(4.5), "lte": _at(0)}}}
+    window = {"range": {"@timestamp": {"gte": _at(4.4), "lte": _at(0)}}}
     assert await count({"bool": {"filter": [window, {"term": {"log.level": "error"}}]}}) == 4, (
         "1 to 4 minutes before the documents' NOW"
     )
