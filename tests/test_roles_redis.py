@@ -16,6 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from incidentfox.agents.queue import QueuedRun
+from incidentfox.agents.redis_queue import QueueUnavailable
+from incidentfox.agents.stream_queue import StreamRunQueue
 from incidentfox.bot.assembly import IncidentFox
 from tests.slack_world import ADMIN, CHANNEL, World, world
 
@@ -104,9 +107,9 @@ class PrivateRedis:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self) -> None:
+    def start(self, *options: str) -> None:
         command = ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--save", ""]
-        command += ["--appendonly", "no", "--dir", str(self.dir)]
+        command += ["--appendonly", "no", "--dir", str(self.dir), *options]
         self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         for _ in range(100):
             with socket.socket() as probe:
@@ -145,4 +148,20 @@ async def test_runs_queued_when_redis_restarts_empty_are_all_investigated_once(t
                     "each run answered once: lost entries queued again, kept ones not"
                 )
     finally:
+        server.stop()
+
+
+async def test_a_put_redis_refuses_is_not_counted_as_queued(tmp_path: Path) -> None:
+    """Redis out of memory refuses the XADD but still answers XLEN: the put must fail (the pipeline
+    then keeps the run for the stranded sweep) rather than report a queue depth."""
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed")
+    server = PrivateRedis(tmp_path)
+    server.start("--maxmemory", "1", "--maxmemory-policy", "noeviction")
+    queue = StreamRunQueue.connect(server.url, namespace="ifx-oom", consumer="bot")
+    try:
+        with pytest.raises(QueueUnavailable, match=r"OutOfMemoryError|ResponseError"):
+            await queue.put(QueuedRun("run-1", None))
+    finally:
+        await queue.close()
         server.stop()

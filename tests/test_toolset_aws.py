@@ -27,6 +27,7 @@ from incidentfox.egress import EgressPolicy, install_policy
 from tests import moto_server
 from tests.moto_server import KEY_ID, LB_DIMENSION, LOG_GROUP, REGION, SECRET, MotoAccount, running_moto
 from tests.prometheus_server import free_port
+from tests.toolset_calls import run_tool
 
 
 @pytest.fixture(scope="module")
@@ -43,8 +44,7 @@ async def client(account: MotoAccount) -> AsyncIterator[AwsClient]:
 
 
 async def _run(client: AwsClient, tool_name: str, /, **args: Any) -> ToolResult:
-    tool = next(t for t in aws.AWS.tools if t.name == tool_name)
-    return await tool.run(client, tool.params.model_validate(args))
+    return await run_tool(aws.AWS, client, tool_name, **args)
 
 
 async def test_alarms_in_alarm_come_with_their_reason_metric_and_threshold(client: AwsClient) -> None:

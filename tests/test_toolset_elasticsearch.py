@@ -21,6 +21,7 @@ from incidentfox.agents.toolsets.function_tools import close_clients, toolset_fu
 from incidentfox.agents.toolsets.loki import LOKI
 from incidentfox.emulators.elasticsearch import ElasticsearchEmulator
 from tests.prometheus_server import free_port
+from tests.toolset_calls import run_once, run_tool
 
 API_KEY = "VnVhQ2ZHY0JDZGJrUW0tZTVhT3g6dWkybHAyYXhUTm1zeWFrdzl0dk5udw=="
 TIMEOUT = "payment declined for order ord_{n}: upstream timeout after {ms}ms"
@@ -71,16 +72,11 @@ async def client(es: ElasticsearchEmulator) -> AsyncIterator[EsClient]:
 
 
 async def _run(client: EsClient, name: str, /, **args: Any) -> ToolResult:
-    tool = next(t for t in es_tools.ELASTICSEARCH.tools if t.name == name)
-    return await tool.run(client, tool.params.model_validate(args))
+    return await run_tool(es_tools.ELASTICSEARCH, client, name, **args)
 
 
 async def _once(config: dict[str, Any], name: str, /, **args: Any) -> ToolResult:
-    client = await connect(config)
-    try:
-        return await _run(client, name, **args)
-    finally:
-        await client.close()
+    return await run_once(es_tools.ELASTICSEARCH, connect, config, name, **args)
 
 
 async def test_a_search_returns_hits_newest_first_with_key_fields(client: EsClient) -> None:

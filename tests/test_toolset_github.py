@@ -28,6 +28,7 @@ from incidentfox.emulators.github import GitHubEmulator
 from incidentfox.emulators.github_actions import JobSpec, StepSpec
 from incidentfox.emulators.github_models import ChangedFile, PullRequest, Repo
 from tests.github_actions_log import RUN_START, actions_log
+from tests.toolset_calls import run_tool
 
 FAST = ClientOptions(
     timeout_s=5,
@@ -81,8 +82,7 @@ async def client(gh: GitHubEmulator) -> AsyncIterator[GitHubClient]:
 
 
 async def _run(client: GitHubClient, tool_name: str, /, **args: Any) -> ToolResult:
-    tool = next(t for t in gt.GITHUB.tools if t.name == tool_name)
-    return await tool.run(client, tool.params.model_validate(args))
+    return await run_tool(gt.GITHUB, client, tool_name, **args)
 
 
 def _timeout_pr(gh: GitHubEmulator, *, merged_hours_ago: float = 1) -> PullRequest:

@@ -17,6 +17,7 @@ from incidentfox.agents.toolsets.base import ToolResult
 from incidentfox.agents.toolsets.function_tools import toolset_function_tools
 from incidentfox.agents.toolsets.kubernetes_api import KubernetesClient, connect
 from incidentfox.emulators.kubernetes import KubernetesEmulator
+from tests.toolset_calls import run_tool
 
 
 @pytest.fixture
@@ -38,8 +39,7 @@ async def k8s(emulator: KubernetesEmulator) -> AsyncIterator[KubernetesClient]:
 
 
 async def _run(client: KubernetesClient, tool_name: str, /, **args: Any) -> ToolResult:
-    tool = next(t for t in kt.KUBERNETES.tools if t.name == tool_name)
-    return await tool.run(client, tool.params.model_validate(args))
+    return await run_tool(kt.KUBERNETES, client, tool_name, **args)
 
 
 async def test_rollout_history_lists_revisions_newest_first_with_the_current_one_marked(

@@ -22,6 +22,7 @@ from incidentfox.agents.toolsets.loki_api import LokiClient, LokiNotConfigured, 
 from incidentfox.agents.toolsets.prometheus import PROMETHEUS
 from incidentfox.egress import EgressPolicy, install_policy
 from incidentfox.emulators.loki import LokiEmulator
+from tests.toolset_calls import run_once, run_tool
 
 TOKEN = "loki-gateway-token-0123456789"
 POD = "checkout-7d9f8-x2k4p"
@@ -73,16 +74,11 @@ async def client(loki: LokiEmulator) -> AsyncIterator[LokiClient]:
 
 
 async def _run(client: LokiClient, name: str, /, **args: Any) -> ToolResult:
-    tool = next(t for t in lk.LOKI.tools if t.name == name)
-    return await tool.run(client, tool.params.model_validate(args))
+    return await run_tool(lk.LOKI, client, name, **args)
 
 
 async def _once(config: dict[str, Any], name: str, /, **args: Any) -> ToolResult:
-    client = await connect(config)
-    try:
-        return await _run(client, name, **args)
-    finally:
-        await client.close()
+    return await run_once(lk.LOKI, connect, config, name, **args)
 
 
 async def test_a_log_query_returns_lines_newest_first_with_time_and_stream(client: LokiClient) -> None:

@@ -43,6 +43,7 @@ from incidentfox.emulators.pagerduty_seed import (
 )
 from tests.conftest import make_settings
 from tests.test_approvals_service import Approvers, _run
+from tests.toolset_calls import run_tool
 
 REASON = "the responders should know the deploy is the cause"
 
@@ -65,8 +66,7 @@ async def client(pd: PagerDutyEmulator) -> AsyncIterator[PagerDutyClient]:
 
 
 async def _run_tool(client: PagerDutyClient, name: str, /, **args: Any) -> ToolResult:
-    tool = next(t for t in pt.PAGERDUTY.tools if t.name == name)
-    return await tool.run(client, tool.params.model_validate(args))
+    return await run_tool(pt.PAGERDUTY, client, name, **args)
 
 
 async def test_connect_needs_an_api_key_and_an_https_url_and_reads_no_environment(

@@ -31,6 +31,7 @@ from incidentfox.agents.toolsets.prometheus_views import choose_step, graph_url,
 from incidentfox.egress import EgressPolicy, EgressRefused, install_policy
 from tests import prometheus_server
 from tests.prometheus_server import CHECKOUT_POD, PrometheusServer, free_port, running_prometheus
+from tests.toolset_calls import run_tool
 
 TOKEN = "prom-gateway-token-0123456789"
 
@@ -53,8 +54,7 @@ async def client(prometheus: PrometheusServer) -> AsyncIterator[PrometheusClient
 
 
 async def _run(client: PrometheusClient, name: str, /, **args: Any) -> ToolResult:
-    tool = next(t for t in pm.PROMETHEUS.tools if t.name == name)
-    return await tool.run(client, tool.params.model_validate(args))
+    return await run_tool(pm.PROMETHEUS, client, name, **args)
 
 
 async def _eventually(

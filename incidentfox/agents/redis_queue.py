@@ -214,11 +214,14 @@ class RedisStreamRunQueue:
                 pipe.xadd(key, fields)
                 pipe.xlen(key)
                 pipe.xpending(key, self._group)
-                _, length, summary = await pipe.execute(raise_on_error=False)
+                added, length, summary = await pipe.execute(raise_on_error=False)
         except UNREACHABLE as exc:
             raise _unavailable(exc) from exc
-        if isinstance(length, Exception):
-            raise _unavailable(length)
+        for reply in (added, length):
+            if isinstance(
+                reply, Exception
+            ):  # e.g. OOM: the entry is not in, so the run must not count as queued
+                raise _unavailable(reply) from reply
         pending = 0 if isinstance(summary, Exception) else int(summary["pending"])
         return max(1, int(length) - pending)
 

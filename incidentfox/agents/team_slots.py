@@ -82,9 +82,6 @@ class LocalTeamSlots:
             if not holders:
                 del self._held[team]
 
-    def taken(self, team: str) -> int:
-        return len(self._held.get(team, ()))
-
 
 class RedisTeamSlots:
     """Slots shared by every process on one Redis; this process renews the ones it holds."""

@@ -76,7 +76,6 @@ class WorkerProcesses:
         self._processes: dict[int, asyncio.subprocess.Process] = {}
         self._watchers: list[asyncio.Task[None]] = []
         self._stopping = False
-        self.restarts = 0
 
     def worker_id(self, index: int) -> str:
         return f"{self._base_id}-worker-{index + 1}"
@@ -168,5 +167,4 @@ class WorkerProcesses:
             await asyncio.sleep(delay)
             if self._stopping:
                 return
-            self.restarts += 1
             await self._spawn(index)
