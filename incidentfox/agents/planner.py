@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from agents import Agent, AgentOutputSchema, Model, RunContextWrapper, Tool
+from agents import Agent, AgentOutputSchema, Model, ModelSettings, RunContextWrapper, Tool
 from agents.mcp import MCPServer
 from agents.tool import ToolErrorFunction
 from pydantic import BaseModel, Field
@@ -134,11 +134,14 @@ def subagent_tool_name(name: str) -> str:
     return "ask_" + name.replace("-", "_")
 
 
-def build_subagent(spec: SubagentSpec, *, model: Model) -> Agent[InvestigationContext]:
+def build_subagent(
+    spec: SubagentSpec, *, model: Model, model_settings: ModelSettings | None = None
+) -> Agent[InvestigationContext]:
     return Agent[InvestigationContext](
         name=spec.name,
         instructions=spec.instructions.rstrip() + "\n" + SUBAGENT_GUIDANCE,
         model=model,
+        model_settings=model_settings or ModelSettings(),
         tools=list(spec.tools),
         mcp_servers=list(spec.mcp_servers),
     )
@@ -151,17 +154,21 @@ def build_planner(
     grounding: str | None = None,
     extra_instructions: str = "",
     subagent_max_turns: int = 8,
+    model_settings: ModelSettings | None = None,
+    planner_tools: Sequence[Tool] = (),
 ) -> Agent[InvestigationContext]:
     """The planner agent for one run.
 
     ``grounding`` is the no-LLM analyzers' findings as text; ``extra_instructions`` is team-specific
-    guidance from config (runbook hints). Sub-agents get ``subagent_max_turns`` turns each; a failing
-    sub-agent becomes a tool result the planner can reason about, not a failed run. When the
-    sub-agents keep over-budget outputs (they offer ``search_output``), the planner can read them too.
+    guidance from config (runbook hints); ``model_settings`` (retries of transient model failures, see
+    ``run_budgets``) apply to the planner and every sub-agent. Sub-agents get ``subagent_max_turns``
+    turns each; a failing sub-agent becomes a tool result the planner can reason about, not a failed
+    run. When the sub-agents keep over-budget outputs (they offer ``search_output``), the planner can
+    read them too. ``planner_tools`` are the planner's own tools (its MCP servers' tools).
     """
     _check_names(subagents)
     tools: list[Tool] = [
-        build_subagent(spec, model=model).as_tool(
+        build_subagent(spec, model=model, model_settings=model_settings).as_tool(
             tool_name=spec.tool_name,
             tool_description=spec.description,
             max_turns=subagent_max_turns,
@@ -171,8 +178,9 @@ def build_planner(
     ]
     if any(offers_output_tools(spec.tools) for spec in subagents):
         tools.extend(output_function_tools())
+    tools.extend(planner_tools)
     instructions = PLANNER_INSTRUCTIONS
-    if not subagents:
+    if not subagents and not planner_tools:
         instructions += (
             "\nNo specialists are available for this team: say so and answer from the findings only.\n"
         )
@@ -184,6 +192,7 @@ def build_planner(
         name=PLANNER_NAME,
         instructions=instructions,
         model=model,
+        model_settings=model_settings or ModelSettings(),
         tools=tools,
         output_type=RCA_OUTPUT_SCHEMA,
     )

@@ -119,6 +119,8 @@ class RunScratch:
     calls: int = 0
     answered: dict[str, CachedCall] = field(default_factory=dict)
     secrets_scrubbed: int = 0
+    max_calls: int | None = None
+    """The run's tool-call budget (``run_budgets``); ``None``: no limit."""
 
     def next_call(self) -> int:
         self.calls += 1

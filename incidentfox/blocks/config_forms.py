@@ -95,6 +95,12 @@ def _usergroup(value: str) -> str | None:
     return None if _USERGROUP.fullmatch(value) else "A user group id starts with S, e.g. S0123ABCD"
 
 
+def _model_provider(value: str) -> str | None:
+    if value.lower() in ("openai", "openai_compatible", "anthropic"):
+        return None
+    return "Write openai (also for OpenAI-compatible servers) or anthropic."
+
+
 def _model_name(value: str) -> str | None:
     return None if _MODEL_NAME.fullmatch(value) else "A model name has no spaces, e.g. gpt-4.1"
 
@@ -197,11 +203,19 @@ _FIELDS: dict[str, tuple[Field, ...]] = {
             check=_model_name,
         ),
         Field(
+            "model_provider",
+            ("model", "provider"),
+            "Model provider",
+            placeholder="openai",
+            hint="openai (or any OpenAI-compatible server: vLLM, Ollama, a LiteLLM proxy) or anthropic.",
+            check=_model_provider,
+        ),
+        Field(
             "model_base_url",
             ("model", "base_url"),
             "Model base URL",
             placeholder="https://api.openai.com/v1",
-            hint="Any OpenAI-compatible endpoint.",
+            hint="Any OpenAI-compatible endpoint, or an Anthropic-compatible one for provider anthropic.",
             kind="url",
             check=_url,
         ),

@@ -286,6 +286,10 @@ class IncidentFox:
             openai_api_key=settings.openai_api_key.get_secret_value() if settings.openai_api_key else None,
             openai_base_url=settings.openai_base_url,
             default_model=settings.incidentfox_model,
+            anthropic_api_key=(
+                settings.anthropic_api_key.get_secret_value() if settings.anthropic_api_key else None
+            ),
+            anthropic_base_url=settings.anthropic_base_url,
         )
         poster = slack_client(settings, session=self._http, retry_throttled=True) or client
         return Worker(

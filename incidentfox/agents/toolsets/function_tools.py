@@ -49,6 +49,7 @@ from incidentfox.agents.redaction import (
     scrub_text_counted,
     secret_values,
 )
+from incidentfox.agents.run_budgets import tool_budget_spent
 from incidentfox.agents.scratch_outputs import CachedCall
 from incidentfox.agents.toolsets.base import Tool, ToolResult, Toolset
 from incidentfox.agents.toolsets.call_memory import call_key, repeat_marker, worth_remembering
@@ -211,6 +212,8 @@ async def call_tool(
         )
     if params is None:
         result = ToolResult.failed(invalid or "invalid arguments")
+    elif scratch.max_calls is not None and number > scratch.max_calls:
+        result = ToolResult.failed(tool_budget_spent(scratch.max_calls))
     elif tool.writes:
         scratch.answered.clear()
         request = action_request(toolset, tool, params, scrub_json(args, secrets), secrets)
