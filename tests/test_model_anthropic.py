@@ -5,6 +5,7 @@ Anthropic emulator over real HTTP, metered, retried on overload, failing in plai
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -72,7 +73,8 @@ def test_anthropic_is_chosen_per_team_and_keys_never_cross() -> None:
 
 
 def test_a_team_asking_for_anthropic_without_any_key_is_told_what_to_set() -> None:
-    with pytest.raises(ModelConfigError, match="set `model.api_key` in team config or ANTHROPIC_API_KEY"):
+    told = re.escape("set `model.api_key` in team config or ANTHROPIC_API_KEY")
+    with pytest.raises(ModelConfigError, match=told):
         _resolve({"model": {"provider": "anthropic"}}, openai_api_key="sk-openai-install")
     with pytest.raises(ModelConfigError, match="use one of: openai, openai_compatible, anthropic"):
         _resolve({"model": {"provider": "gemini"}}, openai_api_key="sk-openai-install")

@@ -10,6 +10,7 @@ from agents import Agent, Runner
 from agents.tracing import trace
 from agents.tracing.traces import NoOpTrace
 
+from incidentfox.agents.metered_models import MeteredChatCompletionsModel
 from incidentfox.agents.model_provider import (
     DEFAULT_MODEL_NAME,
     KEYLESS_API_KEY,
@@ -112,7 +113,8 @@ async def test_provider_model_talks_to_the_team_endpoint_with_the_team_key(
     [request] = emu.requests
     assert request.authorization == f"Bearer {TEAM_KEY}"
     assert request.model == "team-model"
-    assert second is not None and second._client is model._client  # one shared client per endpoint
+    assert isinstance(model, MeteredChatCompletionsModel) and isinstance(second, MeteredChatCompletionsModel)
+    assert second._client is model._client  # one shared client per endpoint
     assert provider.endpoint_for({}) == ModelEndpoint(OPENAI_DEFAULT_BASE_URL, "gpt-4.1", INSTALL_KEY)
     assert (
         TeamModelProvider(openai_api_key=None, openai_base_url=None, default_model=None).model_for({}) is None
