@@ -19,11 +19,13 @@ from agents import Tool
 from incidentfox.agents.planner import SubagentSpec
 from incidentfox.agents.toolsets.aws import AWS
 from incidentfox.agents.toolsets.base import Toolset, lookup_dotted
+from incidentfox.agents.toolsets.coralogix import CORALOGIX
 from incidentfox.agents.toolsets.elasticsearch import ELASTICSEARCH
 from incidentfox.agents.toolsets.function_tools import toolset_function_tools
 from incidentfox.agents.toolsets.github import GITHUB
 from incidentfox.agents.toolsets.kubernetes import KUBERNETES
 from incidentfox.agents.toolsets.kubernetes_api import kubernetes_configured
+from incidentfox.agents.toolsets.logs import LOGS, configured_sources
 from incidentfox.agents.toolsets.loki import LOKI
 from incidentfox.agents.toolsets.outputs import output_function_tools
 from incidentfox.agents.toolsets.pagerduty import PAGERDUTY
@@ -54,6 +56,8 @@ class Specialist:
 def _available(toolset: Toolset, config: Mapping[str, Any]) -> bool:
     if toolset is KUBERNETES:
         return kubernetes_configured(config)
+    if toolset is LOGS:
+        return bool(configured_sources(config))
     return prerequisites_met(toolset)(config)
 
 
@@ -75,10 +79,11 @@ SPECIALISTS: tuple[Specialist, ...] = (
     ),
     Specialist(
         name="logs",
-        description="Reads the team's logs from Grafana Loki or Elasticsearch/OpenSearch: error counts and "
-        "the most frequent error messages of a service, log lines matching a query with their labels or "
-        "fields, and log counts over time. Give it the service (or its labels) and the time window.",
-        toolsets=(LOKI, ELASTICSEARCH),
+        description="Reads the team's logs from Grafana Loki, Elasticsearch/OpenSearch or Coralogix: log "
+        "lines of a service across every log backend at once, error counts and the most frequent error "
+        "messages, lines matching a query with their labels or fields, and log counts over time. Give it "
+        "the service (or its labels) and the time window.",
+        toolsets=(LOGS, LOKI, ELASTICSEARCH, CORALOGIX),
         available=_available,
     ),
     Specialist(
