@@ -227,3 +227,27 @@ def test_installation_pagerduty_and_github_credentials_fill_only_allowed_teams_w
     assert installation.fill("acme", redirected) == redirected, (
         "a team that picks the endpoint never receives the installation's key; a disabled one stays off"
     )
+
+
+def test_the_installation_slack_bot_token_reads_only_claimed_channels() -> None:
+    installation = InstallationCredentials(
+        orgs=frozenset({"acme"}),
+        fallbacks=installation_fallbacks(
+            pagerduty_api_key=None,
+            pagerduty_api_url=None,
+            pagerduty_from_email=None,
+            github_token=None,
+            github_api_url=None,
+            slack_bot_token="xoxb-installation-bot",
+            slack_api_url="http://127.0.0.1:9/api/",
+        ),
+    )
+    claimed = {"routing": {"slack_channel_ids": ["C0CHECKOUT"]}}
+    filled = installation.fill("acme", claimed)
+    assert filled["integrations"]["slack"] == {
+        "bot_token": "xoxb-installation-bot",
+        "api_url": "http://127.0.0.1:9/api/",
+    }
+    extra = {**claimed, "integrations": {"slack": {"channels": ["C0SOMEONE_ELSES"]}}}
+    assert installation.fill("acme", extra) == extra, "extra channels are read with the team's own token"
+    assert installation.fill("globex", claimed) is claimed

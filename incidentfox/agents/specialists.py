@@ -23,6 +23,7 @@ from incidentfox.agents.toolsets.coralogix import CORALOGIX
 from incidentfox.agents.toolsets.elasticsearch import ELASTICSEARCH
 from incidentfox.agents.toolsets.function_tools import toolset_function_tools
 from incidentfox.agents.toolsets.github import GITHUB
+from incidentfox.agents.toolsets.grafana import GRAFANA
 from incidentfox.agents.toolsets.kubernetes import KUBERNETES
 from incidentfox.agents.toolsets.kubernetes_api import kubernetes_configured
 from incidentfox.agents.toolsets.logs import LOGS, configured_sources
@@ -30,6 +31,8 @@ from incidentfox.agents.toolsets.loki import LOKI
 from incidentfox.agents.toolsets.outputs import output_function_tools
 from incidentfox.agents.toolsets.pagerduty import PAGERDUTY
 from incidentfox.agents.toolsets.prometheus import PROMETHEUS
+from incidentfox.agents.toolsets.slack import SLACK
+from incidentfox.agents.toolsets.slack_api import slack_configured
 from incidentfox.agents.toolsets.warehouse import WAREHOUSE
 
 
@@ -58,6 +61,8 @@ def _available(toolset: Toolset, config: Mapping[str, Any]) -> bool:
         return kubernetes_configured(config)
     if toolset is LOGS:
         return bool(configured_sources(config))
+    if toolset is SLACK:
+        return slack_configured(config)
     return prerequisites_met(toolset)(config)
 
 
@@ -71,10 +76,11 @@ SPECIALISTS: tuple[Specialist, ...] = (
     ),
     Specialist(
         name="metrics",
-        description="Reads the team's metrics from Prometheus (or Thanos, Mimir, VictoriaMetrics): what is "
-        "alerting, which scrape targets are down, and PromQL over a time window (error rates, latency, "
-        "saturation, memory). Give it the service and the time window.",
-        toolsets=(PROMETHEUS,),
+        description="Reads the team's metrics from Prometheus (or Thanos, Mimir, VictoriaMetrics) and "
+        "Grafana: what is alerting, which scrape targets are down, PromQL over a time window (error "
+        "rates, latency, saturation, memory), the team's dashboards and their panels, and deploy "
+        "annotations. Give it the service and the time window.",
+        toolsets=(PROMETHEUS, GRAFANA),
         available=_available,
     ),
     Specialist(
@@ -104,9 +110,10 @@ SPECIALISTS: tuple[Specialist, ...] = (
     ),
     Specialist(
         name="incident-history",
-        description="Reads PagerDuty: an incident's alerts and timeline, past incidents of the same "
-        "service, and who is on call. Give it the incident id or the service.",
-        toolsets=(PAGERDUTY,),
+        description="Reads PagerDuty and the team's Slack: an incident's alerts and timeline, past incidents "
+        "of the same service, who is on call, earlier IncidentFox investigations and related discussion in "
+        "the team's channels. Give it the incident id, the service or the words to look for.",
+        toolsets=(PAGERDUTY, SLACK),
         available=_available,
     ),
     Specialist(

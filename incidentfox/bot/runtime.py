@@ -89,6 +89,8 @@ async def build_runtime(
                 pagerduty_from_email=settings.pagerduty_from_email,
                 github_token=revealed(settings.github_token),
                 github_api_url=settings.github_api_url,
+                slack_bot_token=revealed(settings.slack_bot_token),
+                slack_api_url=settings.slack_api_url,
             ),
         ),
         files_dir=settings.config_files_dir,

@@ -73,8 +73,12 @@ def installation_fallbacks(
     pagerduty_from_email: str | None,
     github_token: str | None,
     github_api_url: str | None,
+    slack_bot_token: str | None = None,
+    slack_api_url: str | None = None,
 ) -> tuple[Fallback, ...]:
-    """The PagerDuty and GitHub fallbacks from the installation settings (only those with a credential)."""
+    """The PagerDuty, GitHub and Slack fallbacks from the installation settings (only those with a
+    credential). The Slack bot token lets the slack toolset read the team's claimed channels; a team
+    that lists extra ``channels`` (or brings any token of its own) must read them with its own token."""
     found = []
     if pagerduty_api_key:
         values = {
@@ -87,6 +91,10 @@ def installation_fallbacks(
     if github_token:
         values = {"token": github_token, "api_url": github_api_url}
         found.append(Fallback("github", ("token", "api_url"), {k: v for k, v in values.items() if v}))
+    if slack_bot_token:
+        values = {"bot_token": slack_bot_token, "api_url": slack_api_url}
+        team_owned = ("bot_token", "user_token", "api_url", "channels")
+        found.append(Fallback("slack", team_owned, {k: v for k, v in values.items() if v}))
     return tuple(found)
 
 

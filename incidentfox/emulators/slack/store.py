@@ -242,6 +242,14 @@ class ResponseHook:
     thread_ts: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class UserToken:
+    """A user token (``xoxp-…``) the workspace issued: whose it is and what it may do."""
+
+    user: str
+    scopes: tuple[str, ...]
+
+
 @dataclass(slots=True)
 class Workspace:
     """Messages, views, users and channels of the one emulated workspace."""
@@ -258,6 +266,8 @@ class Workspace:
     response_hooks: dict[str, ResponseHook] = field(default_factory=dict)
     files: dict[str, StoredFile] = field(default_factory=dict)
     """Uploaded files by id, pending (upload URL issued) and completed alike."""
+    user_tokens: dict[str, UserToken] = field(default_factory=dict)
+    """User tokens by token (``search.issue_user_token``)."""
 
     def add_message(self, message: StoredMessage) -> StoredMessage:
         self.messages.setdefault(message.channel, []).append(message)

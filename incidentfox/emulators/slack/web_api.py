@@ -18,6 +18,17 @@ from aiohttp import web
 
 from incidentfox.emulators.slack.directory import default_channel, default_user
 from incidentfox.emulators.slack.limits import FaultInjector, RateLimiter, Rejection
+from incidentfox.emulators.slack.search import (
+    CALLER,
+    Refused,
+    access_error,
+    calling_user,
+    history,
+    permalink,
+    replies,
+    scope_headers,
+    search_messages,
+)
 from incidentfox.emulators.slack.socket_mode import SocketModeHub
 from incidentfox.emulators.slack.store import (
     CallLog,
@@ -96,6 +107,7 @@ class WebApi:
             "conversations.replies": self._replies,
             "conversations.history": self._history,
             "conversations.info": self._conversation_info,
+            "search.messages": self._search,
             "users.info": self._user_info,
             "usergroups.users.list": self._usergroup_users,
             "team.info": self._team_info,
@@ -166,6 +178,10 @@ class WebApi:
         auth_error = self._auth_error(method, token)
         if auth_error is not None:
             return 200, {"ok": False, "error": auth_error}, {}
+        CALLER.set(token)
+        refused = access_error(self.workspace, method, args, token, bot_token=self.identity.bot_token)
+        if refused is not None:
+            return 200, refused, scope_headers(self.workspace, token)
         channel = args.get("channel")
         rejection = self.faults.take(method) or self.limiter.check(
             method, channel if isinstance(channel, str) else None
@@ -174,17 +190,17 @@ class WebApi:
             return _rejected(rejection)
         try:
             result = await handler(args)
-        except ApiError as exc:
+        except (ApiError, Refused) as exc:
             body: dict[str, Any] = {"ok": False, "error": exc.error}
             if exc.messages:
                 body["response_metadata"] = {"messages": exc.messages}
             return 200, body, {}
-        return 200, {"ok": True, **result}, {}
+        return 200, {"ok": True, **result}, scope_headers(self.workspace, token)
 
     def _auth_error(self, method: str, token: str | None) -> str | None:
         if not token:
             return "not_authed"
-        if token not in (self.identity.bot_token, self.identity.app_token):
+        if token not in (self.identity.bot_token, self.identity.app_token, *self.workspace.user_tokens):
             return "invalid_auth"
         wants_app_token = method == "apps.connections.open"
         if (token == self.identity.app_token) != wants_app_token:
@@ -242,6 +258,17 @@ class WebApi:
 
     async def _auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
         ident = self.identity
+        user = calling_user(self.workspace)
+        if user is not None:
+            name = str((self.workspace.users.get(user) or {}).get("name") or user.lower())
+            return {
+                "url": "https://incidentfox-test.slack.com/",
+                "team": ident.team_name,
+                "user": name,
+                "team_id": ident.team_id,
+                "user_id": user,
+                "is_enterprise_install": False,
+            }
         return {
             "url": "https://incidentfox-test.slack.com/",
             "team": ident.team_name,
@@ -323,40 +350,22 @@ class WebApi:
     async def _permalink(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = _required(args, "channel", "channel_not_found")
         ts = _required(args, "message_ts", "message_not_found")
-        if self.workspace.find(channel, ts) is None:
+        found = self.workspace.find(channel, ts)
+        if found is None:
             raise ApiError("message_not_found")
-        permalink = f"https://incidentfox-test.slack.com/archives/{channel}/p{ts.replace('.', '')}"
-        return {"channel": channel, "permalink": permalink}
+        return {"channel": channel, "permalink": permalink(channel, ts, found.thread_ts)}
 
     async def _replies(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = _required(args, "channel", "channel_not_found")
         ts = _required(args, "ts", "thread_not_found")
-        thread = self.workspace.channel_messages(channel, thread_ts=ts)
-        if not thread:
-            raise ApiError("thread_not_found")
-        oldest = float(args.get("oldest") or 0)
-        thread = [m for m in thread if m.ts == ts or float(m.ts) >= oldest]
-        limit = int(args.get("limit") or 1000)
-        metadata = _flag(args.get("include_all_metadata"))
-        return {
-            "messages": [m.to_api(self.identity.team_id, with_metadata=metadata) for m in thread[:limit]],
-            "has_more": len(thread) > limit,
-            "response_metadata": {"next_cursor": ""},
-        }
+        return replies(self.workspace, channel, ts, args, self.identity.team_id)
 
     async def _history(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = _required(args, "channel", "channel_not_found")
-        top = [m for m in self.workspace.channel_messages(channel) if m.thread_ts in (None, m.ts)]
-        limit = int(args.get("limit") or 100)
-        newest_first = list(reversed(top))
-        return {
-            "messages": [
-                m.to_api(self.identity.team_id, with_metadata=_flag(args.get("include_all_metadata")))
-                for m in newest_first[:limit]
-            ],
-            "has_more": len(newest_first) > limit,
-            "response_metadata": {"next_cursor": ""},
-        }
+        return history(self.workspace, channel, args, self.identity.team_id)
+
+    async def _search(self, args: dict[str, Any]) -> dict[str, Any]:
+        return search_messages(self.workspace, args, self.identity.team_id)
 
     async def _reaction_add(self, args: dict[str, Any]) -> dict[str, Any]:
         names = self._reactions(args)
