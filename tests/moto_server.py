@@ -5,16 +5,23 @@ The account (``eu-west-1``) has a checkout service in trouble: the ``checkout-5x
 its reason, an hour of ``HTTPCode_Target_5XX_Count`` rising on the checkout load balancer, a
 ``/ecs/checkout`` log group with errors, an ECS service running 0 of 3 tasks, two EC2 instances
 behind the ``checkout-tg`` target group of which one is stopped (so unhealthy), an RDS instance, an EKS
-cluster with a node group and a Lambda function. One instance carries a tag whose value is the team's
+cluster with a node group and a Lambda function. Two checkout tasks stopped (an exit and a failed health
+check) beside a migration task; ``/aws/lambda/checkout-webhook`` keeps its logs 14 days; the
+``checkout-jobs`` queue has a backlog (3 visible, 2 in flight, its oldest message 840 s old) and a
+dead-letter queue; the on-demand ``orders`` DynamoDB table throttled 42 writes; the ``checkout-asg``
+Auto Scaling group has 3 instances, one unhealthy (moto records no scaling activities: those come from
+the aiohttp endpoint). One instance carries a tag whose value is the team's
 secret key (``LEAKED_TAG``): a secret that leaked into a tag must never reach the model.
 
-moto does not implement CloudTrail's LookupEvents; those tests use a tiny aiohttp endpoint instead.
+moto does not implement CloudTrail's LookupEvents nor record scaling activities; those tests use a tiny
+aiohttp endpoint instead.
 Without moto the tests are skipped, or fail with ``INCIDENTFOX_REQUIRE_MOTO=1`` (CI).
 """
 
 from __future__ import annotations
 
 import io
+import json
 import logging
 import os
 import zipfile
@@ -132,6 +139,9 @@ def _seed_logs(url: str, now: datetime) -> None:
         for i, message in enumerate(messages)
     ]
     logs.put_log_events(logGroupName=LOG_GROUP, logStreamName="checkout/app/1", logEvents=events)
+    logs.create_log_group(logGroupName="/aws/lambda/checkout-webhook")
+    logs.put_retention_policy(logGroupName="/aws/lambda/checkout-webhook", retentionInDays=14)
+    logs.create_log_group(logGroupName="/aws/rds/instance/orders-db/postgresql")
 
 
 def _seed_compute(url: str) -> tuple[str, str, str]:
@@ -175,6 +185,21 @@ def _seed_compute(url: str) -> tuple[str, str, str]:
         TargetGroupArn=group["TargetGroupArn"], Targets=[{"Id": i, "Port": 8080} for i in ids]
     )
     ec2.stop_instances(InstanceIds=[ids[1]])
+    scaling = _client(url, "autoscaling")
+    scaling.create_launch_configuration(
+        LaunchConfigurationName="checkout-lc", ImageId=image, InstanceType="t3.medium"
+    )
+    scaling.create_auto_scaling_group(
+        AutoScalingGroupName="checkout-asg",
+        LaunchConfigurationName="checkout-lc",
+        MinSize=2,
+        MaxSize=6,
+        DesiredCapacity=3,
+        VPCZoneIdentifier=",".join(subnets),
+    )
+    members = scaling.describe_auto_scaling_groups(AutoScalingGroupNames=["checkout-asg"])
+    sick = members["AutoScalingGroups"][0]["Instances"][0]["InstanceId"]
+    scaling.set_instance_health(InstanceId=sick, HealthStatus="Unhealthy")
     eks = _client(url, "eks")
     role = f"arn:aws:iam::{ACCOUNT}:role/eks"
     eks.create_cluster(
@@ -191,6 +216,20 @@ def _seed_services(url: str) -> None:
         family="checkout", containerDefinitions=[{"name": "app", "image": "checkout:1.4.2", "memory": 512}]
     )
     ecs.create_service(cluster="prod", serviceName="checkout", taskDefinition="checkout", desiredCount=3)
+    stops = (
+        ("service:checkout", "Essential container in task exited"),
+        ("service:checkout", "Task failed ELB health checks in (target-group checkout-tg)"),
+        ("family:migrate", "Scheduled migration finished"),
+    )
+    for group, reason in stops:
+        [task] = ecs.run_task(
+            cluster="prod",
+            taskDefinition="checkout",
+            launchType="FARGATE",
+            group=group,
+            startedBy="ecs-svc/1",
+        )["tasks"]
+        ecs.stop_task(cluster="prod", task=task["taskArn"], reason=reason)
     _client(url, "rds").create_db_instance(
         DBInstanceIdentifier="orders-db",
         DBInstanceClass="db.t3.medium",
@@ -213,6 +252,48 @@ def _seed_services(url: str) -> None:
     )
 
 
+def _seed_queues_and_tables(url: str, now: datetime) -> None:
+    sqs = _client(url, "sqs")
+    dead = sqs.create_queue(QueueName="checkout-jobs-dlq")["QueueUrl"]
+    dead_arn = sqs.get_queue_attributes(QueueUrl=dead, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    redrive = json.dumps({"deadLetterTargetArn": dead_arn, "maxReceiveCount": "5"})
+    jobs = sqs.create_queue(
+        QueueName="checkout-jobs", Attributes={"RedrivePolicy": redrive, "VisibilityTimeout": "300"}
+    )["QueueUrl"]
+    for number in range(5):
+        sqs.send_message(QueueUrl=jobs, MessageBody=f"charge order={8810 + number}")
+    sqs.receive_message(QueueUrl=jobs, MaxNumberOfMessages=2)
+    sqs.create_queue(QueueName="billing-events")
+    _client(url, "dynamodb").create_table(
+        TableName="orders",
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    cloudwatch = _client(url, "cloudwatch")
+    age = {
+        "MetricName": "ApproximateAgeOfOldestMessage",
+        "Dimensions": [{"Name": "QueueName", "Value": "checkout-jobs"}],
+    }
+    cloudwatch.put_metric_data(
+        Namespace="AWS/SQS",
+        MetricData=[
+            {**age, "Timestamp": now - timedelta(minutes=minutes), "Value": value}
+            for minutes, value in ((10, 300.0), (5, 840.0))
+        ],
+    )
+    throttles = [
+        {
+            "MetricName": "WriteThrottleEvents",
+            "Dimensions": [{"Name": "TableName", "Value": "orders"}],
+            "Timestamp": now - timedelta(minutes=minutes),
+            "Value": value,
+        }
+        for minutes, value in ((30, 0.0), (20, 12.0), (10, 30.0))
+    ]
+    cloudwatch.put_metric_data(Namespace="AWS/DynamoDB", MetricData=throttles)
+
+
 @contextmanager
 def running_moto() -> Iterator[MotoAccount]:
     """Start moto on a free loopback port, seed the account, stop it afterwards."""
@@ -230,6 +311,7 @@ def running_moto() -> Iterator[MotoAccount]:
         _seed_logs(url, now)
         running, stopped, group = _seed_compute(url)
         _seed_services(url)
+        _seed_queues_and_tables(url, now)
         yield MotoAccount(url=url, running_instance=running, stopped_instance=stopped, target_group_arn=group)
     finally:
         server.stop()

@@ -198,3 +198,69 @@ async def test_credentials_are_required_when_configured(http: aiohttp.ClientSess
                 assert response.status == 200 and (await response.json())["tagline"] == "You Know, for Search"
     async with ElasticsearchEmulator(distribution="opensearch") as es, http.get(f"{es.url}/") as response:
         assert (await response.json())["version"]["distribution"] == "opensearch"
+
+
+async def test_cat_indices_lists_indices_as_strings_sorted_and_with_health(
+    es: ElasticsearchEmulator, http: aiohttp.ClientSession
+) -> None:
+    await _loaded(http, es)
+    params = {"format": "json", "bytes": "b", "s": "docs.count:desc"}
+    async with http.get(f"{es.url}/_cat/indices", params=params) as response:
+        rows = await response.json()
+    assert response.status == 200
+    assert [(r["index"], r["docs.count"], r["health"]) for r in rows] == [
+        ("logs-checkout", str(len(DOCS)), "green"),
+        ("logs-payments", "1", "green"),
+    ]
+    assert all(isinstance(v, str) for r in rows for v in r.values())
+    assert int(rows[0]["store.size"]) > int(rows[1]["store.size"]) > 0
+    es.health["logs-payments"] = "red"
+    async with http.get(
+        f"{es.url}/_cat/indices/logs-p*", params={"v": "true", "h": "health,index"}
+    ) as response:
+        text = await response.text()
+    assert response.status == 200 and text.splitlines() == ["health index", "red    logs-payments"]
+    async with http.get(f"{es.url}/_cat/indices/nothing-*", params={"format": "json"}) as response:
+        assert response.status == 200 and await response.json() == []
+    async with http.get(f"{es.url}/_cat/indices/applogs", params={"format": "json"}) as response:
+        answer = await response.json()
+    assert response.status == 404 and answer["error"]["type"] == "index_not_found_exception"
+    async with http.get(f"{es.url}/_cat/indices", params={"format": "json", "h": "nope"}) as response:
+        assert (
+            response.status == 400 and (await response.json())["error"]["reason"] == "Unknown column [nope]"
+        )
+
+
+async def test_field_caps_follow_dynamic_mapping_and_show_type_conflicts(
+    es: ElasticsearchEmulator, http: aiohttp.ClientSession
+) -> None:
+    await _loaded(http, es)
+    async with http.get(f"{es.url}/logs-*/_field_caps", params={"fields": "*"}) as response:
+        answer = await response.json()
+    assert response.status == 200 and answer["indices"] == ["logs-checkout", "logs-payments"]
+    fields = answer["fields"]
+    assert fields["@timestamp"] == {
+        "date": {"type": "date", "metadata_field": False, "searchable": True, "aggregatable": True}
+    }
+    assert fields["message"]["text"]["aggregatable"] is False
+    assert fields["message.keyword"]["keyword"]["aggregatable"] is True
+    assert set(fields["log.level"]) == {"text"} and fields["service"]["object"]["searchable"] is False
+    assert fields["_id"]["_id"]["metadata_field"] is True
+    es.index("metrics-a", [{"status": 200, "latency": 0.25, "ok": True}])
+    es.index("metrics-b", [{"status": "timeout"}])
+    es.mappings["metrics-b"] = {"host.ip": "ip"}
+    async with http.post(f"{es.url}/metrics-*/_field_caps", params={"fields": "status,host.*"}) as response:
+        answer = await response.json()
+    assert answer["fields"]["status"]["long"]["indices"] == ["metrics-a"]
+    assert answer["fields"]["status"]["text"]["indices"] == ["metrics-b"]
+    assert answer["fields"]["host.ip"] == {
+        "ip": {"type": "ip", "metadata_field": False, "searchable": True, "aggregatable": True}
+    }
+    assert "latency" not in answer["fields"], "only the fields asked for"
+    async with http.get(f"{es.url}/metrics-*/_field_caps") as response:
+        answer = await response.json()
+    assert response.status == 400 and answer["error"]["type"] == "action_request_validation_exception"
+    es.rejecting = True
+    for path in ("/metrics-*/_field_caps?fields=*", "/_cat/indices?format=json"):
+        async with http.get(f"{es.url}{path}") as response:
+            assert response.status == 429

@@ -1,8 +1,8 @@
 """The aws toolset against a real moto server seeded with a checkout incident (``tests/moto_server.py``):
 what each tool reports, that a metric never has more than 100 points, that only the team's explicit
-credentials are used (never the host's environment), and how it fails in plain words. CloudTrail (which
-moto lacks) and AWS' error answers (access denied, throttling, rejected keys, a slow endpoint) come
-from a tiny aiohttp endpoint."""
+credentials are used (never the host's environment), and how it fails in plain words. CloudTrail and
+scaling activities (which moto lacks) and AWS' error answers (access denied, throttling, rejected keys,
+a slow endpoint) come from a tiny aiohttp endpoint."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import json
 import sys
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
+from urllib.parse import parse_qsl
 
 import pytest
 from agents.tool_context import ToolContext
@@ -171,8 +172,131 @@ async def test_ec2_rds_eks_and_lambda_describe_what_exists(account: MotoAccount,
     assert (await _run(client, "lambda_functions", prefix="billing")).status == "no_data"
 
 
+async def test_log_groups_are_found_by_prefix_or_a_word_with_their_retention(client: AwsClient) -> None:
+    result = await _run(client, "cloudwatch_log_groups", prefix=None, contains="CHECKOUT")
+    assert result.status == "ok", result
+    assert [g["name"] for g in result.data["log_groups"]] == ["/aws/lambda/checkout-webhook", LOG_GROUP]
+    lambda_group, ecs_group = result.data["log_groups"]
+    assert lambda_group["retention"] == "14 days" and ecs_group["retention"] == "never expires"
+    assert ecs_group["created"].endswith("Z") and "stored_mb" in ecs_group
+    assert result.invocation == f"aws logs describe-log-groups --region {REGION}"
+    rds = await _run(client, "cloudwatch_log_groups", prefix="/aws/rds/")
+    assert [g["name"] for g in rds.data["log_groups"]] == ["/aws/rds/instance/orders-db/postgresql"]
+    assert "--log-group-name-prefix /aws/rds/" in rds.invocation
+    none = await _run(client, "cloudwatch_log_groups", prefix="/ecs/", contains="billing")
+    assert none.status == "no_data"
+    assert none.data == f"No log groups starting with /ecs/ containing 'billing' in {REGION}."
+
+
+async def test_stopped_tasks_say_why_the_service_lost_them(client: AwsClient) -> None:
+    result = await _run(client, "ecs_stopped_tasks", cluster="prod", service="checkout")
+    assert result.status == "ok", result
+    assert result.data["stopped"] == 2
+    assert result.data["by_reason"] == {
+        "Essential container in task exited": 1,
+        "Task failed ELB health checks in (target-group checkout-tg)": 1,
+    }
+    assert result.data["by_exit_code"] == {"0": 2}
+    task = result.data["tasks"][0]
+    assert task["group"] == "service:checkout" and task["task_definition"] == "checkout:1"
+    assert task["containers"][0]["name"] == "app" and task["containers"][0]["exit_code"] == 0
+    assert result.invocation == (
+        "aws ecs list-tasks --cluster prod --service-name checkout --desired-status STOPPED "
+        f"--region {REGION}"
+    )
+    cluster = await _run(client, "ecs_stopped_tasks", cluster="prod", service=None)
+    assert cluster.data["stopped"] == 3 and "Scheduled migration finished" in cluster.data["by_reason"]
+    quiet = await _run(client, "ecs_stopped_tasks", cluster="prod", service="cart")
+    assert quiet.status == "no_data" and "No stopped tasks of service cart in cluster prod" in quiet.data
+    missing = await _run(client, "ecs_stopped_tasks", cluster="staging", service=None)
+    assert missing.error is not None and missing.error.startswith("The ECS cluster staging was not found")
+
+
+async def test_rds_events_of_an_instance_over_a_window(client: AwsClient) -> None:
+    result = await _run(client, "rds_events", identifier="orders-db")
+    assert result.status == "ok", result
+    created, *backups = reversed(result.data["events"])
+    assert (created["message"], created["categories"], created["source"]) == (
+        "DB instance created",
+        ["creation"],
+        "orders-db",
+    )
+    assert [e["message"] for e in backups] == ["Backing up DB instance", "Finished DB instance backup"]
+    assert all(e["at"].endswith("Z") for e in result.data["events"])
+    assert result.data["by_category"] == {"backup": 2, "creation": 1} and result.data["needs_attention"] == 0
+    assert "--source-type db-instance --source-identifier orders-db" in result.invocation
+    before = await _run(client, "rds_events", identifier="orders-db", start="-72h", end="-48h")
+    assert before.status == "no_data" and "No RDS events for orders-db between" in before.data
+    unknown = await _run(client, "rds_events", identifier="ghost-db")
+    assert unknown.status == "no_data" and "check the identifier with rds_instances" in unknown.data
+    backwards = await _run(client, "rds_events", identifier="orders-db", start="-1h", end="-2h")
+    assert backwards.error is not None and backwards.error.startswith("Start (")
+
+
+async def test_queue_depth_shows_the_backlog_and_the_age_of_its_oldest_message(client: AwsClient) -> None:
+    result = await _run(client, "sqs_queue_depth", queues=None, prefix="checkout")
+    assert result.status == "ok", result
+    jobs, dead = result.data["queues"]
+    assert (jobs["queue"], jobs["visible"], jobs["in_flight"]) == ("checkout-jobs", 3, 2)
+    assert (jobs["dead_letter_queue"], jobs["max_receive_count"]) == ("checkout-jobs-dlq", 5)
+    assert jobs["visibility_timeout_s"] == 300 and jobs["oldest_message_age_s"] == 840.0
+    assert (dead["queue"], dead["visible"]) == ("checkout-jobs-dlq", 0) and "oldest_message_age_s" not in dead
+    assert "ApproximateAgeOfOldestMessage" in result.data["metrics_note"]
+    assert result.invocation == f"aws sqs list-queues --queue-name-prefix checkout --region {REGION}"
+    named = await _run(client, "sqs_queue_depth", queues=["billing-events", "gone-queue"])
+    assert [q["queue"] for q in named.data["queues"]] == ["billing-events"]
+    assert named.data["not_found"] == ["gone-queue"]
+    assert "--queue-url billing-events,gone-queue" in named.invocation
+    missing = await _run(client, "sqs_queue_depth", queues=["gone-queue"])
+    assert missing.error == (
+        f"No queue named gone-queue in {REGION}; call sqs_queue_depth with a prefix to see which queues "
+        "exist."
+    )
+    nothing = await _run(client, "sqs_queue_depth", queues=None, prefix="payments")
+    assert (
+        nothing.status == "no_data" and nothing.data == f"No SQS queues starting with payments in {REGION}."
+    )
+
+
+async def test_dynamodb_table_shows_capacity_mode_and_throttled_writes(client: AwsClient) -> None:
+    result = await _run(client, "dynamodb_table", table="orders")
+    assert result.status == "ok", result
+    assert (result.data["name"], result.data["status"], result.data["billing_mode"]) == (
+        "orders",
+        "ACTIVE",
+        "PAY_PER_REQUEST",
+    )
+    assert "read_capacity" not in result.data, "on-demand tables have no provisioned capacity"
+    metrics = result.data["metrics"]
+    assert metrics["write_throttle_events"] == {"sum": 42.0, "peak_per_period": 30.0}
+    assert "read_throttle_events" not in metrics and metrics["period"] == "1m"
+    assert result.invocation == f"aws dynamodb describe-table --table-name orders --region {REGION}"
+    earlier = await _run(client, "dynamodb_table", table="orders", start="-6h", end="-2h")
+    assert earlier.status == "ok" and set(earlier.data["metrics"]) == {"start", "end", "period"}
+    missing = await _run(client, "dynamodb_table", table="ghost")
+    assert missing.error is not None and missing.error.startswith("The DynamoDB table ghost was not found")
+    assert "ResourceNotFoundException" in missing.error
+
+
+async def test_an_auto_scaling_group_shows_its_size_and_instance_health(client: AwsClient) -> None:
+    result = await _run(client, "autoscaling_activities", group="checkout-asg")
+    assert result.status == "ok", result
+    group = result.data["group"]
+    assert (group["min"], group["desired"], group["max"], group["instances"]) == (2, 3, 6, 3)
+    assert group["by_health"] == {"Unhealthy": 1, "Healthy": 2}
+    assert result.data["activities"] == [] and "No scaling activities are recorded" in result.data["note"]
+    assert result.invocation == (
+        "aws autoscaling describe-scaling-activities --auto-scaling-group-name checkout-asg "
+        f"--region {REGION}"
+    )
+    missing = await _run(client, "autoscaling_activities", group="billing-asg")
+    assert missing.error is not None
+    assert missing.error.startswith(f"There is no Auto Scaling group named billing-asg in {REGION};")
+
+
 class FakeAws:
-    """What AWS answers that moto cannot: CloudTrail events (``/trail``), access denied (``/denied``),
+    """What AWS answers that moto cannot: CloudTrail events (``/trail``), scaling activities (``/asg``, in
+    the query protocol's XML), access denied (``/denied``),
     throttling (``/throttled``), rejected keys (``/badkeys``) and a slow endpoint (``/slow``)."""
 
     def __init__(self) -> None:
@@ -199,6 +323,9 @@ class FakeAws:
         if mode in errors and target:
             code, message = errors[mode]
             return web.json_response({"__type": code, "message": message}, status=400)
+        if mode == "asg":
+            action = dict(parse_qsl(body)).get("Action", "")
+            return web.Response(text=_scaling_xml(action), content_type="text/xml")
         if mode == "badkeys":
             xml = (
                 "<ErrorResponse><Error><Type>Sender</Type><Code>InvalidClientTokenId</Code>"
@@ -207,6 +334,52 @@ class FakeAws:
             )
             return web.Response(status=403, text=xml, content_type="text/xml")
         return web.json_response({"Events": _trail_events()}, content_type="application/x-amz-json-1.1")
+
+
+SCALING_NS = "http://autoscaling.amazonaws.com/doc/2011-01-01/"
+NO_CAPACITY = (
+    "We currently do not have sufficient t3.medium capacity in the Availability Zone you requested "
+    "(eu-west-1a). Launching EC2 instance failed."
+)
+
+
+def _scaling_xml(action: str) -> str:
+    """DescribeAutoScalingGroups and DescribeScalingActivities as AWS answers them (newest first)."""
+    if action == "DescribeAutoScalingGroups":
+        instances = "".join(
+            f"<member><InstanceId>i-0{n}</InstanceId><HealthStatus>{health}</HealthStatus>"
+            "<LifecycleState>InService</LifecycleState><AvailabilityZone>eu-west-1b</AvailabilityZone></member>"
+            for n, health in ((1, "Healthy"), (2, "Healthy"))
+        )
+        result = (
+            "<AutoScalingGroups><member><AutoScalingGroupName>checkout-asg</AutoScalingGroupName>"
+            "<MinSize>2</MinSize><MaxSize>6</MaxSize><DesiredCapacity>3</DesiredCapacity>"
+            "<HealthCheckType>ELB</HealthCheckType><AvailabilityZones><member>eu-west-1a</member>"
+            f"<member>eu-west-1b</member></AvailabilityZones><Instances>{instances}</Instances>"
+            "</member></AutoScalingGroups>"
+        )
+    else:
+        failed = (
+            "<member><ActivityId>a-2</ActivityId><AutoScalingGroupName>checkout-asg</AutoScalingGroupName>"
+            "<Description>Launching a new EC2 instance.  Status Reason: capacity</Description>"
+            "<Cause>At 2026-12-04T20:10:00Z an instance was started in response to a difference between "
+            "desired and actual capacity, increasing the capacity from 2 to 3.</Cause>"
+            "<StartTime>2026-12-04T20:10:05.123Z</StartTime><EndTime>2026-12-04T20:10:06Z</EndTime>"
+            f"<StatusCode>Failed</StatusCode><StatusMessage>{NO_CAPACITY}</StatusMessage>"
+            "<Progress>100</Progress></member>"
+        )
+        done = (
+            "<member><ActivityId>a-1</ActivityId><AutoScalingGroupName>checkout-asg</AutoScalingGroupName>"
+            "<Description>Terminating EC2 instance: i-03</Description><Cause>At 2026-12-04T20:05:00Z an "
+            "instance was taken out of service in response to an ELB system health check failure.</Cause>"
+            "<StartTime>2026-12-04T20:05:01Z</StartTime><EndTime>2026-12-04T20:06:00Z</EndTime>"
+            "<StatusCode>Successful</StatusCode><Progress>100</Progress></member>"
+        )
+        result = f"<Activities>{failed}{done}</Activities>"
+    return (
+        f'<{action}Response xmlns="{SCALING_NS}"><{action}Result>{result}</{action}Result>'
+        f"<ResponseMetadata><RequestId>1</RequestId></ResponseMetadata></{action}Response>"
+    )
 
 
 def _trail_events() -> list[dict[str, Any]]:
@@ -276,6 +449,24 @@ async def test_cloudtrail_shows_who_changed_what(fake: tuple[str, FakeAws]) -> N
     assert handler.requests[0][1].endswith("LookupEvents")
 
 
+async def test_scaling_activities_give_aws_cause_and_status_message(fake: tuple[str, FakeAws]) -> None:
+    url, handler = fake
+    result = await _fake_call(f"{url}/asg", "autoscaling_activities", group="checkout-asg")
+    assert result.status == "ok", result
+    failed, done = result.data["activities"]
+    assert (failed["status"], failed["status_message"]) == ("Failed", NO_CAPACITY)
+    assert failed["at"] == "2026-12-04T20:10:05Z" and "from 2 to 3" in failed["cause"]
+    assert done["status"] == "Successful" and "ELB system health check failure" in done["cause"]
+    assert result.data["by_status"] == {"Failed": 1, "Successful": 1} and result.data["not_successful"] == 1
+    assert result.data["group"]["zones"] == ["eu-west-1a", "eu-west-1b"]
+    assert [action for _, action in handler.requests] == [
+        "Action=DescribeAutoScalingGroups",
+        "Action=DescribeScalingActivities",
+    ]
+    rejected = await _fake_call(f"{url}/badkeys", "autoscaling_activities", group="checkout-asg")
+    assert rejected.error is not None and rejected.error.startswith("AWS rejected the credentials")
+
+
 async def test_access_denied_names_the_missing_permission(fake: tuple[str, FakeAws]) -> None:
     url, _ = fake
     result = await _fake_call(f"{url}/denied", "cloudtrail_events")
@@ -292,6 +483,18 @@ async def test_throttling_is_retried_twice_then_reported(fake: tuple[str, FakeAw
     assert result.error is not None and "AWS throttled the request" in result.error
     assert "try again" in result.error
     assert len(handler.requests) == 3, "retries max_attempts=2 counts retries: three requests in all"
+
+
+async def test_the_new_tools_fail_in_plain_words_when_denied_or_throttled(fake: tuple[str, FakeAws]) -> None:
+    url, _ = fake
+    denied = await _fake_call(f"{url}/denied", "dynamodb_table", table="orders")
+    assert denied.error is not None and "lack the dynamodb:DescribeTable permission" in denied.error
+    stopped = await _fake_call(f"{url}/denied", "ecs_stopped_tasks", cluster="prod", service="checkout")
+    assert stopped.error is not None and "ecs:ListTasks permission" in stopped.error
+    queues = await _fake_call(f"{url}/throttled", "sqs_queue_depth", queues=["checkout-jobs"])
+    assert queues.error is not None and queues.error.startswith("AWS throttled the request to find the queue")
+    groups = await _fake_call(f"{url}/badkeys", "cloudwatch_log_groups")
+    assert groups.error is not None and groups.error.startswith("AWS rejected the credentials")
 
 
 async def test_rejected_keys_and_unreachable_endpoints_fail_health_in_plain_words(
@@ -405,6 +608,12 @@ def test_every_tool_has_a_strict_schema_for_the_model() -> None:
         "ec2_instances",
         "eks_cluster",
         "lambda_functions",
+        "cloudwatch_log_groups",
+        "ecs_stopped_tasks",
+        "rds_events",
+        "sqs_queue_depth",
+        "dynamodb_table",
+        "autoscaling_activities",
     ]
     assert all(t.strict_json_schema for t in tools)
     assert aws.AWS.missing_prerequisites({}) == ["integrations.aws.region", "integrations.aws.access_key_id"]

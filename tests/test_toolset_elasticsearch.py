@@ -120,6 +120,64 @@ async def test_field_values_and_histogram_summarise_aggregations(client: EsClien
     assert "histogram every 30s of index logs-*" in histogram.invocation
 
 
+async def test_indices_list_health_docs_and_size_unhealthy_first(
+    es: ElasticsearchEmulator, client: EsClient
+) -> None:
+    es.health["logs-payments"] = "red"
+    result = await _run(client, "es_indices")
+    assert result.status == "ok", result
+    assert result.data["indices"] == 2 and result.data["by_health"] == {"red": 1, "green": 1}
+    assert result.data["documents"] == 73 and "Red indices" in result.data["warning"]
+    payments, checkout = result.data["index_list"]
+    assert (payments["index"], payments["health"], payments["docs"]) == ("logs-payments", "red", 20)
+    assert (checkout["index"], checkout["docs"], checkout["status"]) == ("logs-checkout", 53, "open")
+    assert checkout["size_bytes"] > payments["size_bytes"] and checkout["size"].endswith("kb")
+    assert result.invocation == (
+        "GET /_cat/indices/logs-*?format=json&bytes=b&h=health,status,index,pri,rep,docs.count,store.size"
+        "&s=index"
+    )
+    assert result.url == "https://kibana.example.com/app/management/data/index_management/indices"
+    one = await _run(client, "es_indices", pattern="*checkout*")
+    assert [i["index"] for i in one.data["index_list"]] == ["logs-checkout"]
+    none = await _run(client, "es_indices", pattern="traces-*")
+    assert none.status == "no_data" and none.data.startswith("No index matches traces-*.")
+    missing = await _run(client, "es_indices", pattern="applogs")
+    assert (
+        missing.error is not None and "has no index applogs (no such index [applogs], 404)" in missing.error
+    )
+    with pytest.raises(ValueError, match="give an index name or pattern"):
+        await _run(client, "es_indices", pattern="logs/../_cluster")
+
+
+async def test_field_mapping_gives_types_aggregatable_fields_and_conflicts(
+    es: ElasticsearchEmulator, client: EsClient
+) -> None:
+    result = await _run(client, "es_field_mapping", contains="level")
+    assert result.status == "ok", result
+    assert result.data["fields"] == [
+        {"field": "log.level", "type": "text"},
+        {"field": "log.level.keyword", "type": "keyword", "aggregatable": True},
+    ]
+    assert result.data["indices"] == 2 and "type_conflicts" not in result.data
+    assert result.invocation == "GET /logs-*/_field_caps?fields=*level*"
+    every = await _run(client, "es_field_mapping")
+    names = [f["field"] for f in every.data["fields"]]
+    assert "@timestamp" in names and "_id" not in names and "service" not in names, "no metadata or objects"
+    assert {"field": "@timestamp", "type": "date", "aggregatable": True} in every.data["fields"]
+    es.index("logs-gateway", [{"@timestamp": _iso(datetime.now(UTC)), "http": {"status": 502}}])
+    es.index("logs-edge", [{"@timestamp": _iso(datetime.now(UTC)), "http": {"status": "bad gateway"}}])
+    conflicted = await _run(client, "es_field_mapping", contains="http.status")
+    assert conflicted.data["type_conflicts"] == [
+        {"field": "http.status", "types": {"text": ["logs-edge"], "long": ["logs-gateway"]}}
+    ]
+    assert {"field": "http.status", "type": "text | long"} in conflicted.data["fields"]
+    nothing = await _run(client, "es_field_mapping", contains="kubernetes")
+    assert nothing.status == "no_data"
+    assert nothing.data == "No fields whose name contains kubernetes in the 4 indices matching logs-*."
+    missing = await _run(client, "es_field_mapping", index="applogs")
+    assert missing.error is not None and "has no index applogs" in missing.error
+
+
 async def test_nothing_matching_is_no_data_and_says_what_to_check(client: EsClient) -> None:
     result = await _run(client, "es_search", query="service.name:nonexistent", start="-30m")
     assert result.status == "no_data"
@@ -153,6 +211,13 @@ async def test_credentials_are_sent_and_missing_ones_say_what_to_set() -> None:
         assert denied.status == "error" and denied.error is not None
         assert "asked for credentials (401 security_exception)" in denied.error
         assert "integrations.elasticsearch.api_key" in denied.error
+        for name in ("es_indices", "es_field_mapping"):
+            refused = await _once(_config(es.url), name)
+            assert (
+                refused.error is not None
+                and "asked for credentials (401 security_exception)" in refused.error
+            )
+        assert (await _once(_config(es.url, api_key=API_KEY), "es_indices")).status == "ok"
         assert (await _once(_config(es.url, api_key=API_KEY), "es_search", query="*")).status == "ok"
         basic = es.url.replace("http://", "http://elastic:s3cret@")
         assert (await _once(_config(basic), "es_search", query="*")).status == "ok"
@@ -162,9 +227,10 @@ async def test_credentials_are_sent_and_missing_ones_say_what_to_set() -> None:
 
 async def test_a_rejecting_cluster_is_rate_limited_try_again(es: ElasticsearchEmulator) -> None:
     es.rejecting = True
-    result = await _once(_config(es.url), "es_error_summary")
-    assert result.status == "error" and result.error is not None
-    assert "is rate limited, try again in a minute (429 es_rejected_execution_exception" in result.error
+    for name in ("es_error_summary", "es_indices", "es_field_mapping"):
+        result = await _once(_config(es.url), name)
+        assert result.status == "error" and result.error is not None
+        assert "is rate limited, try again in a minute (429 es_rejected_execution_exception" in result.error
 
 
 async def test_an_unreachable_cluster_fails_in_one_sentence() -> None:
@@ -199,7 +265,14 @@ async def test_health_identifies_the_cluster_and_says_why_not_otherwise(es: Elas
 def test_tool_names_are_prefixed_and_never_clash_with_other_toolsets() -> None:
     tools = toolset_function_tools(es_tools.ELASTICSEARCH, agent="logs")
     names = [t.name for t in tools]
-    assert names == ["es_error_summary", "es_search", "es_field_values", "es_histogram"]
+    assert names == [
+        "es_error_summary",
+        "es_search",
+        "es_field_values",
+        "es_histogram",
+        "es_indices",
+        "es_field_mapping",
+    ]
     assert all(t.strict_json_schema for t in tools)
     assert not set(names) & {t.name for t in LOKI.tools}
     assert es_tools.ELASTICSEARCH.missing_prerequisites({}) == ["integrations.elasticsearch.url"]

@@ -370,6 +370,67 @@ async def test_a_server_that_never_answers_is_unreachable_after_the_connect_time
     assert result.error is not None and "127.0.0.1" in result.error and "is unreachable" in result.error
 
 
+async def test_explain_shows_the_plan_and_full_scans_without_running_the_query(shop_url: str) -> None:
+    warehouse = await connect(_config(shop_url))
+    scan = await _run(warehouse, "explain_query", sql="SELECT count(*) FROM orders WHERE status = 'failed';")
+    by_key = await _run(warehouse, "explain_query", sql="SELECT id, amount FROM orders WHERE id = 7")
+    started = time.monotonic()
+    huge = await _run(
+        warehouse, "explain_query", sql="SELECT count(*) FROM orders a, orders b, orders c, orders d"
+    )
+    elapsed = time.monotonic() - started
+    await warehouse.close()
+    assert scan.status == "ok", scan.error
+    assert scan.invocation == "EXPLAIN SELECT count(*) FROM orders WHERE status = 'failed'"
+    assert scan.data["full_scans"] == ["orders"] and "reads all of orders" in scan.data["summary"]
+    assert "was not run" in scan.data["note"]
+    assert by_key.status == "ok" and by_key.data["full_scans"] == []
+    assert by_key.data["summary"].endswith("no full table scan")
+    assert elapsed < 2, "a 300^4-row join is planned, never run"
+    if shop_url.startswith("postgresql"):
+        assert scan.data["dialect"] == "postgresql" and scan.data["estimated_cost"] > 0
+        assert any(line.startswith("Aggregate") for line in scan.data["plan"])
+        assert any("Seq Scan on orders" in line for line in scan.data["plan"])
+        assert any("orders_pkey" in line for line in by_key.data["plan"])
+        assert huge.data["largest_step_rows"] >= ORDERS**4
+    else:
+        assert scan.data["dialect"] == "mysql"
+        [step] = scan.data["plan"]
+        assert (step["table"], step["type"]) == ("orders", "ALL")
+        assert by_key.data["plan"][0]["key"] == "PRIMARY"
+        assert huge.data["rows_examined_estimate"] >= ORDERS**3, "the four steps' rows multiplied"
+
+
+EXPLAIN_REFUSED = [
+    ("DELETE FROM orders", "Refused: ", "this is a DELETE"),
+    ("SELECT * FROM orders FOR UPDATE", "Refused: ", "locks rows"),
+    ("EXPLAIN SELECT * FROM orders", "explain_query explains one SELECT", "this is EXPLAIN"),
+    ("SHOW TABLES", "explain_query explains one SELECT", "run_query runs SHOW"),
+]
+
+
+@pytest.mark.parametrize(("sql", "start", "reason"), EXPLAIN_REFUSED)
+async def test_explain_takes_only_a_read_only_select(
+    shop_url: str, sql: str, start: str, reason: str
+) -> None:
+    warehouse = await connect(_config(shop_url))
+    result = await _run(warehouse, "explain_query", sql=sql)
+    await warehouse.close()
+    assert result.status == "error" and result.error is not None
+    assert result.error.startswith(start) and reason in result.error
+    assert result.invocation == sql
+    assert await _count(shop_url) == ORDERS
+
+
+async def test_explaining_a_missing_table_fails_in_one_sentence(shop_url: str) -> None:
+    warehouse = await connect(_config(_accepted_login(shop_url)))
+    result = await _run(warehouse, "explain_query", sql="SELECT * FROM refunds WHERE id = 1")
+    await warehouse.close()
+    assert result.status == "error" and result.error is not None
+    assert "refunds" in result.error and "\n" not in result.error and PASSWORD not in result.error
+    assert result.invocation == "EXPLAIN SELECT * FROM refunds WHERE id = 1"
+
+
 async def test_list_tables_shows_tables_views_and_the_dialect(shop_url: str) -> None:
     warehouse = await connect(_config(shop_url))
     result = await _run(warehouse, "list_tables")
@@ -514,6 +575,7 @@ async def test_the_tools_reach_the_model_through_the_function_tool_adapter(pg_sh
         "run_query",
         "list_tables",
         "describe_table",
+        "explain_query",
     ]
     events: list[ProgressEvent] = []
     config = _config(_with_password(pg_shop))

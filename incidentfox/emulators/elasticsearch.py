@@ -7,11 +7,15 @@
 
 Endpoints: ``GET /`` (cluster info; ``distribution="opensearch"`` answers as OpenSearch does),
 ``POST``/``GET /{index}/_search`` (the body, or ``?source=`` with ``source_content_type``), ``POST
-/_bulk`` and ``/{index}/_bulk`` (NDJSON ``index``/``create`` actions) and ``POST /{index}/_doc``.
+/_bulk`` and ``/{index}/_bulk`` (NDJSON ``index``/``create`` actions), ``POST /{index}/_doc``,
+``GET /_cat/indices[/{index}]`` (``format=json``, ``bytes=b``, ``h``, ``s``, ``v``; health from
+``health``) and ``GET``/``POST /[{index}/]_field_caps?fields=…`` (types from dynamic mapping of the
+stored documents, or ``mappings``; see ``es_catalog``).
 Index names may be patterns with ``*`` and comma lists; a concrete name that does not exist is 404
 ``index_not_found_exception``. The query DSL subset is ``es_query``'s. Errors are ES's JSON bodies: 400
 for a query it cannot parse, 401 ``security_exception`` when ``api_key`` or ``basic_auth`` is set and
-not sent, 429 ``es_rejected_execution_exception`` while ``rejecting``. Every request is in ``calls``.
+not sent, 429 ``es_rejected_execution_exception`` while ``rejecting`` (searches, field caps and cat).
+Every request is in ``calls``.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from typing import Any, Self
 
 from aiohttp import encode_basic_auth, web
 
+from incidentfox.emulators.es_catalog import CAT_COLUMNS, cat_row, cat_text, field_caps, index_mapping
 from incidentfox.emulators.es_query import SearchError, search
 from incidentfox.emulators.served import Emulator, ServedApp
 
@@ -44,6 +49,13 @@ def error_body(status: int, kind: str, reason: str, **extra: Any) -> web.Respons
     return web.json_response({"error": {"root_cause": [cause], **cause}, "status": status}, status=status)
 
 
+def _cat_sort_key(column: str, numeric: bool) -> Callable[[Mapping[str, str]], Any]:
+    """``_cat``'s ``s=column[:desc]``: numbers compare as numbers, the rest as text."""
+    if numeric:
+        return lambda row: int(row.get(column) or 0)
+    return lambda row: row.get(column, "")
+
+
 class ElasticsearchEmulator(Emulator):
     """Search, bulk and cluster info on 127.0.0.1. Start with ``async with`` or ``start()``."""
 
@@ -60,8 +72,13 @@ class ElasticsearchEmulator(Emulator):
         self.basic_auth = basic_auth
         self.host = host
         self.rejecting = False
-        """While true, every search answers 429 ``es_rejected_execution_exception``."""
+        """While true, every search, field caps or cat request answers 429
+        ``es_rejected_execution_exception``."""
         self.indices: dict[str, list[dict[str, Any]]] = {}
+        self.health: dict[str, str] = {}
+        """An index's health in ``_cat/indices`` (green, yellow or red); green when not set."""
+        self.mappings: dict[str, dict[str, str]] = {}
+        """Explicit field types of an index (field → type), before dynamic mapping of its documents."""
         self.calls: list[EsCall] = []
         self._server = ServedApp()
         self._port: int | None = None
@@ -74,6 +91,10 @@ class ElasticsearchEmulator(Emulator):
         app.router.add_post("/{index}/_bulk", self._bulk)
         app.router.add_post("/{index}/_doc", self._doc)
         app.router.add_route("*", "/{index}/_search", self._search)
+        app.router.add_get("/_cat/indices", self._cat_indices)
+        app.router.add_get("/_cat/indices/{index}", self._cat_indices)
+        app.router.add_route("*", "/_field_caps", self._field_caps)
+        app.router.add_route("*", "/{index}/_field_caps", self._field_caps)
         self._port = await self._server.serve(app, self.host, 0)
         return self
 
@@ -111,7 +132,7 @@ class ElasticsearchEmulator(Emulator):
                 f"missing authentication credentials for REST request [{request.path}]",
                 header={"WWW-Authenticate": ['Basic realm="security" charset="UTF-8"', "ApiKey"]},
             )
-        elif self.rejecting and request.path.endswith("/_search"):
+        elif self.rejecting and self._rejectable(request.path):
             response = error_body(
                 429,
                 "es_rejected_execution_exception",
@@ -121,6 +142,10 @@ class ElasticsearchEmulator(Emulator):
             response = await handler(request)
         self.calls.append(EsCall(request.method, request.path, body, response.status))
         return response
+
+    @staticmethod
+    def _rejectable(path: str) -> bool:
+        return path.endswith(("/_search", "/_field_caps")) or path.startswith("/_cat/")
 
     def _authorized(self, header: str | None) -> bool:
         allowed = []
@@ -174,6 +199,42 @@ class ElasticsearchEmulator(Emulator):
         except SearchError as exc:
             return web.json_response(exc.body(), status=400)
         return web.json_response(answer)
+
+    async def _cat_indices(self, request: web.Request) -> web.Response:
+        names = self._resolve(request.match_info.get("index", "*"))
+        if isinstance(names, web.Response):
+            return names
+        raw_bytes = request.query.get("bytes") == "b"
+        rows = [cat_row(n, self.indices[n], self.health.get(n, "green"), raw_bytes) for n in names]
+        columns = [c for c in request.query.get("h", "").split(",") if c] or list(CAT_COLUMNS)
+        unknown = [c for c in columns if c not in CAT_COLUMNS]
+        if unknown:
+            return error_body(400, "illegal_argument_exception", f"Unknown column [{unknown[0]}]")
+        for key in reversed([k for k in request.query.get("s", "").split(",") if k]):
+            column, _, order = key.partition(":")
+            numeric = column in ("docs.count", "docs.deleted") or (raw_bytes and column.endswith("size"))
+            rows.sort(key=_cat_sort_key(column, numeric), reverse=order == "desc")
+        rows = [{c: r[c] for c in columns} for r in rows]
+        if request.query.get("format") == "json":
+            return web.json_response(rows)
+        verbose = request.query.get("v") in ("", "true")
+        return web.Response(text=cat_text(rows, columns, verbose), content_type="text/plain")
+
+    async def _field_caps(self, request: web.Request) -> web.Response:
+        if request.method not in ("GET", "POST"):
+            return error_body(405, "illegal_argument_exception", f"Incorrect HTTP method [{request.method}]")
+        names = self._resolve(request.match_info.get("index", "_all"))
+        if isinstance(names, web.Response):
+            return names
+        patterns = [f.strip() for f in request.query.get("fields", "").split(",") if f.strip()]
+        if not patterns:
+            return error_body(
+                400,
+                "action_request_validation_exception",
+                "Validation Failed: 1: specifying fields is required;",
+            )
+        mappings = {n: index_mapping(self.indices[n], self.mappings.get(n)) for n in names}
+        return web.json_response(field_caps(mappings, patterns))
 
     async def _doc(self, request: web.Request) -> web.Response:
         try:

@@ -226,8 +226,16 @@ def _error_code(exc: ClientError) -> tuple[str, str]:
     return str(error.get("Code") or "Unknown"), message[:_MAX_MESSAGE]
 
 
+_NOT_FOUND = {"QueueDoesNotExist", "AWS.SimpleQueueService.NonExistentQueue"}
+"""Not-found codes that do not end in NotFound (SQS, in its JSON and its query protocol)."""
+
+
 def is_not_found(code: str) -> bool:
-    return code.endswith(("NotFound", "NotFoundException", "NotFoundFault")) or ".NotFound" in code
+    return (
+        code.endswith(("NotFound", "NotFoundException", "NotFoundFault"))
+        or ".NotFound" in code
+        or code in _NOT_FOUND
+    )
 
 
 def describe_error(exc: Exception, service: str, doing: str, where: str) -> str:

@@ -1,5 +1,5 @@
-"""The CloudWatch tools of the aws toolset: alarms, one metric over a window, Logs Insights and filter
-patterns. A metric's period is chosen so that it has at most ``MAX_POINTS`` points; a Logs Insights
+"""The CloudWatch tools of the aws toolset: alarms, one metric over a window, log groups, Logs Insights
+and filter patterns. A metric's period is chosen so that it has at most ``MAX_POINTS`` points; a Logs Insights
 query is polled until it completes, and stopped if it is still running after ``INSIGHTS_WAIT_S``.
 """
 
@@ -19,6 +19,7 @@ from incidentfox.agents.toolsets.aws_api import AwsClient, AwsError
 from incidentfox.agents.toolsets.aws_params import (
     AlarmsParams,
     InsightsParams,
+    LogGroupsParams,
     LogsFilterParams,
     MetricParams,
 )
@@ -29,6 +30,7 @@ DEFAULT_WINDOW = timedelta(hours=1)
 MAX_POINTS = 100
 MAX_ROWS = 50
 INSIGHTS_WAIT_S = 30.0
+MAX_LOG_GROUPS = 1000
 
 
 def time_window(
@@ -243,3 +245,29 @@ async def cloudwatch_logs_filter(client: AwsClient, params: LogsFilterParams) ->
     return ToolResult.ok(
         data, invocation=invocation, url=views.log_group_url(client.region, params.log_group)
     )
+
+
+async def cloudwatch_log_groups(client: AwsClient, params: LogGroupsParams) -> ToolResult:
+    """Log groups by name, so the model finds the one to query instead of guessing it."""
+    invocation = views.cli("logs", "describe-log-groups", client.region, log_group_name_prefix=params.prefix)
+    query = {"logGroupNamePrefix": params.prefix} if params.prefix else {}
+    try:
+        found = await client.pages(
+            "logs", "describe_log_groups", "logGroups", doing="list log groups", limit=MAX_LOG_GROUPS, **query
+        )
+    except AwsError as exc:
+        return aws_failure(exc, invocation)
+    wanted = (params.contains or "").lower()
+    rows = [views.log_group_row(g) for g in found if wanted in str(g.get("logGroupName")).lower()]
+    if not rows:
+        starting = f" starting with {params.prefix}" if params.prefix else ""
+        containing = f" containing {params.contains!r}" if params.contains else ""
+        return ToolResult.no_data(
+            f"No log groups{starting}{containing} in {client.region}.", invocation=invocation
+        )
+    data: dict[str, Any] = {"count": len(rows)}
+    if len(found) >= MAX_LOG_GROUPS:
+        data["read_note"] = f"Only the first {MAX_LOG_GROUPS} log groups were read; pass a prefix to narrow."
+    data = capped(data, "log_groups", rows, MAX_ROWS, "pass prefix or contains to narrow")
+    url = views.console(client.region, "cloudwatch/home", "logsV2:log-groups")
+    return ToolResult.ok(data, invocation=invocation, url=url)

@@ -135,3 +135,44 @@ class TrailParams(_Params):
     include_read_only: bool = Field(
         default=False, description="Also Describe*/List*/Get* calls; off to see only changes."
     )
+
+
+class LogGroupsParams(_Params):
+    prefix: str | None = Field(
+        default=None, description="Only log groups whose name starts with this, e.g. /ecs/ or /aws/lambda/."
+    )
+    contains: str | None = Field(
+        default=None, description="Only log groups whose name contains this (any case), e.g. checkout."
+    )
+
+
+class StoppedTasksParams(_Params):
+    cluster: Text = Field(description="ECS cluster name or ARN.")
+    service: str | None = Field(
+        default=None, description="Only tasks of this service; null for every stopped task in the cluster."
+    )
+
+
+class RdsEventsParams(_Params):
+    identifier: Text = Field(description="DB instance identifier, e.g. orders-db.")
+    start: str | None = _start("24 hours")
+    end: str | None = _end()
+
+
+class QueueDepthParams(_Params):
+    queues: list[str] | None = Field(
+        default=None, description="Queue names or URLs; null to list queues by prefix."
+    )
+    prefix: str | None = Field(
+        default=None, description="With queues null: only queues whose name starts with this."
+    )
+
+
+class DynamoTableParams(_Params):
+    table: Text = Field(description="DynamoDB table name.")
+    start: str | None = _start()
+    end: str | None = _end()
+
+
+class ScalingParams(_Params):
+    group: Text = Field(description="Auto Scaling group name, e.g. checkout-asg.")

@@ -1,4 +1,5 @@
-"""The resource tools of the aws toolset: EC2 instances, ECS services, an EKS cluster, RDS instances,
+"""The resource tools of the aws toolset: EC2 instances, ECS services and their stopped tasks, an EKS
+cluster, RDS instances,
 load balancer target health, Lambda functions and CloudTrail's record of who changed what.
 
 Rows that need attention come first (a service running fewer tasks than desired, a target that is not
@@ -20,6 +21,7 @@ from incidentfox.agents.toolsets.aws_params import (
     InstancesParams,
     LambdaParams,
     RdsParams,
+    StoppedTasksParams,
     TargetHealthParams,
     TrailParams,
 )
@@ -29,6 +31,7 @@ from incidentfox.agents.toolsets.prometheus_views import capped, iso
 MAX_ROWS = 50
 MAX_ECS_SERVICES = 100
 MAX_ECS_EVENTS = 5
+MAX_STOPPED_TASKS = 100
 MAX_NODEGROUPS = 10
 MAX_LAMBDA_ERRORS = 50
 TRAIL_WINDOW = timedelta(hours=3)
@@ -97,6 +100,60 @@ async def ecs_services(client: AwsClient, params: EcsParams) -> ToolResult:
     if params.services and failures:
         data["not_found"] = [f.get("arn") for f in failures]
     url = views.console(client.region, f"ecs/v2/clusters/{params.cluster}/services")
+    return ToolResult.ok(data, invocation=invocation, url=url)
+
+
+async def ecs_stopped_tasks(client: AwsClient, params: StoppedTasksParams) -> ToolResult:
+    """Why tasks stopped (ECS keeps stopped tasks visible for about an hour): the stop code and reason,
+    and each container's exit code and reason, newest first."""
+    invocation = views.cli(
+        "ecs",
+        "list-tasks",
+        client.region,
+        cluster=params.cluster,
+        service_name=params.service,
+        desired_status="STOPPED",
+    )
+    query: dict[str, Any] = {"cluster": params.cluster, "desiredStatus": "STOPPED"}
+    if params.service:
+        query["serviceName"] = params.service
+    try:
+        arns = await client.pages(
+            "ecs", "list_tasks", "taskArns", doing="list stopped tasks", limit=MAX_STOPPED_TASKS, **query
+        )
+        found: list[dict[str, Any]] = []
+        for first in range(0, min(len(arns), MAX_STOPPED_TASKS), 100):
+            answer = await client.call(
+                "ecs",
+                "describe_tasks",
+                doing="describe stopped tasks",
+                cluster=params.cluster,
+                tasks=arns[first : first + 100],
+            )
+            found.extend(answer.get("tasks") or [])
+    except AwsError as exc:
+        return aws_failure(exc, invocation, f"The ECS cluster {params.cluster}")
+    if params.service:
+        found = [t for t in found if t.get("group") == f"service:{params.service}"]
+    if not found:
+        of = f" of service {params.service}" if params.service else ""
+        return ToolResult.no_data(
+            f"No stopped tasks{of} in cluster {params.cluster} ({client.region}); ECS shows stopped tasks "
+            "for about an hour after they stop.",
+            invocation=invocation,
+        )
+    rows = sorted(
+        (views.stopped_task_row(t) for t in found), key=lambda r: str(r.get("stopped_at") or ""), reverse=True
+    )
+    exits = Counter(str(c["exit_code"]) for r in rows for c in r.get("containers") or [] if "exit_code" in c)
+    data: dict[str, Any] = {
+        "cluster": params.cluster,
+        "stopped": len(rows),
+        "by_reason": dict(Counter(str(r.get("stopped_reason")) for r in rows).most_common(10)),
+        "by_exit_code": dict(exits.most_common(10)),
+    }
+    data = capped(data, "tasks", rows, MAX_ROWS, "newest first; pass service to narrow")
+    url = views.console(client.region, f"ecs/v2/clusters/{params.cluster}/tasks")
     return ToolResult.ok(data, invocation=invocation, url=url)
 
 

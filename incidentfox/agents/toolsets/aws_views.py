@@ -293,3 +293,125 @@ def _trail_detail(raw: Any) -> Row:
 def log_group_url(region: str, group: str) -> str:
     encoded = quote(quote(group, safe=""), safe="").replace("%", "$")
     return console(region, "cloudwatch/home", f"logsV2:log-groups/log-group/{encoded}")
+
+
+def _present(row: Row) -> Row:
+    return {k: v for k, v in row.items() if v not in (None, [], {}, "")}
+
+
+def _last_part(arn: Any, separator: str = "/") -> str | None:
+    return str(arn).rsplit(separator, 1)[-1] if arn else None
+
+
+def log_group_row(group: Mapping[str, Any]) -> Row:
+    """A log group with how long it keeps events (AWS leaves ``retentionInDays`` out for never)."""
+    stored = group.get("storedBytes")
+    days = group.get("retentionInDays")
+    return _present(
+        {
+            "name": group.get("logGroupName"),
+            "retention": f"{days} days" if days else "never expires",
+            "stored_mb": round(stored / 1_000_000, 1) if isinstance(stored, int | float) else None,
+            "created": when(group.get("creationTime")),
+            "class": group.get("logGroupClass"),
+            "metric_filters": group.get("metricFilterCount"),
+        }
+    )
+
+
+def stopped_task_row(task: Mapping[str, Any]) -> Row:
+    """A stopped ECS task: why ECS stopped it and how each container ended."""
+    containers = [
+        _present(
+            {
+                "name": c.get("name"),
+                "exit_code": c.get("exitCode"),
+                "reason": short(c.get("reason")),
+                "last_status": c.get("lastStatus"),
+                "image": c.get("image"),
+            }
+        )
+        for c in task.get("containers") or []
+        if isinstance(c, Mapping)
+    ]
+    return _present(
+        {
+            "task": _last_part(task.get("taskArn")),
+            "task_definition": _last_part(task.get("taskDefinitionArn")),
+            "stopped_at": when(task.get("stoppedAt")),
+            "started_at": when(task.get("startedAt")),
+            "stop_code": task.get("stopCode"),
+            "stopped_reason": short(task.get("stoppedReason")),
+            "containers": containers,
+            "group": task.get("group"),
+        }
+    )
+
+
+def rds_event_row(event: Mapping[str, Any]) -> Row:
+    return _present(
+        {
+            "at": when(event.get("Date")),
+            "message": short(event.get("Message")),
+            "categories": list(event.get("EventCategories") or []),
+            "source": event.get("SourceIdentifier"),
+        }
+    )
+
+
+def _count(value: Any) -> int | None:
+    return int(value) if isinstance(value, str) and value.isdigit() else None
+
+
+def queue_row(url: str, attributes: Mapping[str, Any]) -> Row:
+    """An SQS queue's approximate depth (visible, in flight, delayed) and where failures go."""
+    try:
+        redrive = json.loads(attributes.get("RedrivePolicy") or "{}")
+    except ValueError:
+        redrive = {}
+    return _present(
+        {
+            "queue": _last_part(url),
+            "visible": _count(attributes.get("ApproximateNumberOfMessages")),
+            "in_flight": _count(attributes.get("ApproximateNumberOfMessagesNotVisible")),
+            "delayed": _count(attributes.get("ApproximateNumberOfMessagesDelayed")),
+            "visibility_timeout_s": _count(attributes.get("VisibilityTimeout")),
+            "retention_s": _count(attributes.get("MessageRetentionPeriod")),
+            "dead_letter_queue": _last_part(redrive.get("deadLetterTargetArn"), ":"),
+            "max_receive_count": _count(str(redrive.get("maxReceiveCount"))),
+        }
+    )
+
+
+def dynamodb_table_row(table: Mapping[str, Any]) -> Row:
+    """A DynamoDB table's status, capacity mode and size, with its global secondary indexes."""
+    mode = (table.get("BillingModeSummary") or {}).get("BillingMode") or "PROVISIONED"
+
+    def capacity(owner: Mapping[str, Any]) -> Row:
+        if mode != "PROVISIONED":
+            return {}
+        throughput = owner.get("ProvisionedThroughput") or {}
+        return {
+            "read_capacity": throughput.get("ReadCapacityUnits"),
+            "write_capacity": throughput.get("WriteCapacityUnits"),
+        }
+
+    size = table.get("TableSizeBytes")
+    stream = table.get("StreamSpecification") or {}
+    return _present(
+        {
+            "name": table.get("TableName"),
+            "status": table.get("TableStatus"),
+            "billing_mode": mode,
+            **capacity(table),
+            "items": table.get("ItemCount"),
+            "size_mb": round(size / 1_000_000, 1) if isinstance(size, int | float) else None,
+            "created": when(table.get("CreationDateTime")),
+            "table_class": (table.get("TableClassSummary") or {}).get("TableClass"),
+            "stream": stream.get("StreamViewType") if stream.get("StreamEnabled") else None,
+            "indexes": [
+                _present({"name": i.get("IndexName"), "status": i.get("IndexStatus"), **capacity(i)})
+                for i in table.get("GlobalSecondaryIndexes") or []
+            ],
+        }
+    )

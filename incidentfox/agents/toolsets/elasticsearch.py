@@ -1,5 +1,5 @@
-"""The elasticsearch toolset: log search, an error summary per service, top field values and a histogram,
-from Elasticsearch or OpenSearch.
+"""The elasticsearch toolset: log search, an error summary per service, top field values, a histogram,
+the indices of a pattern and the fields of an index, from Elasticsearch or OpenSearch.
 
 Every tool takes the run's ``EsClient`` (``elasticsearch_api.connect``) and returns a compact
 ``ToolResult`` (rows from ``elasticsearch_views``): hits newest first with their time, message, index
@@ -19,8 +19,10 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field
 
+from incidentfox.agents.toolsets import elasticsearch_catalog as catalog
 from incidentfox.agents.toolsets.base import ToolResult, Toolset, ToolsetHealth
 from incidentfox.agents.toolsets.elasticsearch_api import EsClient, EsError, check_health, connect
+from incidentfox.agents.toolsets.elasticsearch_catalog import FieldMappingParams, Index, IndicesParams
 from incidentfox.agents.toolsets.elasticsearch_views import (
     ERROR_LEVELS,
     ERROR_WORDS,
@@ -56,15 +58,6 @@ HEALTH_TIMEOUT_S = 5.0
 QUERY_MAX_ES = 1500
 
 
-def _check_index(text: str | None) -> str | None:
-    if text is None:
-        return None
-    text = text.strip()
-    if not text or any(c in text for c in ' "\\/?#<>|'):
-        raise ValueError("give an index name or pattern such as logs-* or logs-a,logs-b")
-    return text
-
-
 def _check_length(text: str | None) -> str | None:
     """Searches travel in the URL (``?source=``), and ES reads a request line of 4 KB by default."""
     if text is not None and len(text) > QUERY_MAX_ES:
@@ -82,7 +75,6 @@ def _check_range(low: int, high: int, name: str) -> Any:
 
 
 Query = Annotated[str, AfterValidator(checked_query), AfterValidator(_check_length)]
-Index = Annotated[str | None, AfterValidator(_check_index)]
 QUERY_HELP = (
     'Lucene query_string, e.g. service.name:checkout AND "upstream timeout" or log.level:error AND '
     "NOT message:health*"
@@ -300,17 +292,20 @@ INSTRUCTIONS = """You read logs from Elasticsearch or OpenSearch. Start with es_
 incident window: it counts errors (level error or fatal, or a message with error, exception or fatal)
 per service and gives the most frequent messages with an example. Then narrow with es_search, by service
 and time, in Lucene query_string syntax: service.name:checkout AND "upstream timeout", log.level:error
-AND NOT message:health*. Use es_field_values to learn which services, hosts or levels exist instead of
-guessing, and es_histogram to see when something started or peaked. Keep windows short (15-60 minutes
-around the incident) and compare with a window before it. Times are RFC3339, unix seconds, now, or
-relative like -30m. As evidence, quote the exact message with its timestamp and index, and give the url
-when there is one. An empty result means nothing matched, not that all is well: check the index and the
-field names."""
+AND NOT message:health*. If you do not know which index holds a service's logs, list them with
+es_indices (a pattern such as *checkout*; it also shows red or yellow indices, whose searches may miss
+documents); if you do not know a field's name or type, read es_field_mapping (contains=status) instead
+of guessing: aggregate and filter exactly on keyword fields (a text field's .keyword). Use
+es_field_values to learn which services, hosts or levels exist, and es_histogram to see when something
+started or peaked. Keep windows short (15-60 minutes around the incident) and compare with a window
+before it. Times are RFC3339, unix seconds, now, or relative like -30m. As evidence, quote the exact
+message with its timestamp and index, and give the url when there is one. An empty result means
+nothing matched, not that all is well: check the index and the field names."""
 
 ELASTICSEARCH = Toolset(
     name="elasticsearch",
-    description="Elasticsearch or OpenSearch logs: search, an error summary per service, top field values "
-    "and a histogram over time.",
+    description="Elasticsearch or OpenSearch logs: search, an error summary per service, top field values, "
+    "a histogram over time, the indices and the fields there are.",
     instructions=INSTRUCTIONS,
     connect=connect,
     prerequisites=("integrations.elasticsearch.url",),
@@ -342,6 +337,20 @@ ELASTICSEARCH = Toolset(
             f"How many documents match a query over time, in at most {MAX_BUCKETS} buckets, with the peak.",
             WindowQueryParams,
             histogram,
+        ),
+        typed_tool(
+            "es_indices",
+            "Indices matching a pattern (data streams as their .ds- backing indices) with health, "
+            "document count and size, unhealthy ones first.",
+            IndicesParams,
+            catalog.indices,
+        ),
+        typed_tool(
+            "es_field_mapping",
+            "The fields of an index pattern with their types, which are aggregatable, and those whose type "
+            "differs between indices.",
+            FieldMappingParams,
+            catalog.field_mapping,
         ),
     ),
 )

@@ -97,6 +97,27 @@ class EsClient:
             )
         raise EsError(describe_status(status, answer, self.url, index, doing), status)
 
+    async def read(
+        self,
+        path: str,
+        params: Mapping[str, str],
+        *,
+        index: str,
+        doing: str,
+        shape: type[list[Any] | dict[str, Any]],
+    ) -> Any:
+        """``GET path`` answered with JSON of ``shape`` (a list or an object); raises ``EsError`` in plain
+        words. ``index`` names what was asked about in a 403 or 404."""
+        status, raw = await fetch(
+            self.session, ES_BACKEND, self.url, path, params, doing=doing, timeout_s=self.timeout_s
+        )
+        answer = _json(raw)
+        if 200 <= status < 300 and isinstance(answer, shape):
+            return answer
+        if 200 <= status < 300:
+            raise EsError(f"{self.url} answered, but not as Elasticsearch's API; check {KEY}.url.", status)
+        raise EsError(describe_status(status, answer, self.url, index, doing), status)
+
     async def info(self) -> str:
         """``GET /``: ``Elasticsearch 8.13.4`` or ``OpenSearch 2.13.0``; raises ``EsError`` otherwise."""
         doing = "identify the cluster"

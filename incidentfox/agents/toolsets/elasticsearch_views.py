@@ -124,3 +124,59 @@ def discover_url(
     state_g = f"(time:(from:{_rison(iso(start))},to:{_rison(iso(end))}))"
     state_a = f"(index:{_rison(index)},query:(language:lucene,query:{_rison(query)}))"
     return f"{kibana_url}/app/discover#/?_g={quote(state_g, safe='():,!')}&_a={quote(state_a, safe='():,!')}"
+
+
+HEALTH_ORDER = {"red": 0, "yellow": 1}
+
+
+def _number(text: Any) -> int | None:
+    return int(text) if isinstance(text, str) and text.isdigit() else None
+
+
+def byte_size(size: int | None) -> str | None:
+    """Bytes as ES's units say them: ``12.4mb``."""
+    if size is None:
+        return None
+    for unit, scale in (("tb", 1 << 40), ("gb", 1 << 30), ("mb", 1 << 20), ("kb", 1 << 10)):
+        if size >= scale:
+            return f"{size / scale:.1f}{unit}"
+    return f"{size}b"
+
+
+def index_row(row: Mapping[str, Any]) -> Row:
+    """A ``_cat/indices?format=json&bytes=b`` row (every value a string) as numbers and words."""
+    size = _number(row.get("store.size"))
+    shown: Row = {
+        "index": row.get("index"),
+        "health": row.get("health"),
+        "status": row.get("status"),
+        "docs": _number(row.get("docs.count")),
+        "size": byte_size(size),
+        "size_bytes": size,
+        "primaries": _number(row.get("pri")),
+        "replicas": _number(row.get("rep")),
+    }
+    return {k: v for k, v in shown.items() if v is not None}
+
+
+def field_rows(fields: Mapping[str, Any]) -> tuple[list[Row], list[Row]]:
+    """``_field_caps``'s fields as rows (metadata fields and objects left out) and the fields whose type
+    differs between indices, with the indices of each type."""
+    rows: list[Row] = []
+    conflicts: list[Row] = []
+    for name, types in sorted(fields.items()):
+        if not isinstance(types, Mapping):
+            continue
+        caps = [c for c in types.values() if isinstance(c, Mapping)]
+        if not caps or any(c.get("metadata_field") for c in caps):
+            continue
+        kinds = [str(c.get("type")) for c in caps if c.get("type") != "object"]
+        if not kinds:
+            continue
+        row: Row = {"field": name, "type": " | ".join(kinds)}
+        if all(c.get("aggregatable") for c in caps):
+            row["aggregatable"] = True
+        rows.append(row)
+        if len(caps) > 1:
+            conflicts.append({"field": name, "types": {str(c.get("type")): c.get("indices") for c in caps}})
+    return rows, conflicts

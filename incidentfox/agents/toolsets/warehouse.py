@@ -1,11 +1,12 @@
 """The warehouse toolset: read-only SQL over the team's SQLAlchemy URL, to measure business impact.
 
 Every tool takes the run's ``Warehouse`` (from ``connect`` in ``warehouse_db``) and a pydantic params
-model. ``run_query`` first passes the statement through ``sql_guard`` (exactly one SELECT, WITH,
-SHOW, DESCRIBE or EXPLAIN) and then runs it in a read-only, time-limited session that is always rolled
-back; ``list_tables`` and ``describe_table`` use SQLAlchemy's inspector inside the same kind of
-session. Values come back JSON-safe (dates as ISO text, decimals as text, bytes as short hex) and no
-message, error or invocation ever holds the URL's password.
+model (``warehouse_params``). ``run_query`` first passes the statement through ``sql_guard`` (exactly
+one SELECT, WITH, SHOW, DESCRIBE or EXPLAIN) and then runs it in a read-only, time-limited session that
+is always rolled back; ``explain_query`` (``warehouse_explain``) shows a SELECT's plan the same way
+without running it; ``list_tables`` and ``describe_table`` use SQLAlchemy's inspector inside the same
+kind of session. Values come back JSON-safe (dates as ISO text, decimals as text, bytes as short hex)
+and no message, error or invocation ever holds the URL's password.
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Annotated, Any, TypeVar, cast
+from typing import Any, TypeVar, cast
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import BaseModel
 from sqlalchemy.engine import Inspector
 from sqlalchemy.exc import NoSuchTableError
 
@@ -31,8 +32,14 @@ from incidentfox.agents.toolsets.base import (
 )
 from incidentfox.agents.toolsets.sql_guard import check_statement, sqlglot_dialect
 from incidentfox.agents.toolsets.warehouse_db import Warehouse, connect
+from incidentfox.agents.toolsets.warehouse_explain import explain_query
+from incidentfox.agents.toolsets.warehouse_params import (
+    DescribeTableParams,
+    ExplainParams,
+    ListTablesParams,
+    QueryParams,
+)
 from incidentfox.agents.toolsets.warehouse_settings import (
-    MAX_ROW_LIMIT,
     URL_SETTING,
     WarehouseFailure,
     WarehouseNotConfigured,
@@ -41,7 +48,6 @@ from incidentfox.agents.toolsets.warehouse_settings import (
 )
 
 P = TypeVar("P", bound=BaseModel)
-SQL_MAX = 20_000
 BYTES_SHOWN = 32
 HEALTH_TIMEOUT_S = 5.0
 SYSTEM_SCHEMAS = frozenset(
@@ -72,59 +78,6 @@ def json_value(value: Any) -> Any:
     if isinstance(value, uuid.UUID):
         return str(value)
     return str(value)
-
-
-def _checked_sql(text: str) -> str:
-    """Lengths are checked here, not in the JSON schema: strict tool schemas reject length keywords."""
-    text = text.strip()
-    if not text:
-        raise ValueError("the SQL is empty")
-    if len(text) > SQL_MAX:
-        raise ValueError(f"keep the SQL under {SQL_MAX} characters")
-    return text
-
-
-def _checked_name(text: str) -> str:
-    text = text.strip()
-    if not text or len(text) > 128 or any(ord(c) < 32 for c in text):
-        raise ValueError("a table or schema name is 1 to 128 printable characters")
-    return text
-
-
-SqlText = Annotated[str, AfterValidator(_checked_sql)]
-Name = Annotated[str, AfterValidator(_checked_name)]
-
-
-class _Params(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-
-class QueryParams(_Params):
-    sql: SqlText = Field(
-        description="One read-only statement: SELECT, WITH … SELECT, SHOW, DESCRIBE or EXPLAIN, in the "
-        "warehouse's SQL dialect. Filter on a time column and add a LIMIT."
-    )
-    limit: int | None = Field(
-        default=None,
-        ge=1,
-        le=MAX_ROW_LIMIT,
-        description="At most this many rows back; null for the team's row limit (which also caps it).",
-    )
-
-
-class ListTablesParams(_Params):
-    schema_name: Name | None = Field(
-        default=None,
-        alias="schema",
-        description="Schema (database, in MySQL) to list; null for the configured schemas or the default.",
-    )
-
-
-class DescribeTableParams(_Params):
-    table: Name = Field(description="Table or view name, e.g. orders (or schema.orders).")
-    schema_name: Name | None = Field(
-        default=None, alias="schema", description="Its schema; null for the default schema."
-    )
 
 
 def table_data(
@@ -308,14 +261,19 @@ Learn the schema first with list_tables and describe_table (it also says which S
 never guess table or column names. Keep every query narrow: filter on a timestamp column to the
 incident window (for example the last two hours, compared with the same window a day or a week
 earlier), aggregate per minute or per status (COUNT … GROUP BY) instead of reading raw rows, and always
-add a LIMIT. One SELECT, WITH, SHOW, DESCRIBE or EXPLAIN per call; anything that writes is refused and
-the session is read-only. A refused or failed query says why: fix the query, do not resend the same
-text. Quote the numbers together with the query that produced them."""
+add a LIMIT. Before a query that may be heavy on a production database (a large table, a join, no
+indexed time filter), or when the question is why a query got slow, call explain_query: it shows the
+plan without running the query, which tables it would read in full and how many rows each step expects;
+rewrite the query to use an index before running it. One SELECT, WITH, SHOW, DESCRIBE or EXPLAIN per
+call; anything that writes is refused and the session is read-only. A refused or failed query says why:
+fix the query, do not resend the same text. Quote the numbers together with the query that produced
+them."""
 
 WAREHOUSE = Toolset(
     name="warehouse",
     description="The team's data warehouse or database (PostgreSQL, MySQL/MariaDB, Snowflake), read-only: "
-    "run one SELECT to count orders, payments or errors over time, list tables, describe a table.",
+    "run one SELECT to count orders, payments or errors over time, explain a query's plan, list tables, "
+    "describe a table.",
     instructions=INSTRUCTIONS,
     connect=connect,
     health_check=health,
@@ -340,6 +298,13 @@ WAREHOUSE = Toolset(
             "A table's columns (name, type, nullability, default), primary key and indexes.",
             DescribeTableParams,
             describe_table,
+        ),
+        _tool(
+            "explain_query",
+            "The plan of one SELECT without running it: the planner's steps, tables it would read in full, "
+            "and estimated rows (and cost, in PostgreSQL).",
+            ExplainParams,
+            explain_query,
         ),
     ),
 )
