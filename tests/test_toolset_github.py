@@ -99,6 +99,7 @@ def _timeout_pr(gh: GitHubEmulator, *, merged_hours_ago: float = 1) -> PullReque
 
 def test_the_toolset_declares_its_tools_prerequisites_and_writes() -> None:
     reads = ["recent_changes", "pull_request", "file_contents", "workflow_failures", "search_code"]
+    reads += ["workflow_runs", "deployments", "compare_refs", "commit_details", "releases"]
     assert [t.name for t in gt.GITHUB.tools] == [*reads, "comment", "open_issue"]
     assert [t.name for t in gt.GITHUB.tools if t.writes] == ["comment", "open_issue"]
     assert gt.GITHUB.prerequisites == ("integrations.github.token",)

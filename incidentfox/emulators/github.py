@@ -10,10 +10,12 @@ It serves repositories, commits (with a real commit graph, ``sha``/``since``/``u
 filters), pull requests with their files and unified diff (``Accept: application/vnd.github.diff``),
 file contents at a ref (base64), issues and issue comments (create, list, edit), check runs, Actions
 workflow runs with jobs and logs (the log endpoints answer 302 to a signed URL, as GitHub does: the
-job's plain-text log, or the run's zip) and code search, paginated with ``Link`` headers. A missing or
-wrong token answers 401 ``{"message": "Bad credentials"}``. Every response carries GitHub's
-``X-RateLimit-*`` headers; when the budget (``rate_limit``) is spent, requests answer 403 with
-``X-RateLimit-Remaining: 0`` until ``rate_reset``.
+job's plain-text log, or the run's zip), code search, and the delivery endpoints of
+``github_routes_delivery`` (compare, deployments and their statuses, releases, a workflow's runs),
+paginated with ``Link`` headers. A missing or wrong token answers 401 ``{"message": "Bad
+credentials"}``. Every response carries GitHub's ``X-RateLimit-*`` headers; when the budget
+(``rate_limit``) is spent, requests answer 403 with ``X-RateLimit-Remaining: 0`` until
+``rate_reset``.
 
 Every request is kept in ``calls`` (method, path, query, JSON body, operation name, status).
 ``fail_next`` injects faults by operation name or path: 5xx, 404, 401, 403 (the primary rate limit,
@@ -42,6 +44,7 @@ from incidentfox.emulators import github_webhooks as hooks
 from incidentfox.emulators.github_models import CheckRun, Repo, WorkflowRun
 from incidentfox.emulators.github_render import Obj, Urls, error_json
 from incidentfox.emulators.github_routes import JSON_BODY, RATE_LIMIT, GitHubRoutes
+from incidentfox.emulators.github_routes_delivery import DeliveryRoutes
 from incidentfox.emulators.github_store import GitHubWorld
 from incidentfox.emulators.github_webhooks import WebhookDelivery
 from incidentfox.emulators.served import Emulator, ServedApp
@@ -119,6 +122,7 @@ class GitHubEmulator(GitHubWorld, Emulator):
     async def start(self) -> Self:
         app = web.Application(middlewares=[self._gate], client_max_size=4 * 1024 * 1024)
         self._routes.names.update(self._git.register(app))
+        self._routes.names.update(DeliveryRoutes(self._routes).register(app))
         self._routes.register(app)
         self.port = await self._server.serve(app, self.host, self.port)
         return self

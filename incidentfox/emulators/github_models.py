@@ -191,6 +191,48 @@ class WorkflowRun:
 
 
 @dataclass(slots=True)
+class DeploymentStatus:
+    id: int
+    state: str
+    """``error``, ``failure``, ``inactive``, ``in_progress``, ``queued``, ``pending`` or ``success``."""
+    creator: User
+    created_at: datetime
+    description: str = ""
+    log_url: str = ""
+    environment_url: str = ""
+
+
+@dataclass(slots=True)
+class Deployment:
+    """A deployment of ``sha`` (``ref`` as asked) to ``environment``; ``statuses`` oldest first."""
+
+    id: int
+    sha: str
+    ref: str
+    environment: str
+    creator: User
+    created_at: datetime
+    task: str = "deploy"
+    description: str = ""
+    production_environment: bool = False
+    statuses: list[DeploymentStatus] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Release:
+    id: int
+    tag_name: str
+    target_commitish: str
+    name: str
+    body: str
+    author: User
+    created_at: datetime
+    published_at: datetime | None
+    draft: bool = False
+    prerelease: bool = False
+
+
+@dataclass(slots=True)
 class Repo:
     id: int
     owner: User
@@ -209,6 +251,8 @@ class Repo:
     check_runs: dict[int, CheckRun] = field(default_factory=dict)
     runs: dict[int, WorkflowRun] = field(default_factory=dict)
     jobs: dict[int, Job] = field(default_factory=dict)
+    deployments: dict[int, Deployment] = field(default_factory=dict)
+    releases: dict[int, Release] = field(default_factory=dict)
     numbers: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     @property

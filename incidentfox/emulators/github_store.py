@@ -1,7 +1,7 @@
 """Seeding the GitHub emulator's world: ``GitHubWorld`` holds every repository and is the seeding API
 (the emulator inherits it), so a test writes ``gh.add_repo("acme/shop")``, ``gh.add_commit(...)``,
-``gh.add_pull_request(...)`` and ``gh.add_workflow_run(...)``. Repository names are matched
-case-insensitively, as GitHub does.
+``gh.add_pull_request(...)`` and ``gh.add_workflow_run(...)``; ``add_deployment`` and ``add_release``
+seed what was shipped. Repository names are matched case-insensitively, as GitHub does.
 
 Merged pull requests land as merge commits on their base branch, so commit history, pull requests and
 file contents agree. Workflow runs get their jobs' steps, logs (``github_actions``) and check runs.
@@ -18,9 +18,12 @@ from incidentfox.emulators.github_models import (
     ChangedFile,
     CheckRun,
     Commit,
+    Deployment,
+    DeploymentStatus,
     Issue,
     IssueComment,
     PullRequest,
+    Release,
     Repo,
     ReviewComment,
     User,
@@ -44,6 +47,8 @@ class GitHubWorld:
         self._run_ids = itertools.count(9_100_000_001)
         self._job_ids = itertools.count(25_800_000_001)
         self._suite_ids = itertools.count(28_300_000_001)
+        self._deployment_ids = itertools.count(1_700_000_001)
+        self._release_ids = itertools.count(150_000_001)
         self._run_numbers: dict[tuple[str, str], itertools.count[int]] = {}
         self.viewer = self.user(bot_login, type_="Bot")
         """The identity behind the emulator's token: the author of every comment or issue it creates."""
@@ -374,3 +379,78 @@ class GitHubWorld:
                 summary=summary,
             )
         return run
+
+    def add_deployment(
+        self,
+        full_name: str,
+        *,
+        environment: str = "production",
+        ref: str | None = None,
+        sha: str | None = None,
+        creator: str = "deploy-bot",
+        created_at: datetime | None = None,
+        states: Sequence[str] = ("in_progress", "success"),
+        description: str = "",
+        log_url: str = "",
+    ) -> Deployment:
+        """A deployment of ``ref`` (default branch unless given; ``sha`` defaults to its head) with one
+        status per entry of ``states``, a minute apart, the last one current."""
+        repo = self._repo(full_name)
+        ref = ref or repo.default_branch
+        head = repo.resolve(sha or ref)
+        sha = head.sha if head is not None else (sha or fake_sha(full_name, ref))
+        start = (created_at or utc_now() - timedelta(minutes=30)).astimezone(UTC).replace(microsecond=0)
+        deployment = Deployment(
+            id=next(self._deployment_ids),
+            sha=sha,
+            ref=ref,
+            environment=environment,
+            creator=self.user(creator),
+            created_at=start,
+            description=description,
+            production_environment=environment in ("production", "prod"),
+        )
+        for offset, state in enumerate(states, start=1):
+            deployment.statuses.append(
+                DeploymentStatus(
+                    id=next(self._deployment_ids),
+                    state=state,
+                    creator=self.user(creator),
+                    created_at=start + timedelta(minutes=offset),
+                    description=f"Deployment {state}",
+                    log_url=log_url,
+                )
+            )
+        repo.deployments[deployment.id] = deployment
+        return deployment
+
+    def add_release(
+        self,
+        full_name: str,
+        tag_name: str,
+        *,
+        name: str | None = None,
+        body: str = "",
+        author: str = "octocat",
+        published_at: datetime | None = None,
+        draft: bool = False,
+        prerelease: bool = False,
+        target: str | None = None,
+    ) -> Release:
+        """A release of ``tag_name`` (pointing at ``target``, the default branch unless given)."""
+        repo = self._repo(full_name)
+        at = (published_at or utc_now()).astimezone(UTC).replace(microsecond=0)
+        release = Release(
+            id=next(self._release_ids),
+            tag_name=tag_name,
+            target_commitish=target or repo.default_branch,
+            name=name if name is not None else tag_name,
+            body=body,
+            author=self.user(author),
+            created_at=at - timedelta(minutes=5),
+            published_at=None if draft else at,
+            draft=draft,
+            prerelease=prerelease,
+        )
+        repo.releases[release.id] = release
+        return release

@@ -2,7 +2,8 @@
 
 The real ``kubernetes`` client talks to it unchanged: discovery, namespaces,
 pods with logs, core/v1 events, apps/v1 deployments, replica sets, stateful sets and daemon sets,
-services, endpoints, nodes and persistent volume claims, autoscaling/v2 HorizontalPodAutoscalers
+services, endpoints, config maps, nodes and persistent volume claims, batch/v1 jobs and cron jobs,
+networking.k8s.io/v1 ingresses, autoscaling/v2 HorizontalPodAutoscalers
 and metrics-server's metrics.k8s.io/v1beta1 PodMetrics (``metrics_server = False`` makes that group
 404). It applies the writes of ``kubernetes_writes`` (PATCH of workloads and their ``scale``, DELETE
 of pods), so a test can read back what a write did.
@@ -12,7 +13,9 @@ group answers its own discovery but is not listed under ``/apis``, as before it 
 Missing objects answer with a 404 ``Status``; a wrong bearer token with 401. Setting ``unreachable``
 drops every connection, which is how tests simulate an API outage; ``read_only`` refuses every write
 with 403, as RBAC refuses a read-only identity; ``namespace_scoped`` refuses reads outside some
-namespaces with 403, as RBAC refuses an identity bound by Roles only. Every list answers with the
+namespaces with 403, as RBAC refuses an identity bound by Roles only; ``unreadable`` refuses reads of
+some resources everywhere; ``throttled`` answers the next requests 429 ``TooManyRequests`` with
+``Retry-After``, as API Priority and Fairness does. Every list answers with the
 cluster's current ``resourceVersion`` (etcd's revision), which grows on every write and on ``load``.
 
     async with KubernetesEmulator("crashloop") as k8s:
@@ -41,7 +44,8 @@ DEFAULT_TOKEN = "k8s-emulator-token"
 
 _CORE, _APPS, _NETWORKING = "api/v1", "apis/apps/v1", "apis/networking.k8s.io/v1"
 _AUTOSCALING, _METRICS = "apis/autoscaling/v2", "apis/metrics.k8s.io/v1beta1"
-_GROUPS = (_CORE, _APPS, _NETWORKING, _AUTOSCALING, _METRICS)
+_BATCH = "apis/batch/v1"
+_GROUPS = (_CORE, _APPS, _NETWORKING, _AUTOSCALING, _METRICS, _BATCH)
 _PATCHABLE = frozenset({"PATCH"})
 _SCALABLE = frozenset({"scale"})
 _RESOURCES: dict[tuple[str, str], ResourceType] = {
@@ -62,6 +66,7 @@ _RESOURCES: dict[tuple[str, str], ResourceType] = {
     (_CORE, "persistentvolumeclaims"): ResourceType(
         "PersistentVolumeClaim", "v1", True, "persistentvolumeclaims", "persistentvolumeclaims"
     ),
+    (_CORE, "configmaps"): ResourceType("ConfigMap", "v1", True, "configmaps", "configmaps"),
     (_APPS, "deployments"): ResourceType(
         "Deployment", "apps/v1", True, "deployments", "deployments", "apps", _SCALABLE, _PATCHABLE
     ),
@@ -89,6 +94,11 @@ _RESOURCES: dict[tuple[str, str], ResourceType] = {
         "horizontalpodautoscalers",
         "autoscaling",
     ),
+    (_NETWORKING, "ingresses"): ResourceType(
+        "Ingress", "networking.k8s.io/v1", True, "ingresses", "ingresses", "networking.k8s.io"
+    ),
+    (_BATCH, "jobs"): ResourceType("Job", "batch/v1", True, "jobs", "jobs", "batch"),
+    (_BATCH, "cronjobs"): ResourceType("CronJob", "batch/v1", True, "cronjobs", "cronjobs", "batch"),
     (_METRICS, "pods"): ResourceType(
         "PodMetrics", "metrics.k8s.io/v1beta1", True, "podmetrics", "pods", "metrics.k8s.io"
     ),
@@ -230,6 +240,21 @@ def _forbidden_read(res: ResourceType, verb: str, namespace: str | None, name: s
     return status_response(403, "Forbidden", message, details)
 
 
+def _too_many_requests(retry_after_s: int) -> web.Response:
+    """API Priority and Fairness's rejection: a 429 ``Status`` whose details and header say when to retry."""
+    body = {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": "Too many requests, please try again later.",
+        "reason": "TooManyRequests",
+        "details": {"retryAfterSeconds": retry_after_s},
+        "code": 429,
+    }
+    return web.json_response(body, status=429, headers={"Retry-After": str(retry_after_s)})
+
+
 class KubernetesEmulator(Emulator):
     """A Kubernetes API server for one scenario. Start with ``await start()`` or ``async with``."""
 
@@ -251,6 +276,9 @@ class KubernetesEmulator(Emulator):
         self.namespace_scoped: frozenset[str] | None = None
         """When set, the identity may read only in these namespaces (RoleBindings, no ClusterRole):
         namespaces, nodes, lists across all namespaces and other namespaces answer 403 Forbidden."""
+        self.unreadable: frozenset[str] = frozenset()
+        """Resources (plural, e.g. ``jobs``) the identity may not read anywhere: 403 Forbidden, as RBAC
+        refuses a Role that grants some API groups but not others."""
         self.metrics_server = True
         """When false, metrics.k8s.io is not served (404), as on a cluster without metrics-server."""
         self.pods = PodRuntime(lambda: self.cluster)
@@ -259,6 +287,10 @@ class KubernetesEmulator(Emulator):
         """(method, path with query) of every request received, for tests."""
         self.latency_s = 0.0
         """Every answer waits this long first: a slow API server, to keep investigations running."""
+        self.throttled = 0
+        """The next this-many requests answer 429 ``TooManyRequests`` with ``Retry-After``, as API
+        Priority and Fairness rejects requests past a priority level's concurrency."""
+        self.throttle_retry_after_s = 1
         self.scenario: dict[str, Any] = {}
         self.cluster = Cluster()
         self._server = ServedApp()
@@ -317,6 +349,9 @@ class KubernetesEmulator(Emulator):
             return web.Response(status=503)
         if request.headers.get("Authorization") != f"Bearer {self.token}":
             return status_response(401, "Unauthorized", "Unauthorized")
+        if self.throttled > 0:
+            self.throttled -= 1
+            return _too_many_requests(self.throttle_retry_after_s)
         if self.latency_s:
             await asyncio.sleep(self.latency_s)
         response: web.StreamResponse = await handler(request)
@@ -370,6 +405,9 @@ class KubernetesEmulator(Emulator):
         res = _RESOURCES.get((group, parts[0]))
         if res is None or len(parts) > 3 or (namespace is not None and not res.namespaced):
             return status_response(404, "NotFound", "the server could not find the requested resource")
+        if res.plural in self.unreadable and request.method == "GET":
+            verb = "list" if len(parts) == 1 else "get"
+            return _forbidden_read(res, verb, namespace, parts[1] if len(parts) > 1 else None)
         if self.namespace_scoped is not None and namespace not in self.namespace_scoped:
             verb = "list" if len(parts) == 1 else "get"
             return _forbidden_read(res, verb, namespace, parts[1] if len(parts) > 1 else None)

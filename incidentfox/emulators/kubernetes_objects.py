@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from incidentfox.emulators.kubernetes_batch import build_cronjob, build_job
 from incidentfox.emulators.kubernetes_fields import (
     Obj,
     condition,
@@ -26,6 +27,7 @@ from incidentfox.emulators.kubernetes_fields import (
     timestamp,
     uid,
 )
+from incidentfox.emulators.kubernetes_ingress_config import build_configmap, build_ingress
 from incidentfox.emulators.kubernetes_metrics import build_hpa, build_pod_metrics
 from incidentfox.emulators.kubernetes_workloads import build_daemonset, build_deployment, build_statefulset
 
@@ -57,6 +59,10 @@ class Cluster:
     persistentvolumeclaims: list[Obj] = field(default_factory=list)
     networkpolicies: list[Obj] = field(default_factory=list)
     horizontalpodautoscalers: list[Obj] = field(default_factory=list)
+    jobs: list[Obj] = field(default_factory=list)
+    cronjobs: list[Obj] = field(default_factory=list)
+    ingresses: list[Obj] = field(default_factory=list)
+    configmaps: list[Obj] = field(default_factory=list)
     podmetrics: list[Obj] = field(default_factory=list)
     """metrics.k8s.io PodMetrics, from the ``usage`` of a scenario's containers."""
     logs: dict[tuple[str, str, str], str] = field(default_factory=dict)
@@ -104,6 +110,14 @@ class _Builder:
             self._service(spec)
         for spec in self.doc.get("pvcs") or []:
             self.cluster.persistentvolumeclaims.append(self._pvc(spec))
+        for spec in self.doc.get("jobs") or []:
+            self.cluster.jobs.append(build_job(spec, self._ns(spec), self.now))
+        for spec in self.doc.get("cronjobs") or []:
+            self.cluster.cronjobs.append(build_cronjob(spec, self._ns(spec), self.cluster.jobs, self.now))
+        for spec in self.doc.get("ingresses") or []:
+            self.cluster.ingresses.append(build_ingress(spec, self._ns(spec), self.now))
+        for spec in self.doc.get("configmaps") or []:
+            self.cluster.configmaps.append(build_configmap(spec, self._ns(spec), self.now))
         for i, spec in enumerate(self.doc.get("events") or []):
             self.cluster.events.append(self._event(spec, i))
         self._namespaces()
@@ -122,6 +136,10 @@ class _Builder:
             "daemonsets",
             "services",
             "persistentvolumeclaims",
+            "jobs",
+            "cronjobs",
+            "ingresses",
+            "configmaps",
         )
         for kind in kinds:
             names.update(o["metadata"]["namespace"] for o in getattr(self.cluster, kind))

@@ -18,7 +18,9 @@ on ``created_at``, default the last 30 days, or ``date_range=all``; ``sort_by``)
 /incidents/{id}``, ``/alerts``, ``/log_entries`` (newest first, ``is_overview``), ``GET|POST
 /incidents/{id}/notes``, ``GET /services`` and ``/services/{id}``, ``GET /oncalls``
 (``escalation_policy_ids[]``, ``schedule_ids[]``, ``user_ids[]``, ``earliest``, ``since``/``until``),
-``GET /escalation_policies/{id}``, ``GET /users``, ``/users/{id}`` and ``/users/me``.
+``GET /escalation_policies/{id}``, ``GET /users``, ``/users/{id}`` and ``/users/me``;
+``/services/{id}`` expands ``include[]=escalation_policies``, ``teams`` and ``integrations`` into
+whole objects; ``GET /change_events`` and ``/services/{id}/change_events`` (``pagerduty_changes``).
 
 Authentication is ``Authorization: Token token=<api_key>``; anything else is 401. The key is an
 account-level key unless ``key_user_id`` names its user: then ``/users/me`` answers that user, and a
@@ -30,7 +32,8 @@ Faults: ``fail_next(target, status, retry_after=..., times=...)`` answers the ne
 with that status (429 with ``Retry-After`` and the ``ratelimit-*`` headers, 5xx with PagerDuty's
 internal-error body); ``target`` is a path (``/incidents/Q3…``), a route name (``incident``,
 ``incidents``, ``alerts``, ``log_entries``, ``notes``, ``create_note``, ``services``, ``service``,
-``oncalls``, ``users``, ``user``, ``me``, ``escalation_policy``) or ``*``. ``unreachable`` drops every
+``oncalls``, ``users``, ``user``, ``me``, ``escalation_policy``, ``change_events``,
+``service_change_events``) or ``*``. ``unreachable`` drops every
 connection. Every request is kept in ``calls`` as a ``RecordedCall``. ``send_webhook`` plays a V3
 webhook (see ``pagerduty_webhooks``) to any URL.
 """
@@ -52,6 +55,7 @@ from typing import Any, Self
 
 from aiohttp import web
 
+from incidentfox.emulators.pagerduty_changes import ChangeEventRoutes
 from incidentfox.emulators.pagerduty_http import (
     INTERNAL_ERROR,
     BadInput,
@@ -143,6 +147,7 @@ class PagerDutyEmulator(Emulator):
         get("/services/{id}", self._service, name="service")
         get("/oncalls", self._oncalls, name="oncalls")
         get("/escalation_policies/{id}", self._escalation_policy, name="escalation_policy")
+        ChangeEventRoutes(lambda: self.world, self._render).register(app)
         get("/users", self._users, name="users")
         get("/users/me", self._me, name="me")
         get("/users/{id}", self._user, name="user")
@@ -482,7 +487,15 @@ class PagerDutyEmulator(Emulator):
         service_id = request.match_info["id"]
         if service_id not in self.world.services:
             return error_response(404, errors=[f"Service {service_id} not found"])
-        return web.json_response({"service": self._render(self.world.service_view(service_id))})
+        service = self.world.service_view(service_id)
+        included = set(list_param(request, "include"))
+        if "escalation_policies" in included:
+            service["escalation_policy"] = self.world.escalation_policies[service["escalation_policy"]["id"]]
+        if "teams" in included:
+            service["teams"] = [self.world.teams[t["id"]] for t in service["teams"]]
+        if "integrations" in included:
+            service["integrations"] = [self.world.integrations[i["id"]] for i in service["integrations"]]
+        return web.json_response({"service": self._render(service)})
 
     async def _oncalls(self, request: web.Request) -> web.Response:
         policies = set(list_param(request, "escalation_policy_ids"))

@@ -4,8 +4,9 @@
 earlier pages with the same title this week and one three weeks ago, a low-urgency latency page and a
 disk-usage incident still acknowledged from yesterday; ``payments-api`` had one incident two days ago.
 Alice is primary on call for checkout, Carol secondary, and Bob takes over primary in five days;
-Carol is named directly in the payments policy (always on call there). Times are relative to the
-world's ``now``.
+Carol is named directly in the payments policy (always on call there). Checkout's deploy pipeline
+sent PagerDuty a change event for the deploy 14 minutes ago and for the previous day's. Times are
+relative to the world's ``now``.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ BOT_EMAIL = "incidentfox@acme.example"
 FIRING_INCIDENT_ID = "Q3CHKOUT5XXNOW"
 FIRING_TITLE = "checkout-api 5xx error rate above 5%"
 P1_ID = "PPRIO01"
+CHECKOUT_ALERTS_ID, CHECKOUT_CHANGES_ID = "PIALERT", "PICHNGE"
+DEPLOY_SUMMARY = "Deploy checkout-api 2.14.0 to prod"
 
 
 def seed_checkout(world: PagerDutyWorld) -> PagerDutyWorld:
@@ -144,4 +147,34 @@ def seed_checkout(world: PagerDutyWorld) -> PagerDutyWorld:
         user_id=BOB_ID,
         at=timedelta(minutes=6),
     )
+    _seed_changes(world)
     return world
+
+
+def _seed_changes(world: PagerDutyWorld) -> None:
+    """The integrations of both services and the checkout deploys PagerDuty was told about: the one
+    at 14:05 the responders suspect, and the previous day's. Seeded last, so that every id drawn
+    before keeps its value."""
+    world.add_integration(CHECKOUT_SERVICE_ID, "Prometheus Alertmanager", integration_id=CHECKOUT_ALERTS_ID)
+    world.add_integration(
+        CHECKOUT_SERVICE_ID,
+        "GitHub Actions deploys",
+        kind="events_api_v2_inbound_integration",
+        integration_id=CHECKOUT_CHANGES_ID,
+    )
+    world.add_integration(PAYMENTS_SERVICE_ID, "Prometheus Alertmanager")
+    world.add_change_event(
+        CHECKOUT_SERVICE_ID,
+        "Deploy checkout-api 2.13.4 to prod",
+        at=timedelta(days=1, hours=3),
+        integration_id=CHECKOUT_CHANGES_ID,
+        custom_details={"version": "2.13.4", "sha": "5e1d0c9a7b3f", "actor": "dana"},
+    )
+    world.add_change_event(
+        CHECKOUT_SERVICE_ID,
+        DEPLOY_SUMMARY,
+        at=timedelta(minutes=14),
+        integration_id=CHECKOUT_CHANGES_ID,
+        custom_details={"version": "2.14.0", "sha": "a41f9e2c0d77", "actor": "erin"},
+        links=[{"href": "https://github.com/acme/shop/actions/runs/9100000042", "text": "Deploy run"}],
+    )

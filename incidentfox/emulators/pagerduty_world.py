@@ -98,6 +98,9 @@ class PagerDutyWorld:
     notes: dict[str, list[Obj]] = field(default_factory=dict)
     """Per incident id, oldest first."""
     oncalls: list[Obj] = field(default_factory=list)
+    integrations: dict[str, Obj] = field(default_factory=dict)
+    change_events: list[Obj] = field(default_factory=list)
+    """Oldest first; see ``add_change_event``."""
     _random: random.Random = field(default_factory=lambda: random.Random(8))
 
     def new_id(self, prefix: str = "P", length: int = 7) -> str:
@@ -504,3 +507,68 @@ class PagerDutyWorld:
             else None
         )
         return incident
+
+    def add_integration(
+        self,
+        service_id: str,
+        name: str,
+        *,
+        kind: str = "events_api_v2_inbound_integration",
+        integration_id: str | None = None,
+        created_at: datetime | timedelta | None = timedelta(days=300),
+    ) -> Obj:
+        """An integration of the service (``events_api_v2_inbound_integration`` for alerts,
+        ``app_event_transform_inbound_integration``-like kinds for change events), listed on it."""
+        service = self.services[service_id]
+        integration: Obj = {
+            "id": integration_id or self.new_id(),
+            "type": kind,
+            "summary": name,
+            "name": name,
+            "service": reference(service),
+            "created_at": iso(self._at(created_at)),
+            "vendor": None,
+            "integration_key": self._random.randbytes(16).hex(),
+        }
+        self.integrations[integration["id"]] = integration
+        service["integrations"].append(
+            {"id": integration["id"], "type": f"{kind}_reference", "summary": name}
+        )
+        return integration
+
+    def add_change_event(
+        self,
+        service_id: str,
+        summary: str,
+        *,
+        at: datetime | timedelta | None = None,
+        source: str = "github-actions",
+        integration_id: str | None = None,
+        custom_details: dict[str, Any] | None = None,
+        links: Sequence[Obj] = (),
+    ) -> Obj:
+        """A change event (a deploy, a config push) sent to the service through an integration, in
+        the shape ``GET /change_events`` returns it."""
+        service = self.services[service_id]
+        integration = self.integrations.get(integration_id or "")
+        event = {
+            "id": self.new_id("01", 26),
+            "type": "change_event",
+            "summary": summary,
+            "timestamp": iso(self._at(at)),
+            "source": source,
+            "services": [reference(service)],
+            "integration": (
+                {
+                    "id": integration["id"],
+                    "type": "inbound_integration_reference",
+                    "summary": integration["name"],
+                }
+                if integration
+                else None
+            ),
+            "links": [dict(link) for link in links],
+            "custom_details": dict(custom_details or {}),
+        }
+        self.change_events.append(event)
+        return event

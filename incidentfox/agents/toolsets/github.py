@@ -12,13 +12,12 @@ whole patches rather than a cut-off one.
 from __future__ import annotations
 
 import itertools
-import re
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, TypeVar, cast
 
 from github import GithubException
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from incidentfox.agents.toolsets.base import Tool, ToolFunction, ToolResult, Toolset, ToolsetHealth
 from incidentfox.agents.toolsets.github_api import (
@@ -30,27 +29,25 @@ from incidentfox.agents.toolsets.github_api import (
     describe_failure,
     github_configured,
 )
+from incidentfox.agents.toolsets.github_delivery import DELIVERY_INSTRUCTIONS, DELIVERY_TOOLS
 from incidentfox.agents.toolsets.github_logs import diagnose_workflow_run
-from incidentfox.agents.toolsets.github_writes import REPO_PATTERN, WRITE_INSTRUCTIONS, WRITE_TOOLS
+from incidentfox.agents.toolsets.github_views import (
+    NO_REPO,
+    GitHubParams,
+    commit_row,
+    file_row,
+    iso,
+    repo_field,
+    repo_name,
+)
+from incidentfox.agents.toolsets.github_writes import WRITE_INSTRUCTIONS, WRITE_TOOLS
 
 P = TypeVar("P", bound=BaseModel)
 PATCH_BUDGET_CHARS = 5_000
 """Patch text one ``pull_request`` answer carries across all files; the rest is summarised per file."""
-FILE_PATCH_CHARS = 2_500
 MAX_PR_FILES = 300
 MAX_FILE_LINES = 200
 MAX_PULLS_SCANNED = 300
-_HUNK = re.compile(r"^@@ [^@]+ @@.*$", re.MULTILINE)
-
-
-class _Params(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-def _repo_field() -> Any:
-    return Field(
-        default=None, pattern=REPO_PATTERN, description="owner/name; null for the team's repository."
-    )
 
 
 def _checked_time(value: str | None) -> str | None:
@@ -65,8 +62,8 @@ def _checked_time(value: str | None) -> str | None:
 IsoTime = Annotated[str | None, AfterValidator(_checked_time)]
 
 
-class RecentChangesParams(_Params):
-    repo: str | None = _repo_field()
+class RecentChangesParams(GitHubParams):
+    repo: str | None = repo_field()
     hours: float = Field(default=24, gt=0, le=720, description="How far back from `until` to look.")
     until: IsoTime = Field(default=None, description="End of the window (ISO 8601, e.g. the incident start).")
     branch: str | None = Field(default=None, description="Branch; null for the default branch.")
@@ -74,14 +71,14 @@ class RecentChangesParams(_Params):
     limit: int = Field(default=30, ge=1, le=100, description="At most this many commits and merged PRs.")
 
 
-class PullRequestParams(_Params):
-    repo: str | None = _repo_field()
+class PullRequestParams(GitHubParams):
+    repo: str | None = repo_field()
     number: int = Field(ge=1, description="Pull request number.")
     file: str | None = Field(default=None, description="Only this file, with its whole patch.")
 
 
-class FileContentsParams(_Params):
-    repo: str | None = _repo_field()
+class FileContentsParams(GitHubParams):
+    repo: str | None = repo_field()
     path: str = Field(description="File or directory path in the repository, e.g. deploy/values.yaml.")
     ref: str | None = Field(
         default=None, description="Commit sha, branch or tag; null for the default branch."
@@ -90,8 +87,8 @@ class FileContentsParams(_Params):
     end_line: int | None = Field(default=None, ge=1, description="Last line to return.")
 
 
-class WorkflowFailuresParams(_Params):
-    repo: str | None = _repo_field()
+class WorkflowFailuresParams(GitHubParams):
+    repo: str | None = repo_field()
     run_id: int | None = Field(
         default=None, ge=1, description="Workflow run id; null for the latest failed run."
     )
@@ -103,26 +100,10 @@ class WorkflowFailuresParams(_Params):
     )
 
 
-class SearchCodeParams(_Params):
+class SearchCodeParams(GitHubParams):
     query: str = Field(description="Search terms and qualifiers, e.g. 'PAYMENT_TIMEOUT path:deploy'.")
-    repo: str | None = _repo_field()
+    repo: str | None = repo_field()
     limit: int = Field(default=20, ge=1, le=50, description="At most this many files.")
-
-
-def _repo_name(client: GitHubClient, repo: str | None) -> str | None:
-    return repo or client.default_repo
-
-
-NO_REPO = "Name the repository (owner/name): this team has no GitHub repository in routing.github_repos."
-
-
-def _iso(at: datetime | None) -> str | None:
-    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if at is not None else None
-
-
-def _first_line(text: str | None, limit: int = 200) -> str:
-    line = (text or "").strip().splitlines()[0] if (text or "").strip() else ""
-    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 def _window(params: RecentChangesParams) -> tuple[datetime, datetime]:
@@ -133,23 +114,12 @@ def _window(params: RecentChangesParams) -> tuple[datetime, datetime]:
     return until - timedelta(hours=params.hours), until
 
 
-def _commit_row(commit: Any) -> dict[str, Any]:
-    author = commit.author.login if commit.author else commit.commit.author.name
-    return {
-        "sha": commit.sha[:12],
-        "time": _iso(commit.commit.author.date),
-        "author": author,
-        "message": _first_line(commit.commit.message),
-        "url": commit.html_url,
-    }
-
-
 def _pull_row(pr: Any) -> dict[str, Any]:
     return {
         "number": pr.number,
         "title": pr.title,
         "author": pr.user.login if pr.user else None,
-        "merged_at": _iso(pr.merged_at),
+        "merged_at": iso(pr.merged_at),
         "base": pr.base.ref,
         "head": pr.head.ref,
         "url": pr.html_url,
@@ -157,13 +127,13 @@ def _pull_row(pr: Any) -> dict[str, Any]:
 
 
 async def recent_changes(client: GitHubClient, params: RecentChangesParams) -> ToolResult:
-    repo = _repo_name(client, params.repo)
+    repo = repo_name(client, params.repo)
     if repo is None:
         return ToolResult.failed(NO_REPO)
     since, until = _window(params)
     branch = params.branch or None
     invocation = (
-        f"gh api 'repos/{repo}/commits?since={_iso(since)}&until={_iso(until)}"
+        f"gh api 'repos/{repo}/commits?since={iso(since)}&until={iso(until)}"
         + (f"&sha={branch}" if branch else "")
         + (f"&path={params.path}" if params.path else "")
         + f"' && gh pr list -R {repo} --state merged"
@@ -186,7 +156,7 @@ async def recent_changes(client: GitHubClient, params: RecentChangesParams) -> T
                 break
             if pr.merged_at is not None and since <= pr.merged_at <= until:
                 merged.append(_pull_row(pr))
-        rows = [_commit_row(c) for c in commits[: params.limit]]
+        rows = [commit_row(c) for c in commits[: params.limit]]
         return rows, merged, len(commits) > params.limit
 
     try:
@@ -202,14 +172,14 @@ async def recent_changes(client: GitHubClient, params: RecentChangesParams) -> T
     where = f"{repo} ({branch or 'default branch'}{', ' + params.path if params.path else ''})"
     if not commits and not merged:
         return ToolResult.no_data(
-            f"No commits or merged pull requests in {where} between {_iso(since)} and {_iso(until)}.",
+            f"No commits or merged pull requests in {where} between {iso(since)} and {iso(until)}.",
             invocation=invocation,
         )
     data = {
         "repo": repo,
         "branch": branch or "default branch",
-        "since": _iso(since),
-        "until": _iso(until),
+        "since": iso(since),
+        "until": iso(until),
         "commits": commits,
         "merged_pull_requests": merged,
     }
@@ -218,32 +188,8 @@ async def recent_changes(client: GitHubClient, params: RecentChangesParams) -> T
     return ToolResult.ok(data, invocation=invocation)
 
 
-def _file_row(change: Any, budget: list[int], *, whole: bool) -> dict[str, Any]:
-    """One changed file; its patch while the answer's patch budget lasts, else a per-file summary."""
-    row: dict[str, Any] = {
-        "file": change.filename,
-        "status": change.status,
-        "additions": change.additions,
-        "deletions": change.deletions,
-    }
-    if change.previous_filename:
-        row["previous_file"] = change.previous_filename
-    patch = change.patch or ""
-    if not patch:
-        row["patch"] = None
-        row["note"] = "no patch: a binary file, or too large for GitHub to show"
-    elif whole or (len(patch) <= FILE_PATCH_CHARS and len(patch) <= budget[0]):
-        row["patch"] = patch
-        budget[0] -= len(patch)
-    else:
-        row["patch"] = None
-        row["hunks"] = _HUNK.findall(patch)[:12]
-        row["note"] = f"patch of {len(patch)} characters omitted; ask with file={change.filename}"
-    return row
-
-
 async def pull_request(client: GitHubClient, params: PullRequestParams) -> ToolResult:
-    repo = _repo_name(client, params.repo)
+    repo = repo_name(client, params.repo)
     if repo is None:
         return ToolResult.failed(NO_REPO)
     invocation = f"gh pr view {params.number} -R {repo} --json files" + (
@@ -257,7 +203,7 @@ async def pull_request(client: GitHubClient, params: PullRequestParams) -> ToolR
             "title": pr.title,
             "state": pr.state,
             "merged": pr.merged,
-            "merged_at": _iso(pr.merged_at),
+            "merged_at": iso(pr.merged_at),
             "author": pr.user.login if pr.user else None,
             "base": pr.base.ref,
             "head": pr.head.ref,
@@ -281,7 +227,7 @@ async def pull_request(client: GitHubClient, params: PullRequestParams) -> ToolR
                 f"Pull request #{params.number} does not change {params.file}.", invocation=invocation
             )
     budget = [PATCH_BUDGET_CHARS]
-    rows = [_file_row(f, budget, whole=bool(params.file)) for f in files]
+    rows = [file_row(f, budget, whole=bool(params.file)) for f in files]
     data: dict[str, Any] = {"pull_request": info, "files": rows}
     omitted = sum(1 for r in rows if r.get("hunks") is not None)
     if omitted:
@@ -290,7 +236,7 @@ async def pull_request(client: GitHubClient, params: PullRequestParams) -> ToolR
 
 
 async def file_contents(client: GitHubClient, params: FileContentsParams) -> ToolResult:
-    repo = _repo_name(client, params.repo)
+    repo = repo_name(client, params.repo)
     if repo is None:
         return ToolResult.failed(NO_REPO)
     path = params.path.strip("/")
@@ -343,7 +289,7 @@ async def file_contents(client: GitHubClient, params: FileContentsParams) -> Too
 
 
 async def workflow_failures(client: GitHubClient, params: WorkflowFailuresParams) -> ToolResult:
-    repo = _repo_name(client, params.repo)
+    repo = repo_name(client, params.repo)
     if repo is None:
         return ToolResult.failed(NO_REPO)
     run_id = params.run_id
@@ -391,7 +337,7 @@ def _fragments(item: Any) -> list[str]:
 
 
 async def search_code(client: GitHubClient, params: SearchCodeParams) -> ToolResult:
-    repo = _repo_name(client, params.repo)
+    repo = repo_name(client, params.repo)
     query = params.query.strip()
     if repo and "repo:" not in query:
         query = f"{query} repo:{repo}"
@@ -464,12 +410,15 @@ run use workflow_failures: it names the failed job and step and quotes the decis
 lines around it. search_code finds where a symbol, config key or error message lives. Quote lines
 exactly, with their source: commit sha, PR number, file path and line, or job and step.
 
+{DELIVERY_INSTRUCTIONS}
+
 {WRITE_INSTRUCTIONS}"""
 
 GITHUB = Toolset(
     name="github",
     description="The team's GitHub repositories: recent commits and merged pull requests, pull request "
-    "diffs, files at a ref, failed Actions runs with their decisive log lines, code search; comment "
+    "diffs, files at a ref, failed Actions runs with their decisive log lines, code search, recent "
+    "workflow runs, deployments, releases, commits and the diff between two refs; comment "
     "on a pull request or issue, or open an issue, once approved in Slack.",
     instructions=INSTRUCTIONS,
     connect=connect,
@@ -509,6 +458,7 @@ GITHUB = Toolset(
             SearchCodeParams,
             search_code,
         ),
+        *DELIVERY_TOOLS,
         *WRITE_TOOLS,
     ),
 )

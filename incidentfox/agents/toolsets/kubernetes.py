@@ -24,6 +24,7 @@ from incidentfox.agents.toolsets.kubernetes_api import (
     describe_failure,
     kubernetes_configured,
 )
+from incidentfox.agents.toolsets.kubernetes_inventory import INVENTORY_INSTRUCTIONS, INVENTORY_TOOLS
 from incidentfox.agents.toolsets.kubernetes_signals import SIGNAL_INSTRUCTIONS, SIGNAL_TOOLS
 from incidentfox.agents.toolsets.kubernetes_writes import WRITE_INSTRUCTIONS, WRITE_TOOLS
 
@@ -329,13 +330,15 @@ Use rollout_status after a deploy, services_and_endpoints when traffic fails, li
 when pods are Pending. Quote log lines and event messages exactly, with the pod they came from.
 Prefer a namespace or label_selector over listing everything.
 {SIGNAL_INSTRUCTIONS}
+{INVENTORY_INSTRUCTIONS}
 
 {WRITE_INSTRUCTIONS}"""
 
 KUBERNETES = Toolset(
     name="kubernetes",
     description="The team's Kubernetes cluster: pods, logs, events, deployments and their revisions, "
-    "autoscalers, resource usage, services and endpoints, nodes and persistent volume claims; "
+    "stateful sets, daemon sets, jobs and cron jobs, autoscalers, resource usage, services and "
+    "endpoints, ingresses, config map changes, nodes and persistent volume claims; "
     "restart, scale, roll back or delete a pod once approved in Slack.",
     instructions=INSTRUCTIONS,
     connect=connect,
@@ -397,6 +400,7 @@ KUBERNETES = Toolset(
             list_pvcs,
         ),
         *SIGNAL_TOOLS,
+        *INVENTORY_TOOLS,
         *WRITE_TOOLS,
     ),
 )

@@ -244,6 +244,13 @@ def describe_failure(exc: BaseException, client: KubernetesClient, doing: str) -
             return f"Could not {doing}: {message or 'not found'} (404)."
         if exc.status == 400:
             return f"Could not {doing}: {message or 'the API refused the request (400)'}."
+        if exc.status == 429:
+            wait = (exc.headers or {}).get("Retry-After")
+            when = f"retry in {wait} seconds" if wait and str(wait).isdigit() else "retry in a minute"
+            return (
+                f"Kubernetes API at {url} is throttling requests (429 Too Many Requests) and could not "
+                f"{doing}; {when}."
+            )
         return f"Kubernetes API at {url} answered {exc.status} when asked to {doing}."
     if isinstance(exc, urllib3.exceptions.HTTPError | OSError):
         return f"Kubernetes API at {url} is unreachable ({_network_cause(exc)}); could not {doing}."

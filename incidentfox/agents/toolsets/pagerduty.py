@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, TypeVar, cast
 
 import httpx2
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from incidentfox.agents.approvals.models import ActionDescription
 from incidentfox.agents.toolsets.base import Tool, ToolFunction, ToolResult, Toolset, ToolsetHealth
@@ -33,6 +33,15 @@ from incidentfox.agents.toolsets.pagerduty_api import (
     describe_failure,
     pagerduty_settings,
 )
+from incidentfox.agents.toolsets.pagerduty_services import SERVICE_INSTRUCTIONS, SERVICE_TOOLS
+from incidentfox.agents.toolsets.pagerduty_views import (
+    ID_PATTERN,
+    PagerDutyParams,
+    incident_row,
+    iso,
+    short,
+    summary,
+)
 from incidentfox.agents.toolsets.write_params import Reason
 
 P = TypeVar("P", bound=BaseModel)
@@ -42,57 +51,15 @@ MAX_NOTES = 10
 MAX_SCAN = 500
 """The most past incidents read for ``service_incidents``; the counts say when there were more."""
 MAX_ONCALLS = 100
-TEXT_MAX = 300
 NOTE_MAX = 25_000
 DETAIL_KEYS_MAX = 12
 HEALTH_TIMEOUT = httpx2.Timeout(5.0, connect=3.0)
-_ID = r"^[A-Za-z0-9]{2,40}$"
-
-
-def _short(text: Any, limit: int = TEXT_MAX) -> str:
-    flat = " ".join(str(text or "").split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
-
-
-def _summary(ref: Any) -> str | None:
-    return str(ref.get("summary")) if isinstance(ref, Mapping) and ref.get("summary") else None
-
-
-def _minutes_between(start: str | None, end: str | None) -> int | None:
-    if not start or not end:
-        return None
-    delta = datetime.fromisoformat(end) - datetime.fromisoformat(start)
-    return max(0, round(delta.total_seconds() / 60))
-
-
-def _iso(at: datetime) -> str:
-    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def incident_row(incident: Obj) -> Obj:
-    """One incident in a few fields."""
-    row: Obj = {
-        "id": incident.get("id"),
-        "number": incident.get("incident_number"),
-        "title": _short(incident.get("title")),
-        "status": incident.get("status"),
-        "urgency": incident.get("urgency"),
-        "priority": _summary(incident.get("priority")),
-        "created_at": incident.get("created_at"),
-        "service": _summary(incident.get("service")),
-        "assignees": [_summary(a.get("assignee")) for a in incident.get("assignments") or []],
-    }
-    if incident.get("status") == "resolved":
-        resolved_at = incident.get("resolved_at") or incident.get("last_status_change_at")
-        row["resolved_at"] = resolved_at
-        row["minutes_to_resolve"] = _minutes_between(incident.get("created_at"), resolved_at)
-    return row
 
 
 def _details(details: Any) -> Any:
     if not isinstance(details, Mapping):
-        return _short(details) if details else None
-    return {str(k): _short(v, 200) for k, v in list(details.items())[:DETAIL_KEYS_MAX]}
+        return short(details) if details else None
+    return {str(k): short(v, 200) for k, v in list(details.items())[:DETAIL_KEYS_MAX]}
 
 
 def alert_row(alert: Obj) -> Obj:
@@ -100,11 +67,11 @@ def alert_row(alert: Obj) -> Obj:
     details = body.get("details") if isinstance(body, Mapping) else None
     return {
         "id": alert.get("id"),
-        "summary": _short(alert.get("summary")),
+        "summary": short(alert.get("summary")),
         "status": alert.get("status"),
         "severity": alert.get("severity"),
         "created_at": alert.get("created_at"),
-        "alert_key": _short(alert.get("alert_key"), 120),
+        "alert_key": short(alert.get("alert_key"), 120),
         "details": _details(details),
     }
 
@@ -123,8 +90,8 @@ def timeline(entries: list[Obj]) -> tuple[list[Obj], int]:
             {
                 "at": entry.get("created_at"),
                 "type": kind,
-                "by": _summary(entry.get("agent")),
-                "summary": _short(entry.get("summary"), 200),
+                "by": summary(entry.get("agent")),
+                "summary": short(entry.get("summary"), 200),
             }
         )
     return rows, notified
@@ -137,17 +104,17 @@ def incident_detail(incident: Obj, alerts: list[Obj], entries: list[Obj], notes:
         {
             "service": {
                 "id": (incident.get("service") or {}).get("id"),
-                "name": _summary(incident.get("service")),
+                "name": summary(incident.get("service")),
             },
             "escalation_policy": {
                 "id": (incident.get("escalation_policy") or {}).get("id"),
-                "name": _summary(incident.get("escalation_policy")),
+                "name": summary(incident.get("escalation_policy")),
             },
-            "teams": [_summary(t) for t in incident.get("teams") or []],
+            "teams": [summary(t) for t in incident.get("teams") or []],
             "incident_key": incident.get("incident_key"),
             "html_url": incident.get("html_url"),
             "acknowledged_by": [
-                _summary(a.get("acknowledger")) for a in incident.get("acknowledgements") or []
+                summary(a.get("acknowledger")) for a in incident.get("acknowledgements") or []
             ],
             "alert_counts": incident.get("alert_counts"),
             "alerts": [alert_row(a) for a in alerts[:MAX_ALERTS]],
@@ -156,8 +123,8 @@ def incident_detail(incident: Obj, alerts: list[Obj], entries: list[Obj], notes:
             "notes": [
                 {
                     "at": n.get("created_at"),
-                    "by": _summary(n.get("user")),
-                    "content": _short(n.get("content"), 500),
+                    "by": summary(n.get("user")),
+                    "content": short(n.get("content"), 500),
                 }
                 for n in notes[-MAX_NOTES:]
             ],
@@ -168,25 +135,25 @@ def incident_detail(incident: Obj, alerts: list[Obj], entries: list[Obj], notes:
     return detail
 
 
-class _Params(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
 def _incident_id(required: bool = True) -> Any:
     description = "PagerDuty incident id, e.g. Q3CHKOUT5XXNOW (from the page or its link)."
     if required:
-        return Field(pattern=_ID, description=description)
-    return Field(default=None, pattern=_ID, description=description + " Null when not about an incident.")
+        return Field(pattern=ID_PATTERN, description=description)
+    return Field(
+        default=None, pattern=ID_PATTERN, description=description + " Null when not about an incident."
+    )
 
 
-class IncidentParams(_Params):
+class IncidentParams(PagerDutyParams):
     incident_id: str = _incident_id()
 
 
-class ServiceIncidentsParams(_Params):
+class ServiceIncidentsParams(PagerDutyParams):
     incident_id: str | None = _incident_id(required=False)
     service_id: str | None = Field(
-        default=None, pattern=_ID, description="PagerDuty service id; null to use the incident's service."
+        default=None,
+        pattern=ID_PATTERN,
+        description="PagerDuty service id; null to use the incident's service.",
     )
     days: int = Field(default=7, ge=1, le=180, description="How many days back to look.")
     limit: int = Field(
@@ -194,10 +161,10 @@ class ServiceIncidentsParams(_Params):
     )
 
 
-class OnCallParams(_Params):
+class OnCallParams(PagerDutyParams):
     incident_id: str | None = _incident_id(required=False)
     escalation_policy_id: str | None = Field(
-        default=None, pattern=_ID, description="Escalation policy id; null to use the incident's."
+        default=None, pattern=ID_PATTERN, description="Escalation policy id; null to use the incident's."
     )
 
 
@@ -218,7 +185,7 @@ def _checked_text(limit: int, empty: str) -> Callable[[str], str]:
 NoteText = Annotated[str, AfterValidator(_checked_text(NOTE_MAX, "the note is empty"))]
 
 
-class AddNoteParams(_Params):
+class AddNoteParams(PagerDutyParams):
     incident_id: str = _incident_id()
     content: NoteText = Field(description="The note, as the responders will read it on the incident.")
     reason: Reason = Field(description="One sentence for the person who must approve this: why post it now.")
@@ -226,7 +193,7 @@ class AddNoteParams(_Params):
     def describe_action(self) -> ActionDescription:
         return ActionDescription(
             "add a note to",
-            f"PagerDuty incident {self.incident_id}: “{_short(self.content, 200)}”",
+            f"PagerDuty incident {self.incident_id}: “{short(self.content, 200)}”",
             self.reason,
         )
 
@@ -254,7 +221,7 @@ async def _service_of(
     if params.incident_id:
         incident = await client.get(f"/incidents/{params.incident_id}")
         service = incident.get("service") or {}
-        return str(service.get("id")), _summary(service), incident
+        return str(service.get("id")), summary(service), incident
     assert params.service_id is not None
     service = await client.get(f"/services/{params.service_id}")
     return params.service_id, str(service.get("name") or service.get("summary") or params.service_id), None
@@ -266,14 +233,14 @@ async def service_incidents(client: PagerDutyClient, params: ServiceIncidentsPar
     until = datetime.now(UTC).replace(microsecond=0)
     since = until - timedelta(days=params.days)
     what = f"incident {params.incident_id}" if params.incident_id else f"service {params.service_id}"
-    invocation = f"GET /incidents?service_ids[]=<service of {what}>&since={_iso(since)}&until={_iso(until)}"
+    invocation = f"GET /incidents?service_ids[]=<service of {what}>&since={iso(since)}&until={iso(until)}"
     try:
         service_id, name, current = await _service_of(client, params)
-        invocation = f"GET /incidents?service_ids[]={service_id}&since={_iso(since)}&until={_iso(until)}"
+        invocation = f"GET /incidents?service_ids[]={service_id}&since={iso(since)}&until={iso(until)}"
         query = {
             "service_ids[]": [service_id],
-            "since": _iso(since),
-            "until": _iso(until),
+            "since": iso(since),
+            "until": iso(until),
             "sort_by": "created_at:desc",
             "time_zone": "UTC",
         }
@@ -292,13 +259,13 @@ async def service_incidents(client: PagerDutyClient, params: ServiceIncidentsPar
     )
     data: Obj = {
         "service": {"id": service_id, "name": name},
-        "since": _iso(since),
-        "until": _iso(until),
+        "since": iso(since),
+        "until": iso(until),
         "total": len(others),
         "more_not_counted": len(found) >= MAX_SCAN,
         "by_status": dict(Counter(str(i.get("status")) for i in others)),
         "by_urgency": dict(Counter(str(i.get("urgency")) for i in others)),
-        "top_titles": [{"title": _short(t), "count": c} for t, c in titles.most_common(5)],
+        "top_titles": [{"title": short(t), "count": c} for t, c in titles.most_common(5)],
         "median_minutes_to_resolve": resolve_times[len(resolve_times) // 2] if resolve_times else None,
         "incidents": [incident_row(i) for i in others[: params.limit]],
     }
@@ -329,15 +296,15 @@ async def who_is_on_call(client: PagerDutyClient, params: OnCallParams) -> ToolR
     rows = [
         {
             "level": e.get("escalation_level"),
-            "user": _summary(e.get("user")),
+            "user": summary(e.get("user")),
             "user_id": (e.get("user") or {}).get("id"),
-            "schedule": _summary(e.get("schedule")),
+            "schedule": summary(e.get("schedule")),
             "since": e.get("start"),
             "until": e.get("end"),
         }
         for e in sorted(entries, key=lambda e: (e.get("escalation_level") or 0, str(e.get("start") or "")))
     ]
-    policy = {"id": policy_id, "name": _summary(entries[0].get("escalation_policy"))}
+    policy = {"id": policy_id, "name": summary(entries[0].get("escalation_policy"))}
     return ToolResult.ok({"escalation_policy": policy, "on_call": rows}, invocation=invocation)
 
 
@@ -365,7 +332,7 @@ async def add_note(client: PagerDutyClient, params: AddNoteParams) -> ToolResult
         "summary": f"Added a note to PagerDuty incident {params.incident_id}.",
         "incident_id": params.incident_id,
         "note_id": note.get("id"),
-        "by": _summary(note.get("user")),
+        "by": summary(note.get("user")),
         "created_at": note.get("created_at"),
     }
     return ToolResult.ok(data, invocation=invocation)
@@ -410,18 +377,21 @@ def _tool(
     return Tool(name=name, description=description, params=params, run=cast(ToolFunction, run), writes=writes)
 
 
-INSTRUCTIONS = """You read PagerDuty. Start with incident_details for the page you were given: its alerts
+INSTRUCTIONS = f"""You read PagerDuty. Start with incident_details for the page you were given: its alerts
 (with their details), the timeline (triggered, assigned, acknowledged, escalated, notes) and notes.
 Use service_incidents to see whether the same service paged before and how often with the same title
 (a recurring page points at a known cause), and who_is_on_call to name who is responsible now.
 Quote alert summaries and details exactly. add_note writes on the incident for every responder to
 read; it runs only after a person approves it in Slack, so use it once, for a finding worth sharing,
-with the reason in one sentence, and never retry a refused note."""
+with the reason in one sentence, and never retry a refused note.
+
+{SERVICE_INSTRUCTIONS}"""
 
 PAGERDUTY = Toolset(
     name="pagerduty",
     description="The team's PagerDuty: incidents with their alerts, timeline and notes, past incidents "
-    "of the same service, who is on call; add a note to an incident once approved in Slack.",
+    "of the same service, who is on call, what is open now, change events (deploys), services and "
+    "escalation policies; add a note to an incident once approved in Slack.",
     instructions=INSTRUCTIONS,
     connect=connect,
     health_check=health,
@@ -447,6 +417,7 @@ PAGERDUTY = Toolset(
             OnCallParams,
             who_is_on_call,
         ),
+        *SERVICE_TOOLS,
         _tool(
             "add_note",
             "Add a note to a PagerDuty incident, visible to every responder. Needs approval in Slack.",

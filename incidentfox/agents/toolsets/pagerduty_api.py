@@ -167,6 +167,9 @@ class PagerDutyClient:
     api: pagerduty.RestApiV2Client
     api_url: str
     from_email: str | None = None
+    service_ids: tuple[str, ...] = ()
+    """The team's PagerDuty services (``routing.pagerduty_service_ids``): the default scope of tools
+    that look across services."""
 
     async def call(self, method: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run one blocking client method in a worker thread."""
@@ -241,7 +244,9 @@ async def connect(
     api.timeout = timeout  # type: ignore[assignment]  # typed int, passed to httpx as is
     api.max_network_attempts = 1
     api.sleep_timer = 0.25
-    return PagerDutyClient(api=api, api_url=url, from_email=from_email)
+    routed = lookup_dotted(config, "routing.pagerduty_service_ids")
+    service_ids = tuple(str(s) for s in routed if isinstance(s, str)) if isinstance(routed, list) else ()
+    return PagerDutyClient(api=api, api_url=url, from_email=from_email, service_ids=service_ids)
 
 
 def error_detail(response: httpx2.Response | None) -> str:
