@@ -14,12 +14,14 @@ import pytest
 from incidentfox.agents.toolsets.base import ToolResult
 from incidentfox.agents.toolsets.logs import LOGS, LogSources, configured_sources, connect
 from incidentfox.emulators.coralogix import CoralogixEmulator, seed_checkout_incident
+from incidentfox.emulators.datadog import DatadogEmulator
 from incidentfox.emulators.elasticsearch import ElasticsearchEmulator
 from incidentfox.emulators.loki import LokiEmulator
 from tests.toolset_calls import run_tool
 
 LOKI_TIMEOUT = "ERROR payment declined for order ord_{n}: upstream timeout after 3000ms"
 ES_TIMEOUT = "checkout payment call failed: upstream timeout (order ord_{n})"
+DD_TIMEOUT = "POST /api/checkout 502: upstream timeout from payments (order ord_{n})"
 
 
 @dataclass
@@ -27,6 +29,7 @@ class Backends:
     loki: LokiEmulator
     es: ElasticsearchEmulator
     cx: CoralogixEmulator
+    dd: DatadogEmulator
 
     def config(self, **extra: Any) -> dict[str, Any]:
         return {
@@ -34,6 +37,7 @@ class Backends:
                 "loki": self.loki.integration_config(),
                 "elasticsearch": self.es.integration_config(),
                 "coralogix": self.cx.integration_config(),
+                "datadog": self.dd.integration_config(),
                 **extra,
             }
         }
@@ -62,12 +66,22 @@ def _seed(backends: Backends, now: datetime) -> None:
         ],
     )
     seed_checkout_incident(backends.cx, now)
+    for i in range(8):
+        backends.dd.store.add_log(
+            ago(50 + 60 * i), DD_TIMEOUT.format(n=i), service="checkout", status="error", host="i-0abc"
+        )
+    backends.dd.store.add_log(ago(70), "payments upstream timeout retried", service="payments", status="warn")
 
 
 @pytest.fixture
 async def backends() -> AsyncIterator[Backends]:
-    async with LokiEmulator() as loki, ElasticsearchEmulator() as es, CoralogixEmulator() as cx:
-        found = Backends(loki, es, cx)
+    async with (
+        LokiEmulator() as loki,
+        ElasticsearchEmulator() as es,
+        CoralogixEmulator() as cx,
+        DatadogEmulator() as dd,
+    ):
+        found = Backends(loki, es, cx, dd)
         _seed(found, datetime.now(UTC))
         yield found
 
@@ -88,9 +102,9 @@ async def test_one_question_reads_every_backend_merged_newest_first(sources: Log
 
     assert result.status == "ok", result
     data = result.data
-    assert data["lines_by_source"] == {"loki": 10, "elasticsearch": 10, "coralogix": 36}
+    assert data["lines_by_source"] == {"loki": 10, "elasticsearch": 10, "coralogix": 36, "datadog": 8}
     lines = data["lines"]
-    assert {line["source"] for line in lines} == {"loki", "elasticsearch", "coralogix"}
+    assert {line["source"] for line in lines} == {"loki", "elasticsearch", "coralogix", "datadog"}
     times = [datetime.fromisoformat(line["time"].replace("Z", "+00:00")) for line in lines]
     assert times == sorted(times, reverse=True), "one timeline across backends"
     assert all("upstream timeout" in line["message"] for line in lines)
@@ -101,9 +115,18 @@ async def test_one_question_reads_every_backend_merged_newest_first(sources: Log
     assert by_source["loki"]["message"] == LOKI_TIMEOUT.format(n=0) and by_source["loki"]["level"] == "error"
     assert by_source["elasticsearch"]["message"] == ES_TIMEOUT.format(n=0)
     assert by_source["coralogix"]["level"] == "error" and by_source["coralogix"]["where"] == "shop-prod"
+    assert by_source["datadog"] == {
+        "source": "datadog",
+        "time": by_source["datadog"]["time"],
+        "service": "checkout",
+        "level": "error",
+        "message": DD_TIMEOUT.format(n=0),
+        "where": "i-0abc",
+    }
     assert '{app="checkout"} |= "upstream timeout"' in result.invocation
     assert 'service.name:"checkout" AND "upstream timeout"' in result.invocation
     assert "$l.subsystemname == 'checkout' && $d ~~ 'upstream timeout'" in result.invocation
+    assert 'service:checkout "upstream timeout"' in result.invocation
 
 
 async def test_the_limit_keeps_the_newest_lines_of_all_backends(sources: LogSources) -> None:
@@ -138,7 +161,7 @@ async def test_a_failing_backend_is_reported_beside_the_others(
     counts = result.data["lines_by_source"]
     assert counts["loki"] == 10 and counts["coralogix"] == 36
     assert str(counts["elasticsearch"]).startswith("failed: ")
-    assert {line["source"] for line in result.data["lines"]} == {"loki", "coralogix"}
+    assert {line["source"] for line in result.data["lines"]} == {"loki", "coralogix", "datadog"}
 
 
 async def test_every_backend_failing_or_nothing_matching_says_so(
@@ -151,6 +174,7 @@ async def test_every_backend_failing_or_nothing_matching_says_so(
     backends.es.rejecting = True
     backends.cx.rate_limited = True
     backends.loki.overloaded = True
+    backends.dd.rate_limited = True
     failed = await _fetch(sources, query="upstream timeout", start="-30m")
     assert failed.status == "error"
     assert (failed.error or "").startswith("No log backend answered. loki: ")

@@ -20,6 +20,8 @@ from incidentfox.agents.planner import SubagentSpec
 from incidentfox.agents.toolsets.aws import AWS
 from incidentfox.agents.toolsets.base import Toolset, lookup_dotted
 from incidentfox.agents.toolsets.coralogix import CORALOGIX
+from incidentfox.agents.toolsets.datadog import DATADOG
+from incidentfox.agents.toolsets.datadog_logs import DATADOG_LOGS
 from incidentfox.agents.toolsets.elasticsearch import ELASTICSEARCH
 from incidentfox.agents.toolsets.function_tools import toolset_function_tools
 from incidentfox.agents.toolsets.github import GITHUB
@@ -79,17 +81,19 @@ SPECIALISTS: tuple[Specialist, ...] = (
         description="Reads the team's metrics from Prometheus (or Thanos, Mimir, VictoriaMetrics) and "
         "Grafana: what is alerting, which scrape targets are down, PromQL over a time window (error "
         "rates, latency, saturation, memory), the team's dashboards and their panels, and deploy "
-        "annotations. Give it the service and the time window.",
-        toolsets=(PROMETHEUS, GRAFANA),
+        "annotations, and Datadog monitors, metrics, APM service summaries, errored traces and events. "
+        "Give it the service and the time window.",
+        toolsets=(PROMETHEUS, GRAFANA, DATADOG),
         available=_available,
     ),
     Specialist(
         name="logs",
-        description="Reads the team's logs from Grafana Loki, Elasticsearch/OpenSearch or Coralogix: log "
+        description="Reads the team's logs from Grafana Loki, Elasticsearch/OpenSearch, Coralogix or "
+        "Datadog: log "
         "lines of a service across every log backend at once, error counts and the most frequent error "
         "messages, lines matching a query with their labels or fields, and log counts over time. Give it "
         "the service (or its labels) and the time window.",
-        toolsets=(LOGS, LOKI, ELASTICSEARCH, CORALOGIX),
+        toolsets=(LOGS, LOKI, ELASTICSEARCH, CORALOGIX, DATADOG_LOGS),
         available=_available,
     ),
     Specialist(
@@ -158,8 +162,15 @@ def available_specialists(config: Mapping[str, Any]) -> list[SubagentSpec]:
 
 
 def all_toolsets() -> tuple[Toolset, ...]:
-    """Every toolset a specialist can use, once each (App Home health, ``incidentfox tools``)."""
-    return tuple(dict.fromkeys(t for specialist in SPECIALISTS for t in specialist.toolsets))
+    """Every toolset a specialist can use, once each (App Home health, ``incidentfox tools``).
+
+    Once by name: ``DATADOG_LOGS`` is the logs agent's share of the ``datadog`` integration, and the
+    full ``DATADOG`` (listed first, by the metrics agent) already names its tools and health check."""
+    by_name: dict[str, Toolset] = {}
+    for specialist in SPECIALISTS:
+        for toolset in specialist.toolsets:
+            by_name.setdefault(toolset.name, toolset)
+    return tuple(by_name.values())
 
 
 def configured_toolsets(config: Mapping[str, Any]) -> Sequence[Toolset]:

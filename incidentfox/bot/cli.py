@@ -7,12 +7,14 @@ import asyncio
 import json
 import logging
 import os
+import re
 import signal
 import sys
 from typing import Any
 
 from incidentfox.agents.redis_queue import QueueUnavailable
 from incidentfox.agents.specialists import all_toolsets
+from incidentfox.agents.toolsets.outputs import OUTPUTS
 from incidentfox.bot.assembly import IncidentFox, Role
 from incidentfox.bot.settings import Settings, redacted_url
 from incidentfox.config.secrets import SecretsUnreadable
@@ -86,7 +88,7 @@ def tools_listing(*, as_json: bool) -> str:
                 for tool in toolset.tools
             ],
         }
-        for toolset in all_toolsets()
+        for toolset in (*all_toolsets(), OUTPUTS)
     ]
     if as_json:
         return json.dumps(listing, indent=2)
@@ -95,9 +97,18 @@ def tools_listing(*, as_json: bool) -> str:
         lines.append(f"{entry['toolset']}:")
         for tool in entry["tools"]:
             marker = " (write, needs approval)" if tool["writes"] else ""
-            first = str(tool["description"]).split(". ")[0].rstrip(".")
-            lines.append(f"  {tool['name']}{marker}: {first}")
+            lines.append(f"  {tool['name']}{marker}: {_first_sentence(str(tool['description']))}")
+    count = sum(len(entry["tools"]) for entry in listing)
+    lines.append(f"{count} tools in {len(listing)} toolsets")
     return "\n".join(lines)
+
+
+_SENTENCE_END = re.compile(r"(?<!\be\.g)(?<!\bi\.e)(?<!\bvs)\.(?:\s|$)")
+
+
+def _first_sentence(text: str) -> str:
+    """Up to the first full stop that ends a sentence (not the one in "e.g.")."""
+    return _SENTENCE_END.split(text, maxsplit=1)[0].strip()
 
 
 async def _migrate(settings: Settings) -> None:

@@ -30,7 +30,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field
 
-from incidentfox.agents.toolsets import coralogix, elasticsearch, loki
+from incidentfox.agents.toolsets import coralogix, datadog, datadog_logs, datadog_params, elasticsearch, loki
 from incidentfox.agents.toolsets.base import ToolResult, Toolset, lookup_dotted
 from incidentfox.agents.toolsets.coralogix_views import literal, scope_filter
 from incidentfox.agents.toolsets.prometheus_views import Row, iso
@@ -45,7 +45,7 @@ from incidentfox.agents.toolsets.query_tools import (
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 500
-SourceName = Literal["loki", "elasticsearch", "coralogix"]
+SourceName = Literal["loki", "elasticsearch", "coralogix", "datadog"]
 _PLAIN_WORDS = re.compile(r"[\w\s.,:/@-]+")
 
 
@@ -159,6 +159,25 @@ async def _fetch_coralogix(client: Any, search: Search, config: Mapping[str, Any
     return await coralogix.fetch_log_lines(client, _dataprime(search), search.start, search.end, search.limit)
 
 
+def _datadog_query(search: Search) -> str:
+    words = search.words
+    parts = [f"service:{search.service}"] if search.service else []
+    if words:
+        plain = _PLAIN_WORDS.fullmatch(words) and ":" not in words
+        parts.append(f'"{_escaped(words)}"' if plain else words)
+    return " ".join(parts) or "*"
+
+
+async def _fetch_datadog(client: Any, search: Search, config: Mapping[str, Any]) -> ToolResult:
+    params = datadog_params.LogsSearchParams(
+        query=_datadog_query(search),
+        start=iso(search.start),
+        end=iso(search.end),
+        limit=min(search.limit, datadog_params.MAX_LOGS),
+    )
+    return await datadog_logs.logs_search(client, params)
+
+
 def _loki_row(row: Mapping[str, Any]) -> Row:
     stream = str(row.get("stream") or "")
     labels = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', stream))
@@ -192,10 +211,21 @@ def _coralogix_row(row: Mapping[str, Any]) -> Row:
     }
 
 
+def _datadog_row(row: Mapping[str, Any]) -> Row:
+    return {
+        "time": row.get("time"),
+        "service": row.get("service"),
+        "level": row.get("status"),
+        "message": row.get("message"),
+        "where": row.get("host"),
+    }
+
+
 SOURCES: tuple[LogSource, ...] = (
     LogSource("loki", loki.LOKI, _fetch_loki, "entries", _loki_row),
     LogSource("elasticsearch", elasticsearch.ELASTICSEARCH, _fetch_elasticsearch, "hits", _es_row),
     LogSource("coralogix", coralogix.CORALOGIX, _fetch_coralogix, "entries", _coralogix_row),
+    LogSource("datadog", datadog.DATADOG, _fetch_datadog, "entries", _datadog_row),
 )
 
 
@@ -334,7 +364,8 @@ counts, top messages, label or field discovery and aggregations, use the backend
 
 LOGS = Toolset(
     name="logs",
-    description="One log search over every log backend the team has (Loki, Elasticsearch, Coralogix).",
+    description="One log search over every log backend the team has (Loki, Elasticsearch, Coralogix, "
+    "Datadog).",
     instructions=INSTRUCTIONS,
     connect=connect,
     tools=(
