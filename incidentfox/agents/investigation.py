@@ -25,9 +25,12 @@ from incidentfox.agents.analyzers.triage import Triage
 from incidentfox.agents.context import InvestigationContext
 from incidentfox.agents.events import Error, Result, Started, SubagentEnd, SubagentStart, Thought
 from incidentfox.agents.investigator import InvestigationOutcome
+from incidentfox.agents.mcp.attach import attached_mcp
+from incidentfox.agents.mcp.servers import has_attached_servers
 from incidentfox.agents.model_provider import ModelConfigError, TeamModelProvider
 from incidentfox.agents.planner import build_planner
 from incidentfox.agents.redaction import scrub_rca, scrub_text, secret_values
+from incidentfox.agents.run_budgets import RunBudgets
 from incidentfox.agents.runner import run_investigation
 from incidentfox.agents.specialists import available_specialists, configured_toolsets
 from incidentfox.agents.toolsets.github_api import NOT_CONFIGURED as GITHUB_NOT_CONFIGURED
@@ -36,15 +39,13 @@ from incidentfox.agents.toolsets.kubernetes import KUBERNETES
 from incidentfox.agents.toolsets.kubernetes_api import kubernetes_configured, kubernetes_settings
 
 log = logging.getLogger(__name__)
-DEFAULT_TIMEOUT_S = 600.0
-DEFAULT_MAX_TURNS = 30
 
 
 def config_problems(config: Mapping[str, Any]) -> list[str]:
     """Why a team cannot be investigated for, in words that name the config keys to set."""
     if config.get("enabled") is False:
         return ["IncidentFox is turned off for this team (`enabled: false` in its config)."]
-    if not configured_toolsets(config):
+    if not configured_toolsets(config) and not has_attached_servers(config):
         return [
             "No integration is configured: set `integrations.kubernetes.api_url` and "
             "`integrations.kubernetes.token`, or `integrations.kubernetes.kubeconfig_content`, in the "
@@ -194,20 +195,27 @@ class PlannerInvestigator:
         found = await triage(context, question, self._scans, answer_required=False)
         grounding = found.grounding if isinstance(found, Triage) else found or ""
         grounding = scrub_text(grounding, secret_values(context.config))
-        planner = build_planner(
-            model=model, subagents=available_specialists(context.config), grounding=grounding
-        )
-        agent_config = context.config.get("agent")
-        agent_settings: Mapping[str, Any] = agent_config if isinstance(agent_config, Mapping) else {}
-        outcome = await run_investigation(
-            planner=planner,
-            context=context,
-            question=question,
-            history=history,
-            timeout_s=float(agent_settings.get("timeout_s", DEFAULT_TIMEOUT_S)),
-            max_turns=int(agent_settings.get("max_turns", DEFAULT_MAX_TURNS)),
-            announce=False,
-        )
+        budgets = RunBudgets.from_config(context.config)
+        context.scratch.max_calls = budgets.max_tool_calls
+        async with attached_mcp(context) as mcp:
+            subagents = mcp.subagents(available_specialists(context.config))
+            planner = build_planner(
+                model=model,
+                subagents=subagents,
+                grounding=grounding,
+                model_settings=budgets.model_settings(),
+                extra_instructions=mcp.planner_note(),
+                planner_tools=mcp.planner_tools(subagents),
+            )
+            outcome = await run_investigation(
+                planner=planner,
+                context=context,
+                question=question,
+                history=history,
+                timeout_s=budgets.timeout_s,
+                max_turns=budgets.max_turns,
+                announce=False,
+            )
         return InvestigationOutcome(
             rca=outcome.rca,
             error=outcome.error,

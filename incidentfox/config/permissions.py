@@ -86,26 +86,58 @@ _TEAM_PROTECTED_KEY = re.compile(
 )
 """Keys that choose where a run connects, with which credentials, how strictly it checks TLS, or what
 it executes: endpoints, kubeconfig contexts, CA certificates, ``insecure*``, file paths, commands."""
-_TEAM_PROTECTED_SECTIONS = frozenset({"mcp_servers"})
+MCP_SERVERS = "mcp_servers"
+MCP_STDIO_KEYS = frozenset({"command", "args", "env"})
+"""A stdio MCP server's settings: a process IncidentFox starts on its own host, so org admins only."""
+_MCP_ENDPOINT_KEYS = frozenset({"url", "headers"})
 
 
-def require_team_may_patch(principal: Principal, patch: Any) -> None:
+def require_team_may_patch(principal: Principal, patch: Any, existing: Any = None) -> None:
     """Team tokens and Slack team members may not change where a run connects, with which credentials,
     how it checks TLS, or what it executes.
 
     An endpoint, a kubeconfig context, a file path or a command set in a team's own config would be used
     with the secrets the team inherits from its org (a model API key, a cluster token or kubeconfig),
     and ``verify_ssl: false`` would expose them to anyone on the path, so only an org admin may set them.
+
+    MCP servers (``mcp_servers.{id}``): a team may add a streamable-HTTP server (``url``, ``headers``) of
+    its own, since it brings its own credentials in its headers. It may not repoint or re-head a server
+    that exists already (``existing`` is the node's effective config before the write): its headers may
+    hold credentials an org admin set, which a new ``url`` would send elsewhere. A team removes its own
+    server and adds it again instead. A stdio server's ``command``, ``args`` and ``env`` run on the
+    IncidentFox host: org admins only.
     """
     if principal.kind != "team":
         return
     who = "a team member" if principal.slack_actor else "a team token"
     for path in _changed_paths(patch):
-        if path[0] in _TEAM_PROTECTED_SECTIONS or _TEAM_PROTECTED_KEY.search(path[-1]):
+        if path[0] == MCP_SERVERS:
+            _require_team_may_set_mcp(who, path, existing)
+        elif _TEAM_PROTECTED_KEY.search(path[-1]):
             raise Forbidden(
                 f"{who} cannot change `{'.'.join(path)}`: endpoints, credentials, TLS checks, file paths "
                 "and commands decide where the org's secrets are sent; ask an org admin"
             )
+
+
+def _require_team_may_set_mcp(who: str, path: tuple[str, ...], existing: Any) -> None:
+    if len(path) < 3:
+        return
+    server_id, key = path[1], path[2]
+    dotted = ".".join(path)
+    if key in MCP_STDIO_KEYS:
+        raise Forbidden(
+            f"{who} cannot set `{dotted}`: a stdio MCP server's command, args and env run on the "
+            "IncidentFox host, so only an org admin may set them; a team can add a streamable-HTTP "
+            f"server instead (`{MCP_SERVERS}.{server_id}.url`)"
+        )
+    servers = existing.get(MCP_SERVERS) if isinstance(existing, dict) else None
+    if key in _MCP_ENDPOINT_KEYS and isinstance(servers, dict) and isinstance(servers.get(server_id), dict):
+        raise Forbidden(
+            f"{who} cannot change `{dotted}`: the MCP server {server_id} exists already and its headers may "
+            "carry credentials an org admin set; remove it and add it again with its own headers, add a "
+            "server under a new id, or ask an org admin"
+        )
 
 
 def _changed_paths(value: Any, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:

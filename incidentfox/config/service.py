@@ -290,7 +290,8 @@ class ConfigService:
         if principal.kind == "team":
             org_policy = (await self._config_row(session, org_id, org_id, lock=False)).document
         require_node_write(principal, org_id, node_id, operation=operation, org_policy=org_policy)
-        require_team_may_patch(principal, body)
+        existing = await self._stored_effective(session, node) if principal.kind == "team" else None
+        require_team_may_patch(principal, body, existing)
         row = await self._config_row(session, org_id, node_id, lock=True)
         if if_match is not None and if_match != row.version:
             raise PreconditionFailed(
@@ -501,6 +502,17 @@ class ConfigService:
             descendant.path = new_prefix + descendant.path[len(old_prefix) :]
         node.parent_id = parent.node_id
         node.path = new_prefix
+
+    async def _stored_effective(self, session: AsyncSession, node: Node) -> dict[str, Any]:
+        """``node``'s effective config as stored (secrets encrypted), read in the write's session."""
+        chain = node.path.split("/")
+        rows = (
+            await session.scalars(
+                select(NodeConfig).where(NodeConfig.org_id == node.org_id, NodeConfig.node_id.in_(chain))
+            )
+        ).all()
+        documents = {row.node_id: row.document for row in rows}
+        return effective_config(documents.get(n, {}) for n in chain)
 
     async def _org_root(self, session: AsyncSession, org_id: str) -> Node:
         root = await session.get(Node, (org_id, org_id))

@@ -18,6 +18,7 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from incidentfox.agents.mcp.health import McpHealth
 from incidentfox.agents.runs.service import RunStore, RunSummary
 from incidentfox.agents.toolsets.health import HealthLine, IntegrationHealth
 from incidentfox.blocks.command_replies import RunLine
@@ -103,10 +104,12 @@ class TeamOverviews:
         health: IntegrationHealth,
         client: AsyncWebClient,
         recent_runs: int = RECENT_RUNS,
+        mcp_health: McpHealth | None = None,
     ) -> None:
         self._config = config
         self._runs = runs
         self._health = health
+        self._mcp_health = mcp_health or McpHealth()
         self._client = client
         self._recent_runs = recent_runs
         self._permalinks: OrderedDict[tuple[str, str], str] = OrderedDict()
@@ -159,7 +162,10 @@ class TeamOverviews:
                 *(self._config.get_config(_ADMIN, org_id, node_id) for node_id in path)
             )
             opened = await self._config.effective_config_shared(org_id, team_id)
-            health = await self._health.check(org_id, team_id, opened)
+            integrations, servers = await asyncio.gather(
+                self._health.check(org_id, team_id, opened), self._mcp_health.check(org_id, team_id, opened)
+            )
+            health = [*integrations, *servers]
         except Exception as exc:
             log.warning(
                 "team config could not be loaded org=%s team=%s error=%s", org_id, team_id, type(exc).__name__
