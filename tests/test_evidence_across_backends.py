@@ -21,7 +21,7 @@ import pytest
 from agents import set_tracing_disabled
 
 from incidentfox.agents.context import InvestigationContext
-from incidentfox.agents.events import ProgressEvent, SubagentStart, ToolEnd
+from incidentfox.agents.events import ProgressEvent, SubagentStart, Thought, ToolEnd
 from incidentfox.agents.investigation import PlannerInvestigator
 from incidentfox.agents.model_provider import TeamModelProvider
 from incidentfox.agents.toolsets.function_tools import close_clients
@@ -171,3 +171,32 @@ async def test_an_rca_cites_a_metric_a_log_line_and_a_cloudwatch_alarm_each_with
 @pytest.fixture(autouse=True)
 def _workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
+
+
+async def test_a_specialist_whose_only_backend_fails_its_health_check_is_not_offered(
+    loki: LokiEmulator,
+) -> None:
+    set_tracing_disabled(True)
+    rca = {**_rca([]), "evidence": [], "caveats": ["Prometheus was unreachable."]}
+    async with OpenAIEmulator([ScriptStep.json(rca)], api_key=MODEL_KEY) as model:
+        config = {
+            "model": {"base_url": model.base_url, "api_key": MODEL_KEY, "name": "emulator-model"},
+            "integrations": {"prometheus": {"url": "http://127.0.0.1:9"}, "loki": loki.integration_config()},
+        }
+        events: list[ProgressEvent] = []
+        context = InvestigationContext(
+            run_id="run-health", org_id="acme", team_node_id="checkout", config=config, emit=events.append
+        )
+        provider = TeamModelProvider(openai_api_key=None, openai_base_url=None, default_model=None)
+        try:
+            outcome = await PlannerInvestigator(provider).investigate(context, "Why is checkout failing?", [])
+        finally:
+            await close_clients(context)
+            await provider.aclose()
+
+    assert outcome.rca is not None, outcome.error
+    [planner] = model.requests
+    assert "ask_logs" in planner.tool_names and "ask_metrics" not in planner.tool_names
+    assert "failed their health check and were left out: prometheus" in planner.system_prompt
+    [thought] = [e for e in events if isinstance(e, Thought)]
+    assert thought.text.startswith("Not using prometheus: its health check failed (")

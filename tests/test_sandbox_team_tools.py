@@ -13,6 +13,7 @@ import json
 import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from incidentfox.agents.events import ToolEnd, ToolStart
 from incidentfox.agents.toolsets.kubernetes import KUBERNETES, ListPodsParams
 from incidentfox.emulators.anthropic_api import AnthropicEmulator, RoutedScript, ScriptStep
 from incidentfox.emulators.kubernetes import KubernetesEmulator
+from incidentfox.emulators.loki import LokiEmulator
 from incidentfox.sandboxes.agent_cli import sandboxed_cli_options
 from incidentfox.sandboxes.backends.base import MIB, Sandbox, SandboxSpec, now_utc
 from incidentfox.sandboxes.backends.local import BubblewrapBackend
@@ -41,6 +43,7 @@ from tests.test_sandbox_agent_cli import _require_bubblewrap, proxied_sandbox
 
 POD = "checkout-7d9f8b6c5-x2k4q"
 K8S_READS = {t.name for t in KUBERNETES.tools if not t.writes}
+OUTPUT_TOOLS = {"search_output", "read_output"}
 SPEC = SandboxSpec(session_id="sbx_test", org_id="acme", team_id="payments", run_id="r", thread_key="T:C:1")
 TURN_TIMEOUT_S = 90.0
 
@@ -75,7 +78,7 @@ async def test_only_the_read_only_tools_of_configured_toolsets_are_listed_with_t
 
     listed = await _listed(tools)
 
-    assert set(listed) == K8S_READS and "list_pods" in listed
+    assert set(listed) == K8S_READS | OUTPUT_TOOLS and "list_pods" in listed
     assert "rollout_restart" not in listed and "delete_pod" not in listed, "write tools are never offered"
     assert "recent_changes" not in listed, "GitHub is not configured for this team"
     assert "share_file" not in listed, "no share callback, no share_file"
@@ -83,7 +86,9 @@ async def test_only_the_read_only_tools_of_configured_toolsets_are_listed_with_t
     assert listed["list_pods"]["annotations"]["readOnlyHint"] is True
     options = team_mcp_options(tools)
     assert options["mcp_servers"] == {SERVER_NAME: tools.server}
-    assert sorted(options["allowed_tools"]) == sorted(f"mcp__incidentfox__{name}" for name in K8S_READS)
+    assert sorted(options["allowed_tools"]) == sorted(
+        f"mcp__incidentfox__{name}" for name in K8S_READS | OUTPUT_TOOLS
+    )
 
     with_github = await _listed(_tools({**_k8s_config(), "integrations": {"github": {"token": "ghp_x" * 5}}}))
     assert "recent_changes" in with_github and "comment" not in with_github and "list_pods" not in with_github
@@ -111,6 +116,29 @@ async def test_a_tool_call_runs_here_with_the_team_config_and_reports_failures_a
         text, is_error = await _call(refused, "list_pods", {"namespace": "prod"})
         assert is_error and json.loads(text)["status"] == "error"
         await refused.close()
+
+
+async def test_an_over_budget_result_is_kept_for_the_session_and_searched_not_cut() -> None:
+    async with LokiEmulator() as loki:
+        now = datetime.now(UTC)
+        lines = [
+            (now - timedelta(seconds=i), f"INFO request {i} served in {i % 90} ms") for i in range(1, 900)
+        ]
+        lines[450] = (now - timedelta(seconds=451), "ERROR payment gateway returned 502 for order ord-4242")
+        loki.push({"app": "checkout"}, lines)
+        tools = _tools({"integrations": {"loki": loki.integration_config()}})
+        try:
+            summary, is_error = await _call(
+                tools, "loki_query", {"query": '{app="checkout"}', "start": "-30m", "limit": 1000}
+            )
+            assert not is_error and '"kept_as": "out-1"' in summary.replace('":"', '": "')
+            assert "ord-4242" not in summary, "the summary fits the budget; the line is kept, not shown"
+            found, is_error = await _call(
+                tools, "search_output", {"ref": "out-1", "pattern": "gateway returned 5\\d\\d"}
+            )
+            assert not is_error and "ERROR payment gateway returned 502 for order ord-4242" in found
+        finally:
+            await tools.close()
 
 
 @dataclass

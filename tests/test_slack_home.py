@@ -76,7 +76,7 @@ async def connect_org(
     org_config = {
         "slack": {"workspace_ids": [w.slack.team_id], "admin_user_ids": [ORG_ADMIN]},
         "model": {"name": "gpt-4.1"},
-        "integrations": {"datadog": {"api_key": GITHUB_TOKEN}},
+        "integrations": {"newrelic": {"api_key": GITHUB_TOKEN}},
         **(org or {}),
     }
     await config_of(w).write_config(ADMIN, "acme", "acme", org_config, operation="patch")
@@ -171,7 +171,7 @@ async def test_home_shows_a_members_team_with_sources_redacted_secrets_health_an
         assert "`integrations.kubernetes.namespace`: `prod`\\n" in shown, "the team's own value"
         assert GITHUB_TOKEN not in shown and "••••beef" in shown, "secrets are redacted"
         assert "✅ *kubernetes*: ok" in shown
-        assert f"⚪ *datadog*: {UNCHECKED_NO_TOOLSET}" in shown
+        assert f"⚪ *newrelic*: {UNCHECKED_NO_TOOLSET}" in shown
         assert f"https://incidentfox-test.slack.com/archives/{CHANNEL}/p" in shown
         assert run.question in shown
         assert "team_edit_" not in shown, "members may not edit in an org that does not allow it"

@@ -10,6 +10,7 @@ asked on a pull request with a failed run, is read on GitHub; anything else is c
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -32,13 +33,16 @@ from incidentfox.agents.planner import build_planner
 from incidentfox.agents.redaction import scrub_rca, scrub_text, secret_values
 from incidentfox.agents.run_budgets import RunBudgets
 from incidentfox.agents.runner import run_investigation
-from incidentfox.agents.specialists import available_specialists, configured_toolsets
+from incidentfox.agents.specialists import all_toolsets, available_specialists, configured_toolsets
 from incidentfox.agents.toolsets.github_api import NOT_CONFIGURED as GITHUB_NOT_CONFIGURED
 from incidentfox.agents.toolsets.github_api import github_configured
+from incidentfox.agents.toolsets.health import IntegrationHealth
 from incidentfox.agents.toolsets.kubernetes import KUBERNETES
 from incidentfox.agents.toolsets.kubernetes_api import kubernetes_configured, kubernetes_settings
 
 log = logging.getLogger(__name__)
+HEALTH_TIMEOUT_S = 5.0
+"""How long a run waits for an integration's health check (cached a minute per team) before starting."""
 
 
 def config_problems(config: Mapping[str, Any]) -> list[str]:
@@ -176,9 +180,15 @@ class AnalyzerInvestigator:
 class PlannerInvestigator:
     """LLM mode: the planner delegates to sub-agents with the team's toolsets, grounded by the analyzers."""
 
-    def __init__(self, provider: TeamModelProvider, scans: SharedScans | None = None) -> None:
+    def __init__(
+        self,
+        provider: TeamModelProvider,
+        scans: SharedScans | None = None,
+        health: IntegrationHealth | None = None,
+    ) -> None:
         self._provider = provider
         self._scans = scans or SharedScans()
+        self._health = health or IntegrationHealth(all_toolsets(), timeout_s=HEALTH_TIMEOUT_S)
 
     async def investigate(
         self, context: InvestigationContext, question: str, history: list[dict[str, Any]]
@@ -192,19 +202,23 @@ class PlannerInvestigator:
         if model is None:
             return await AnalyzerInvestigator(self._scans).investigate(context, question, history)
         context.emit(Started(summary=question))
-        found = await triage(context, question, self._scans, answer_required=False)
+        found, failing = await asyncio.gather(
+            triage(context, question, self._scans, answer_required=False), self._failing(context)
+        )
+        for name, reason in failing.items():
+            context.emit(Thought(text=f"Not using {name}: its health check failed ({reason})."))
         grounding = found.grounding if isinstance(found, Triage) else found or ""
         grounding = scrub_text(grounding, secret_values(context.config))
         budgets = RunBudgets.from_config(context.config)
         context.scratch.max_calls = budgets.max_tool_calls
         async with attached_mcp(context) as mcp:
-            subagents = mcp.subagents(available_specialists(context.config))
+            subagents = mcp.subagents(available_specialists(context.config, unhealthy=failing))
             planner = build_planner(
                 model=model,
                 subagents=subagents,
                 grounding=grounding,
                 model_settings=budgets.model_settings(),
-                extra_instructions=mcp.planner_note(),
+                extra_instructions=_left_out(failing) + mcp.planner_note(),
                 planner_tools=mcp.planner_tools(subagents),
             )
             outcome = await run_investigation(
@@ -221,3 +235,23 @@ class PlannerInvestigator:
             error=outcome.error,
             history=conversation_only([dict(i) for i in outcome.history]),
         )
+
+    async def _failing(self, context: InvestigationContext) -> dict[str, str]:
+        """The team's integrations whose health check fails now (cached a minute), with the reason."""
+        lines = await self._health.check(context.org_id, context.team_node_id, context.config)
+        offered = {toolset.name for toolset in configured_toolsets(context.config)}
+        return {
+            line.integration: line.detail
+            for line in lines
+            if line.status == "failing" and line.integration in offered
+        }
+
+
+def _left_out(failing: Mapping[str, str]) -> str:
+    if not failing:
+        return ""
+    names = ", ".join(sorted(failing))
+    return (
+        f"These integrations failed their health check and were left out: {names}. Say so in the "
+        "caveats if their evidence would have mattered.\n"
+    )

@@ -10,7 +10,7 @@ come from the run context at call time).
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,8 +54,12 @@ class Specialist:
     toolsets: tuple[Toolset, ...]
     available: Callable[[Toolset, Mapping[str, Any]], bool]
 
-    def toolsets_for(self, config: Mapping[str, Any]) -> list[Toolset]:
-        return [toolset for toolset in self.toolsets if self.available(toolset, config)]
+    def toolsets_for(self, config: Mapping[str, Any], unhealthy: Collection[str] = ()) -> list[Toolset]:
+        return [
+            toolset
+            for toolset in self.toolsets
+            if toolset.name not in unhealthy and self.available(toolset, config)
+        ]
 
 
 def _available(toolset: Toolset, config: Mapping[str, Any]) -> bool:
@@ -140,11 +144,14 @@ def _tools(toolset: Toolset, agent: str) -> tuple[Tool, ...]:
     return tuple(toolset_function_tools(toolset, agent=agent))
 
 
-def available_specialists(config: Mapping[str, Any]) -> list[SubagentSpec]:
-    """The sub-agents this team's planner gets, each with the tools of its available toolsets."""
+def available_specialists(config: Mapping[str, Any], unhealthy: Collection[str] = ()) -> list[SubagentSpec]:
+    """The sub-agents this team's planner gets, each with the tools of its available toolsets.
+
+    ``unhealthy`` names toolsets whose health check just failed: their tools would only return the
+    same error, so they are left out, and a specialist left with none is not offered."""
     specs = []
     for specialist in SPECIALISTS:
-        toolsets = specialist.toolsets_for(config)
+        toolsets = specialist.toolsets_for(config, unhealthy)
         if not toolsets:
             continue
         specs.append(

@@ -10,9 +10,10 @@ network-wise is opened for the sandbox.
   approval gate in v1, so nothing here can restart, scale, comment or page.
 * Each call goes through the planner's adapter (``function_tools.call_tool``): arguments validated
   against the params model, the toolset's client connected once per ``TeamTools`` and cached, the
-  result scrubbed of secrets (patterns and the team's own secret values) and fitted to the output
-  budget. The text is exactly what a planner sub-agent would see; a result with status ``error`` is
-  marked ``is_error``.
+  result scrubbed of secrets (patterns and the team's own secret values), and an over-budget result
+  kept whole for the session and summarised, with ``search_output`` and ``read_output`` offered to dig
+  into it (nothing is silently cut). The text is exactly what a planner sub-agent would see; a result
+  with status ``error`` is marked ``is_error``.
 * ``share_file`` (offered only with a ``share`` callback and a workdir on this host) attaches a file
   of the workdir to the Slack thread: paths are resolved inside the workdir (symlinks followed, ``..``
   refused), only regular files up to ``MAX_SHARE_BYTES``, never the CLI's own home; the bytes are
@@ -54,6 +55,7 @@ from incidentfox.agents.redaction import scrub_text, secret_values
 from incidentfox.agents.specialists import configured_toolsets
 from incidentfox.agents.toolsets.base import Tool, Toolset
 from incidentfox.agents.toolsets.function_tools import call_tool, close_clients
+from incidentfox.agents.toolsets.outputs import OUTPUTS, ScratchReader
 from incidentfox.sandboxes.agent_cli import CLI_HOME
 from incidentfox.sandboxes.backends.base import MIB, Sandbox
 from incidentfox.sandboxes.backends.local import BubblewrapBackend
@@ -158,6 +160,8 @@ def build_team_tools(
     )
     budget = OutputBudget.from_config(config)
     tools = [_team_tool(context, toolset, tool, budget) for toolset, tool in read_only_tools(config)]
+    if tools:
+        tools.extend(_output_tool(context, tool, budget) for tool in OUTPUTS.tools)
     workdir = host_workdir(sandbox) if sandbox is not None else None
     if share is not None and sandbox is not None and workdir is not None:
         tools.append(_share_tool(workdir, sandbox.cwd, share, secret_values(config)))
@@ -173,7 +177,7 @@ def _team_tool(
     async def handler(args: dict[str, Any]) -> dict[str, Any]:
         call_id = f"{SERVER_NAME}-{tool.name}-{next(calls)}"
         outcome = await call_tool(
-            context, toolset, tool, json.dumps(args), call_id=call_id, agent=AGENT, budget=budget
+            context, toolset, tool, json.dumps(args), call_id=call_id, agent=AGENT, budget=budget, spill=True
         )
         return _text(outcome.text, is_error=outcome.result.status == "error")
 
@@ -182,6 +186,31 @@ def _team_tool(
     )
     schema = tool.params.model_json_schema()
     return SdkMcpTool(tool.name, tool.description, schema, handler, annotations)
+
+
+def _output_tool(context: InvestigationContext, tool: Tool, budget: OutputBudget) -> SdkMcpTool[Any]:
+    """``search_output`` / ``read_output`` over the outputs this session's team tools kept."""
+    calls = itertools.count(1)
+
+    async def handler(args: dict[str, Any]) -> dict[str, Any]:
+        reader = ScratchReader(context.scratch.outputs, budget.limit_for(tool.name))
+        call_id = f"{SERVER_NAME}-{tool.name}-{next(calls)}"
+        outcome = await call_tool(
+            context,
+            OUTPUTS,
+            tool,
+            json.dumps(args),
+            call_id=call_id,
+            agent=AGENT,
+            budget=budget,
+            client=reader,
+        )
+        return _text(outcome.text, is_error=outcome.result.status == "error")
+
+    annotations = ToolAnnotations(
+        readOnlyHint=True, maxResultSizeChars=budget.limit_for(tool.name) + _NOTICE_ROOM
+    )
+    return SdkMcpTool(tool.name, tool.description, tool.params.model_json_schema(), handler, annotations)
 
 
 def host_workdir(sandbox: Sandbox) -> Path | None:
