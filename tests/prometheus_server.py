@@ -37,6 +37,8 @@ INCIDENT_STARTS_S = 40 * 60
 PAYMENTS_DOWN_S = 10 * 60
 CHECKOUT_POD = "checkout-7d9c5b-x2k4p"
 MEMORY_LIMIT_BYTES = 512 * 2**20
+LEAKED_LABEL = "ghp_PromCanary0Qz7Lw9Hn2Xc4Vb6Nm8As1Df3G"
+"""A GitHub token someone put in a label of ``app_build_info``: it must never reach a model."""
 
 RULES = """groups:
   - name: checkout
@@ -107,6 +109,9 @@ def openmetrics(end: float) -> str:
     ]
     labels = f'container="checkout",namespace="prod",pod="{CHECKOUT_POD}"'
     lines += _series("container_memory_working_set_bytes", labels, memory)
+    lines += ["# HELP app_build_info The running build.", "# TYPE app_build_info gauge"]
+    build = f'deploy_token="{LEAKED_LABEL}",service="checkout",version="2.3.1"'
+    lines += _series("app_build_info", build, [(at, 1) for at in times])
     lines += ["# HELP up Whether the target was scraped.", "# TYPE up gauge"]
     lines += _series("up", 'instance="10.0.3.7:8080",job="checkout"', [(at, 1) for at in times])
     payments = [(at, 0 if at > end - PAYMENTS_DOWN_S else 1) for at in times]

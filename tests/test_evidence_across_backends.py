@@ -27,12 +27,14 @@ from incidentfox.agents.model_provider import TeamModelProvider
 from incidentfox.agents.toolsets.function_tools import close_clients
 from incidentfox.emulators.loki import LokiEmulator
 from incidentfox.emulators.openai_api import OpenAIEmulator, RecordedRequest, ScriptStep
-from tests.moto_server import MotoAccount, running_moto
-from tests.prometheus_server import PrometheusServer, running_prometheus
+from tests.moto_server import SECRET, MotoAccount, running_moto
+from tests.prometheus_server import LEAKED_LABEL, PrometheusServer, running_prometheus
 
 MODEL_KEY = "sk-emulator-evidence-0001"
 TIMEOUT_LINE = "ERROR payment declined for order ord_{n}: upstream timeout after {ms}ms"
 ERROR_RATE = 'sum by (service) (rate(http_requests_total{code="500"}[5m]))'
+LEAKED_LOG_TOKEN = "xoxb-4242-4242-LogCanaryQz7Lw9Hn2"
+CANARIES = {"prometheus label": LEAKED_LABEL, "log line": LEAKED_LOG_TOKEN, "aws tag": SECRET}
 
 
 @pytest.fixture(scope="module")
@@ -58,6 +60,15 @@ async def loki() -> AsyncIterator[LokiEmulator]:
                 for i in range(20)
             ],
         )
+        emulator.push(
+            {"app": "checkout", "namespace": "prod", "level": "warn"},
+            [
+                (
+                    now - timedelta(seconds=10),
+                    f"WARN upstream timeout alerting via slack token {LEAKED_LOG_TOKEN}",
+                )
+            ],
+        )
         yield emulator
 
 
@@ -65,12 +76,12 @@ def _tool_outputs(request: RecordedRequest) -> list[str]:
     return [str(m.get("content")) for m in request.messages if m.get("role") == "tool"]
 
 
-def _specialist(request: RecordedRequest, first_call: tuple[str, dict[str, Any]]) -> ScriptStep:
-    """Call one tool, then answer with exactly what it returned."""
+def _specialist(request: RecordedRequest, *calls: tuple[str, dict[str, Any]]) -> ScriptStep:
+    """Call the tools, then answer with exactly what they returned."""
     outputs = _tool_outputs(request)
     if not outputs:
-        return ScriptStep.tool_calls([first_call])
-    return ScriptStep.text(outputs[-1])
+        return ScriptStep.tool_calls(calls)
+    return ScriptStep.text("\n".join(outputs))
 
 
 def _quote(pattern: str, text: str) -> str:
@@ -115,12 +126,13 @@ def responder(request: RecordedRequest) -> ScriptStep | None:
             )
         return ScriptStep.json(_rca(answers))
     if "query_instant" in tools:
-        return _specialist(request, ("query_instant", {"query": ERROR_RATE}))
+        build = ("query_instant", {"query": 'app_build_info{service="checkout"}'})
+        return _specialist(request, ("query_instant", {"query": ERROR_RATE}), build)
     if "loki_query" in tools:
         query = '{app="checkout"} |= "upstream timeout"'
         return _specialist(request, ("loki_query", {"query": query, "start": "-30m", "limit": 5}))
     if "cloudwatch_alarms" in tools:
-        return _specialist(request, ("cloudwatch_alarms", {}))
+        return _specialist(request, ("cloudwatch_alarms", {}), ("ec2_instances", {}))
     return None
 
 
@@ -155,7 +167,12 @@ async def test_an_rca_cites_a_metric_a_log_line_and_a_cloudwatch_alarm_each_with
     assert "ask_kubernetes" not in planner.tool_names, "only the specialists the team configured"
     assert {e.agent for e in events if isinstance(e, SubagentStart)} == {"metrics", "logs", "cloud"}
     ended = {e.tool: e.status for e in events if isinstance(e, ToolEnd)}
-    assert ended == {"query_instant": "ok", "loki_query": "ok", "cloudwatch_alarms": "ok"}
+    assert ended == {
+        "query_instant": "ok",
+        "loki_query": "ok",
+        "cloudwatch_alarms": "ok",
+        "ec2_instances": "ok",
+    }
 
     metric, line, alarm = outcome.rca.evidence
     assert metric.quote and float(metric.quote.rsplit(":", 1)[1]) == pytest.approx(6, rel=0.1)
@@ -165,7 +182,11 @@ async def test_an_rca_cites_a_metric_a_log_line_and_a_cloudwatch_alarm_each_with
     assert alarm.quote.startswith("Threshold Crossed: 3 datapoints [212.0, 190.0, 175.0]")
     assert alarm.source == "cloudwatch alarm checkout-5xx"
     sent = json.dumps([r.body for r in model.requests])
-    assert aws.config()["integrations"]["aws"]["secret_access_key"] not in sent
+    assert [name for name, canary in CANARIES.items() if canary in sent] == []
+    assert "WARN upstream timeout alerting via slack token [REDACTED]" in sent, "the line arrived, scrubbed"
+    assert "app_build_info" in sent and "2.3.1" in sent, "the labelled series arrived"
+    scrubbed = [e.summary for e in events if isinstance(e, ToolEnd) and "scrubbed" in e.summary]
+    assert len(scrubbed) >= 3, "each tool that carried a canary counts what it scrubbed on the timeline"
 
 
 @pytest.fixture(autouse=True)
