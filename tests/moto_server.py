@@ -24,6 +24,7 @@ import io
 import json
 import logging
 import os
+import urllib.request
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -294,6 +295,14 @@ def _seed_queues_and_tables(url: str, now: datetime) -> None:
     cloudwatch.put_metric_data(Namespace="AWS/DynamoDB", MetricData=throttles)
 
 
+def _reset(url: str) -> None:
+    """Empty every moto backend: they are process-wide, so an earlier test module's account (another
+    server in the same pytest process) would otherwise still be there, and seeding would collide."""
+    request = urllib.request.Request(f"{url}/moto-api/reset", method="POST")
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        answer.read()
+
+
 @contextmanager
 def running_moto() -> Iterator[MotoAccount]:
     """Start moto on a free loopback port, seed the account, stop it afterwards."""
@@ -306,6 +315,7 @@ def running_moto() -> Iterator[MotoAccount]:
     try:
         host, port = server.get_host_and_port()
         url = f"http://{host}:{port}"
+        _reset(url)
         now = datetime.now(UTC).replace(microsecond=0)
         _seed_cloudwatch(url, now)
         _seed_logs(url, now)

@@ -191,41 +191,41 @@ def _loki_row(row: Mapping[str, Any]) -> Row:
     }
 
 
-def _es_row(row: Mapping[str, Any]) -> Row:
-    return {
-        "time": row.get("timestamp"),
-        "service": row.get("service"),
-        "level": row.get("level"),
-        "message": row.get("message"),
-        "where": row.get("index"),
-    }
+def _renamed(**fields: str) -> Callable[[Mapping[str, Any]], Row]:
+    """A row reader taking each common field (``time=...``) from the backend's own field name."""
+
+    def row(found: Mapping[str, Any]) -> Row:
+        return {common: found.get(own) for common, own in fields.items()}
+
+    return row
 
 
-def _coralogix_row(row: Mapping[str, Any]) -> Row:
-    return {
-        "time": row.get("time"),
-        "service": row.get("service"),
-        "level": row.get("level"),
-        "message": row.get("message"),
-        "where": row.get("application"),
-    }
-
-
-def _datadog_row(row: Mapping[str, Any]) -> Row:
-    return {
-        "time": row.get("time"),
-        "service": row.get("service"),
-        "level": row.get("status"),
-        "message": row.get("message"),
-        "where": row.get("host"),
-    }
+_COMMON = {"time": "time", "service": "service", "level": "level", "message": "message"}
 
 
 SOURCES: tuple[LogSource, ...] = (
     LogSource("loki", loki.LOKI, _fetch_loki, "entries", _loki_row),
-    LogSource("elasticsearch", elasticsearch.ELASTICSEARCH, _fetch_elasticsearch, "hits", _es_row),
-    LogSource("coralogix", coralogix.CORALOGIX, _fetch_coralogix, "entries", _coralogix_row),
-    LogSource("datadog", datadog.DATADOG, _fetch_datadog, "entries", _datadog_row),
+    LogSource(
+        "elasticsearch",
+        elasticsearch.ELASTICSEARCH,
+        _fetch_elasticsearch,
+        "hits",
+        _renamed(**{**_COMMON, "time": "timestamp", "where": "index"}),
+    ),
+    LogSource(
+        "coralogix",
+        coralogix.CORALOGIX,
+        _fetch_coralogix,
+        "entries",
+        _renamed(**_COMMON, where="application"),
+    ),
+    LogSource(
+        "datadog",
+        datadog.DATADOG,
+        _fetch_datadog,
+        "entries",
+        _renamed(**{**_COMMON, "level": "status", "where": "host"}),
+    ),
 )
 
 
