@@ -35,7 +35,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Self
+from typing import Any
 
 from aiohttp import web
 
@@ -49,7 +49,7 @@ from incidentfox.emulators.coralogix_dataprime import (
     render,
     window_filter,
 )
-from incidentfox.emulators.served import Emulator, ServedApp
+from incidentfox.emulators.served import LoopbackEmulator
 
 QUERY_PATH = "/api/v1/dataprime/query"
 ALERTS_PATH = "/mgmt/openapi/latest/alerts/alerts-general/v3"
@@ -127,8 +127,10 @@ class _Refused(Exception):
         self.code = code
 
 
-class CoralogixEmulator(Emulator):
+class CoralogixEmulator(LoopbackEmulator):
     """Coralogix's query and alert definition APIs on 127.0.0.1. Start with ``async with``."""
+
+    display_name = "Coralogix"
 
     def __init__(
         self,
@@ -140,7 +142,7 @@ class CoralogixEmulator(Emulator):
         self.api_keys = {k: set(v) for k, v in (api_keys or {API_KEY: ("logs", "alerts")}).items()}
         """Key → permissions (``logs``, ``alerts``)."""
         self.batch_size = batch_size
-        self.host = host
+        super().__init__(host)
         self.rate_limited = False
         """While true, every request answers 429."""
         self.runtime_error: str | None = None
@@ -148,24 +150,12 @@ class CoralogixEmulator(Emulator):
         self.logs: list[LogRecord] = []
         self.alerts: list[AlertDef] = []
         self.calls: list[CoralogixCall] = []
-        self._server = ServedApp()
-        self._port: int | None = None
 
-    async def start(self) -> Self:
+    def build_app(self) -> web.Application:
         app = web.Application()
         app.router.add_post(QUERY_PATH, self._query)
         app.router.add_get(ALERTS_PATH, self._alert_defs)
-        self._port = await self._server.serve(app, self.host, 0)
-        return self
-
-    async def stop(self) -> None:
-        await self._server.close()
-
-    @property
-    def url(self) -> str:
-        if self._port is None:
-            raise RuntimeError("the Coralogix emulator is not started")
-        return f"http://{self.host}:{self._port}"
+        return app
 
     def integration_config(self, **overrides: Any) -> dict[str, Any]:
         """The team config section ``integrations.coralogix`` that points the toolset here."""

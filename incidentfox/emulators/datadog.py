@@ -29,13 +29,13 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Self
+from typing import Any
 
 from aiohttp import web
 
 from incidentfox.emulators.datadog_search import SearchError
 from incidentfox.emulators.datadog_store import DatadogStore, parse_dd_time
-from incidentfox.emulators.served import Emulator, ServedApp
+from incidentfox.emulators.served import LoopbackEmulator
 
 API_KEY = "0123456789abcdef0123456789abcdef"
 APP_KEY = "0123456789abcdef0123456789abcdef01234567"
@@ -66,23 +66,23 @@ def _errors(status: int, *messages: str, headers: dict[str, str] | None = None) 
     return web.json_response({"errors": list(messages)}, status=status, headers=headers)
 
 
-class DatadogEmulator(Emulator):
+class DatadogEmulator(LoopbackEmulator):
     """Datadog's read API on 127.0.0.1. Start with ``async with`` or ``start()``; fill ``store``."""
+
+    display_name = "Datadog"
 
     def __init__(self, *, api_key: str = API_KEY, app_key: str = APP_KEY, host: str = "127.0.0.1") -> None:
         self.api_key = api_key
         self.app_key = app_key
-        self.host = host
+        super().__init__(host)
         self.store = DatadogStore()
         self.rate_limited = False
         """While true, every request answers 429 with Datadog's rate-limit headers."""
         self.rate_limit_reset_s = 37
         self.delay_s = 0.0
         self.calls: list[DatadogCall] = []
-        self._server = ServedApp()
-        self._port: int | None = None
 
-    async def start(self) -> Self:
+    def build_app(self) -> web.Application:
         app = web.Application(middlewares=[self._gate])
         app.router.add_get("/api/v1/validate", self._validate)
         app.router.add_get("/api/v1/query", self._query)
@@ -94,17 +94,7 @@ class DatadogEmulator(Emulator):
         app.router.add_post("/api/v2/logs/analytics/aggregate", self._logs_aggregate)
         app.router.add_post("/api/v2/spans/events/search", self._spans_search)
         app.router.add_post("/api/v2/spans/analytics/aggregate", self._spans_aggregate)
-        self._port = await self._server.serve(app, self.host, 0)
-        return self
-
-    async def stop(self) -> None:
-        await self._server.close()
-
-    @property
-    def url(self) -> str:
-        if self._port is None:
-            raise RuntimeError("the Datadog emulator is not started")
-        return f"http://{self.host}:{self._port}"
+        return app
 
     def integration_config(self, **overrides: Any) -> dict[str, Any]:
         """The team config section ``integrations.datadog`` that points the toolset here."""

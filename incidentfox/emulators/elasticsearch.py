@@ -24,13 +24,13 @@ import fnmatch
 import json
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Self
+from typing import Any
 
 from aiohttp import encode_basic_auth, web
 
 from incidentfox.emulators.es_catalog import CAT_COLUMNS, cat_row, cat_text, field_caps, index_mapping
 from incidentfox.emulators.es_query import SearchError, search
-from incidentfox.emulators.served import Emulator, ServedApp
+from incidentfox.emulators.served import LoopbackEmulator
 
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -56,8 +56,10 @@ def _cat_sort_key(column: str, numeric: bool) -> Callable[[Mapping[str, str]], A
     return lambda row: row.get(column, "")
 
 
-class ElasticsearchEmulator(Emulator):
+class ElasticsearchEmulator(LoopbackEmulator):
     """Search, bulk and cluster info on 127.0.0.1. Start with ``async with`` or ``start()``."""
+
+    display_name = "Elasticsearch"
 
     def __init__(
         self,
@@ -70,7 +72,7 @@ class ElasticsearchEmulator(Emulator):
         self.distribution = distribution
         self.api_key = api_key
         self.basic_auth = basic_auth
-        self.host = host
+        super().__init__(host)
         self.rejecting = False
         """While true, every search, field caps or cat request answers 429
         ``es_rejected_execution_exception``."""
@@ -80,11 +82,9 @@ class ElasticsearchEmulator(Emulator):
         self.mappings: dict[str, dict[str, str]] = {}
         """Explicit field types of an index (field → type), before dynamic mapping of its documents."""
         self.calls: list[EsCall] = []
-        self._server = ServedApp()
-        self._port: int | None = None
         self._ids = 0
 
-    async def start(self) -> Self:
+    def build_app(self) -> web.Application:
         app = web.Application(middlewares=[self._gate])
         app.router.add_get("/", self._info)
         app.router.add_post("/_bulk", self._bulk)
@@ -95,17 +95,7 @@ class ElasticsearchEmulator(Emulator):
         app.router.add_get("/_cat/indices/{index}", self._cat_indices)
         app.router.add_route("*", "/_field_caps", self._field_caps)
         app.router.add_route("*", "/{index}/_field_caps", self._field_caps)
-        self._port = await self._server.serve(app, self.host, 0)
-        return self
-
-    async def stop(self) -> None:
-        await self._server.close()
-
-    @property
-    def url(self) -> str:
-        if self._port is None:
-            raise RuntimeError("the Elasticsearch emulator is not started")
-        return f"http://{self.host}:{self._port}"
+        return app
 
     def integration_config(self, **overrides: Any) -> dict[str, Any]:
         """The team config section ``integrations.elasticsearch`` that points the toolset here."""

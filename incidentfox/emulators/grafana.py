@@ -28,13 +28,13 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Self
+from typing import Any
 
 from aiohttp import web
 
 from incidentfox.emulators.grafana_query import QueryError, evaluate, frames, log_frame
 from incidentfox.emulators.grafana_seed import GrafanaWorld, seeded_world
-from incidentfox.emulators.served import Emulator, ServedApp
+from incidentfox.emulators.served import LoopbackEmulator
 
 VERSION = "11.3.0"
 DEFAULT_TOKEN = "glsa_emulator_0123456789abcdef_1a2b3c4d"
@@ -64,8 +64,10 @@ def _unauthorized(message: str, message_id: str) -> web.Response:
     return web.json_response(body, status=401)
 
 
-class GrafanaEmulator(Emulator):
+class GrafanaEmulator(LoopbackEmulator):
     """Grafana's read API and its query endpoint on 127.0.0.1. Start with ``async with`` or ``start()``."""
+
+    display_name = "Grafana"
 
     def __init__(
         self,
@@ -77,17 +79,15 @@ class GrafanaEmulator(Emulator):
     ) -> None:
         self.token = token
         self.viewer_token = viewer_token
-        self.host = host
+        super().__init__(host)
         self.world: GrafanaWorld = seeded_world(now or datetime.now(UTC))
         self.rate_limited = False
         """While true, every API call answers 429 with ``Retry-After: retry_after``."""
         self.retry_after = 30
         self.database = "ok"
         self.calls: list[GrafanaCall] = []
-        self._server = ServedApp()
-        self._port: int | None = None
 
-    async def start(self) -> Self:
+    def build_app(self) -> web.Application:
         app = web.Application(middlewares=[self._gate])
         app.router.add_get("/api/health", self._health)
         app.router.add_get("/api/search", self._search)
@@ -96,17 +96,7 @@ class GrafanaEmulator(Emulator):
         app.router.add_get("/api/annotations", self._annotations)
         app.router.add_get(ALERTS_PATH, self._alerts)
         app.router.add_post("/api/ds/query", self._query)
-        self._port = await self._server.serve(app, self.host, 0)
-        return self
-
-    async def stop(self) -> None:
-        await self._server.close()
-
-    @property
-    def url(self) -> str:
-        if self._port is None:
-            raise RuntimeError("the Grafana emulator is not started")
-        return f"http://{self.host}:{self._port}"
+        return app
 
     def integration_config(self, **overrides: Any) -> dict[str, Any]:
         """The team config section ``integrations.grafana`` that points the toolset here."""

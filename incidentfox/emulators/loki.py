@@ -28,7 +28,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Self
+from typing import Any
 
 from aiohttp import encode_basic_auth, web
 
@@ -42,7 +42,7 @@ from incidentfox.emulators.loki_logql import (
     parse_duration,
     select,
 )
-from incidentfox.emulators.served import Emulator, ServedApp
+from incidentfox.emulators.served import LoopbackEmulator
 
 SINGLE_TENANT = "fake"
 MAX_POINTS = 11_000
@@ -109,8 +109,10 @@ def _number(value: float) -> str:
     return text[:-2] if text.endswith(".0") else text
 
 
-class LokiEmulator(Emulator):
+class LokiEmulator(LoopbackEmulator):
     """Loki's read API and push endpoint on 127.0.0.1. Start with ``async with`` or ``start()``."""
+
+    display_name = "Loki"
 
     def __init__(
         self,
@@ -125,15 +127,13 @@ class LokiEmulator(Emulator):
         self.bearer_token = bearer_token
         self.basic_auth = basic_auth
         self.max_entries_limit = max_entries_limit
-        self.host = host
+        super().__init__(host)
         self.overloaded = False
         """While true, every read answers 429 ``too many outstanding requests``."""
         self.calls: list[LokiCall] = []
         self.streams: dict[str, dict[tuple[tuple[str, str], ...], list[Entry]]] = {}
-        self._server = ServedApp()
-        self._port: int | None = None
 
-    async def start(self) -> Self:
+    def build_app(self) -> web.Application:
         app = web.Application(middlewares=[self._gate])
         app.router.add_get("/ready", self._ready)
         app.router.add_post("/loki/api/v1/push", self._push)
@@ -141,17 +141,7 @@ class LokiEmulator(Emulator):
         app.router.add_get("/loki/api/v1/labels", self._labels)
         app.router.add_get("/loki/api/v1/label/{name}/values", self._label_values)
         app.router.add_get("/loki/api/v1/series", self._series)
-        self._port = await self._server.serve(app, self.host, 0)
-        return self
-
-    async def stop(self) -> None:
-        await self._server.close()
-
-    @property
-    def url(self) -> str:
-        if self._port is None:
-            raise RuntimeError("the Loki emulator is not started")
-        return f"http://{self.host}:{self._port}"
+        return app
 
     def integration_config(self, **overrides: Any) -> dict[str, Any]:
         """The team config section ``integrations.loki`` that points the toolset here."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 import ssl
 from abc import ABC, abstractmethod
 from types import TracebackType
-from typing import Self
+from typing import ClassVar, Self
 
 from aiohttp import web
 
@@ -56,3 +56,34 @@ class Emulator(ABC):
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.stop()
+
+
+class LoopbackEmulator(Emulator):
+    """An emulator whose one app is served over plain HTTP on ``host`` at a free port: subclasses build
+    the app (routes and middlewares) and name themselves for the not-started error."""
+
+    display_name: ClassVar[str]
+    """As in messages: ``Loki``."""
+
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        self.host = host
+        self._server = ServedApp()
+        self._port: int | None = None
+
+    @abstractmethod
+    def build_app(self) -> web.Application:
+        """The app to serve, with its routes."""
+
+    async def start(self) -> Self:
+        self._port = await self._server.serve(self.build_app(), self.host, 0)
+        return self
+
+    async def stop(self) -> None:
+        await self._server.close()
+
+    @property
+    def url(self) -> str:
+        """``http://host:port``; raises ``RuntimeError`` before ``start``."""
+        if self._port is None:
+            raise RuntimeError(f"the {self.display_name} emulator is not started")
+        return f"http://{self.host}:{self._port}"

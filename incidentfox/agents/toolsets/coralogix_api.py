@@ -34,12 +34,12 @@ import aiohttp
 from incidentfox.agents.toolsets.base import ToolsetHealth
 from incidentfox.agents.toolsets.http_backend import (
     BackendError,
+    HttpAnswer,
     HttpBackend,
     in_trouble,
-    network_cause,
     open_session,
     open_target,
-    read_capped,
+    send,
 )
 from incidentfox.agents.toolsets.prometheus_views import iso
 from incidentfox.egress import EgressRefused
@@ -119,19 +119,19 @@ class CxClient:
             "limit": limit,
         }
         body = {"query": query, "metadata": metadata}
-        status, raw, retry = await self._send("POST", self.query_url, QUERY_PATH, body, doing)
-        if 200 <= status < 300:
-            return parse_ndjson(raw, self.query_url, doing)
-        raise CxError(_describe(status, _detail(raw), retry, self.query_url, QUERY_PATH, doing), status)
+        sent = await self._send("POST", self.query_url, QUERY_PATH, body, doing)
+        if 200 <= sent.status < 300:
+            return parse_ndjson(sent.body, self.query_url, doing)
+        raise CxError(_describe(sent, self.query_url, QUERY_PATH, doing), sent.status)
 
     async def alert_defs(self) -> list[dict[str, Any]]:
         """Every alert definition (``alertDefs`` of the Alerts API v3)."""
         doing = "list alert definitions"
-        status, raw, retry = await self._send("GET", self.api_url, ALERTS_PATH, None, doing)
-        if not 200 <= status < 300:
-            raise CxError(_describe(status, _detail(raw), retry, self.api_url, ALERTS_PATH, doing), status)
+        sent = await self._send("GET", self.api_url, ALERTS_PATH, None, doing)
+        if not 200 <= sent.status < 300:
+            raise CxError(_describe(sent, self.api_url, ALERTS_PATH, doing), sent.status)
         try:
-            body = json.loads(raw or b"{}")
+            body = json.loads(sent.body or b"{}")
         except ValueError:
             body = None
         if not isinstance(body, dict):
@@ -142,28 +142,19 @@ class CxClient:
 
     async def _send(
         self, method: str, base: str, path: str, body: Mapping[str, Any] | None, doing: str
-    ) -> tuple[int, bytes, str | None]:
-        """The status, the capped body and ``Retry-After``; raises ``CxError`` when there is no answer.
-        (``http_backend.fetch`` is GET only and drops headers, hence this twin of it.)"""
-        try:
-            async with self.session.request(
-                method, f"{base}{path}", json=body, allow_redirects=False
-            ) as response:
-                raw = await read_capped(response, CX_BACKEND, doing, MAX_QUERY_BYTES)
-                return response.status, raw, response.headers.get("Retry-After")
-        except BackendError:
-            raise
-        except EgressRefused as exc:
-            raise CxError(f"Refused to {doing}: {exc}") from exc
-        except TimeoutError as exc:
-            raise CxError(
-                f"Coralogix at {base} did not answer within {self.timeout_s:g} s when asked to {doing}; "
-                f"narrow it {CX_BACKEND.narrow_slow} or raise {KEY}.timeout_s."
-            ) from exc
-        except aiohttp.ClientError as exc:
-            raise CxError(
-                f"Coralogix at {base} is unreachable ({network_cause(exc)}); could not {doing}."
-            ) from exc
+    ) -> HttpAnswer:
+        """The answer, its body capped at ``MAX_QUERY_BYTES``; raises ``CxError`` when there is none."""
+        return await send(
+            self.session,
+            CX_BACKEND,
+            base,
+            path,
+            doing=doing,
+            timeout_s=self.timeout_s,
+            method=method,
+            json=body,
+            max_bytes=MAX_QUERY_BYTES,
+        )
 
     async def close(self) -> None:
         await self.session.close()
@@ -221,7 +212,8 @@ def _detail(raw: bytes) -> str:
     return " ".join(text.split())[:_MAX_ERROR_TEXT]
 
 
-def _describe(status: int, detail: str, retry: str | None, url: str, path: str, doing: str) -> str:
+def _describe(sent: HttpAnswer, url: str, path: str, doing: str) -> str:
+    status, detail, retry = sent.status, _detail(sent.body), sent.retry_after
     if status == 400:
         return (
             f"Coralogix rejected the request to {doing}: {detail or 'bad request'} (400). "

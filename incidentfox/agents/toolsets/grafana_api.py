@@ -7,14 +7,14 @@ as ``Authorization: Bearer``), ``org_id`` (sent as ``X-Grafana-Org-Id``), ``time
 and ``enabled: false``.
 
 Grafana's query endpoint is ``POST /api/ds/query``, so this client sends POSTs as well as GETs; both go
-through the session of ``http_backend`` (the URL passes the egress policy, every host name is checked
-again when connecting, redirects are not followed).
+through ``http_backend.send`` and its session (the URL passes the egress policy, every host name is
+checked again when connecting, redirects are not followed).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,15 +24,14 @@ from incidentfox.agents.toolsets.base import ToolsetHealth
 from incidentfox.agents.toolsets.http_backend import (
     BackendError,
     HttpBackend,
+    QueryParams,
     check_backend_health,
     in_trouble,
-    network_cause,
     open_session,
     open_target,
-    read_capped,
     redirected,
+    send,
 )
-from incidentfox.egress import EgressRefused
 
 KEY = "integrations.grafana"
 _MAX_ERROR_TEXT = 400
@@ -40,9 +39,6 @@ NOT_CONFIGURED = (
     "Grafana is not configured for this team: set integrations.grafana.url "
     "(Grafana's base URL, e.g. https://grafana.example.com) and integrations.grafana.api_key."
 )
-
-
-Params = Mapping[str, Any] | Sequence[tuple[str, str]] | None
 
 
 class GrafanaNotConfigured(Exception):
@@ -77,7 +73,7 @@ class GrafanaClient:
     url: str
     timeout_s: float
 
-    async def get(self, path: str, params: Params = None, *, doing: str) -> Any:
+    async def get(self, path: str, params: QueryParams = None, *, doing: str) -> Any:
         """The JSON answer of ``GET path`` (``params`` as pairs when a key repeats, as ``tags`` does);
         raises ``GrafanaError`` in plain words."""
         return await self._send("GET", path, params, None, doing)
@@ -90,31 +86,23 @@ class GrafanaClient:
         self,
         method: str,
         path: str,
-        params: Params,
+        params: QueryParams,
         body: Mapping[str, Any] | None,
         doing: str,
     ) -> Any:
-        try:
-            async with self.session.request(
-                method, f"{self.url}{path}", params=params, json=body, allow_redirects=False
-            ) as response:
-                status = response.status
-                retry_after = response.headers.get("Retry-After")
-                raw = await read_capped(response, GRAFANA_BACKEND, doing)
-        except BackendError:
-            raise
-        except EgressRefused as exc:
-            raise GrafanaError(f"Refused to {doing}: {exc}") from exc
-        except TimeoutError as exc:
-            raise GrafanaError(
-                f"Grafana at {self.url} did not answer within {self.timeout_s:g} s when asked to {doing}; "
-                f"narrow it (a shorter window, a more specific query) or raise {KEY}.timeout_s."
-            ) from exc
-        except aiohttp.ClientError as exc:
-            raise GrafanaError(
-                f"Grafana at {self.url} is unreachable ({network_cause(exc)}); could not {doing}."
-            ) from exc
-        answer = _json(raw)
+        sent = await send(
+            self.session,
+            GRAFANA_BACKEND,
+            self.url,
+            path,
+            params,
+            doing=doing,
+            timeout_s=self.timeout_s,
+            method=method,
+            json=body,
+        )
+        status = sent.status
+        answer = _json(sent.body)
         if 200 <= status < 300:
             if answer is None:
                 raise GrafanaError(
@@ -125,7 +113,7 @@ class GrafanaClient:
             return answer
         detail = error_detail(answer)
         raise GrafanaError(
-            describe_status(status, detail, self.url, path, doing, retry_after), status, detail
+            describe_status(status, detail, self.url, path, doing, sent.retry_after), status, detail
         )
 
     async def close(self) -> None:

@@ -1,6 +1,6 @@
-"""What the toolsets that read a backend over plain HTTP (Prometheus, Loki) share: an aiohttp session that
-honours the egress policy, reading the common settings, capped reads, and the failures every such
-backend has, in plain words. ``HttpBackend`` holds the words that differ between backends.
+"""What the toolsets that read a backend over plain HTTP (Prometheus, Loki, Grafana, …) share: an
+aiohttp session that honours the egress policy, reading the common settings, capped reads, and the
+failures every such backend has, in plain words. ``HttpBackend`` holds the words that differ between backends.
 
 The configured URL passes the egress policy when connecting, and every host name is checked again when
 a connection is opened (``EgressCheckedResolver``), so a DNS answer that changes afterwards cannot send
@@ -12,7 +12,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 import ssl
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 from urllib.parse import unquote, urlsplit, urlunsplit
@@ -121,21 +121,42 @@ async def read_capped(
     return b"".join(chunks)
 
 
-async def fetch(
+QueryParams = Mapping[str, Any] | Sequence[tuple[str, str]] | None
+"""A query string: a mapping, or pairs when a key repeats."""
+
+
+@dataclass(frozen=True, slots=True)
+class HttpAnswer:
+    """What a backend answered: the status, the (capped) body and its ``Retry-After`` header, if any."""
+
+    status: int
+    body: bytes
+    retry_after: str | None = None
+
+
+async def send(
     session: aiohttp.ClientSession,
     backend: HttpBackend,
     url: str,
     path: str,
-    params: Mapping[str, Any] | None,
+    params: QueryParams = None,
     *,
     doing: str,
     timeout_s: float,
-) -> tuple[int, bytes]:
-    """``GET url + path`` without following redirects: the status and the (capped) body; raises
-    ``backend.error`` in plain words when there is no answer."""
+    method: str = "GET",
+    json: Mapping[str, Any] | None = None,
+    max_bytes: int = MAX_BODY_BYTES,
+) -> HttpAnswer:
+    """``method url + path`` (with a JSON body when ``json`` is given) without following redirects;
+    raises ``backend.error`` in plain words when there is no answer or it is larger than ``max_bytes``."""
     try:
-        async with session.get(f"{url}{path}", params=dict(params or {}), allow_redirects=False) as response:
-            return response.status, await read_capped(response, backend, doing)
+        async with session.request(
+            method, f"{url}{path}", params=params, json=json, allow_redirects=False
+        ) as response:
+            retry_after = response.headers.get("Retry-After")
+            return HttpAnswer(
+                response.status, await read_capped(response, backend, doing, max_bytes), retry_after
+            )
     except BackendError:
         raise
     except EgressRefused as exc:
@@ -150,6 +171,23 @@ async def fetch(
             f"{backend.name} at {url} is unreachable ({network_cause(exc, backend.tls_hint)}); "
             f"could not {doing}."
         ) from exc
+
+
+async def fetch(
+    session: aiohttp.ClientSession,
+    backend: HttpBackend,
+    url: str,
+    path: str,
+    params: Mapping[str, Any] | None,
+    *,
+    doing: str,
+    timeout_s: float,
+) -> tuple[int, bytes]:
+    """``GET url + path`` without following redirects: the status and the (capped) body; raises
+    ``backend.error`` in plain words when there is no answer. (``send`` for other methods, a JSON body
+    or ``Retry-After``.)"""
+    answer = await send(session, backend, url, path, dict(params or {}), doing=doing, timeout_s=timeout_s)
+    return answer.status, answer.body
 
 
 def network_cause(exc: BaseException, tls_hint: str = "") -> str:
