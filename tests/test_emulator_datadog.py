@@ -17,13 +17,11 @@ from incidentfox.emulators.datadog import DatadogEmulator
 from incidentfox.emulators.datadog_search import SearchError, compile_search, parse_metric_query
 from incidentfox.emulators.datadog_seed import ALERT_MONITOR_ID, seed_checkout_incident
 
-NOW = datetime.now(UTC)
-
 
 @pytest.fixture
 async def dd() -> AsyncIterator[DatadogEmulator]:
     async with DatadogEmulator() as emulator:
-        seed_checkout_incident(emulator.store, NOW)
+        seed_checkout_incident(emulator.store, datetime.now(UTC))
         yield emulator
 
 

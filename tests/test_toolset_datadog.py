@@ -32,17 +32,22 @@ from incidentfox.emulators.datadog_seed import ALERT_MONITOR_ID, DECLINED, seed_
 from incidentfox.emulators.served import ServedApp
 from tests.toolset_calls import run_once, run_tool
 
-NOW = datetime.now(UTC)
-
 
 def _config(dd: DatadogEmulator, **overrides: Any) -> dict[str, Any]:
     return {"integrations": {"datadog": dd.integration_config(**overrides)}}
 
 
 @pytest.fixture
-async def dd() -> AsyncIterator[DatadogEmulator]:
+def now() -> datetime:
+    """The seed's clock, taken when the test starts: windows such as -10h are relative to the test's
+    own time, so a test that starts minutes after collection still sees all of its data."""
+    return datetime.now(UTC)
+
+
+@pytest.fixture
+async def dd(now: datetime) -> AsyncIterator[DatadogEmulator]:
     async with DatadogEmulator() as emulator:
-        seed_checkout_incident(emulator.store, NOW)
+        seed_checkout_incident(emulator.store, now)
         yield emulator
 
 
@@ -61,7 +66,9 @@ async def _once(config: dict[str, Any], name: str, /, **args: Any) -> ToolResult
     return await run_once(dd_tools.DATADOG, connect, config, name, **args)
 
 
-async def test_monitors_in_alert_come_first_with_since_when_and_links(dd: DatadogEmulator) -> None:
+async def test_monitors_in_alert_come_first_with_since_when_and_links(
+    dd: DatadogEmulator, now: datetime
+) -> None:
     config = _config(dd, app_url="https://app.datadoghq.eu")
     result = await _once(config, "dd_monitors_alerting")
     assert result.status == "ok", result
@@ -69,7 +76,7 @@ async def test_monitors_in_alert_come_first_with_since_when_and_links(dd: Datado
     alert, warn = result.data["monitors"]
     assert alert["id"] == ALERT_MONITOR_ID and alert["state"] == "Alert" and warn["state"] == "Warn"
     since = datetime.fromisoformat(alert["since"])
-    assert abs(since - (NOW - timedelta(minutes=12))) < timedelta(seconds=2)
+    assert abs(since - (now - timedelta(minutes=12))) < timedelta(seconds=2)
     assert "trace.http.request.errors{service:checkout,env:prod}" in alert["query"]
     assert alert["message"].startswith("Checkout is failing requests with 5xx.")
     assert alert["tags"] == ["service:checkout", "team:payments", "env:prod"]
@@ -102,12 +109,12 @@ async def test_a_metric_query_shows_the_5xx_spike_per_service(client: DatadogCli
 
 
 async def test_a_long_window_is_thinned_to_at_most_100_points(
-    dd: DatadogEmulator, client: DatadogClient
+    dd: DatadogEmulator, client: DatadogClient, now: datetime
 ) -> None:
     dd.store.add_metric(
         "checkout.queue.depth",
         ["env:prod"],
-        [(NOW - timedelta(minutes=m), float(m)) for m in range(0, 590)],
+        [(now - timedelta(minutes=m), float(m)) for m in range(0, 590)],
     )
     result = await _run(client, "dd_metric_query", query="max:checkout.queue.depth{*}", start="-10h")
     [row] = result.data["series"]
@@ -242,14 +249,14 @@ async def test_events_show_the_deploy_before_the_spike(dd: DatadogEmulator) -> N
     assert earlier.status == "no_data" and "widen the window" in earlier.data
 
 
-async def test_hosts_that_stopped_reporting_come_first(client: DatadogClient) -> None:
+async def test_hosts_that_stopped_reporting_come_first(client: DatadogClient, now: datetime) -> None:
     result = await _run(client, "dd_hosts", filter="service:checkout")
     assert result.status == "ok", result
     assert result.data["total_matching"] == 2 and result.data["not_reporting"] == 1
     silent, live = result.data["hosts"]
     assert silent["name"] == "checkout-7d9f8-b7m2q" and silent["up"] is False and silent["cpu_pct"] == 99.1
     reported = datetime.fromisoformat(silent["last_reported"])
-    assert abs(reported - (NOW - timedelta(minutes=25))) < timedelta(seconds=2)
+    assert abs(reported - (now - timedelta(minutes=25))) < timedelta(seconds=2)
     assert live["up"] is True and "kube_namespace:prod" in live["tags"]
     capped = await _run(client, "dd_hosts", limit=1)
     assert len(capped.data["hosts"]) == 1 and "Showing 1 hosts" in capped.data["note"]
