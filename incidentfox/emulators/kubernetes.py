@@ -5,7 +5,10 @@ pods with logs, core/v1 events, apps/v1 deployments, replica sets, stateful sets
 services, endpoints, config maps, nodes and persistent volume claims, batch/v1 jobs and cron jobs,
 networking.k8s.io/v1 ingresses, autoscaling/v2 HorizontalPodAutoscalers
 and metrics-server's metrics.k8s.io/v1beta1 PodMetrics (``metrics_server = False`` makes that group
-404). It applies the writes of ``kubernetes_writes`` (PATCH of workloads and their ``scale``, DELETE
+404), and the kinds of ``kubernetes_policy``: policy/v1 PodDisruptionBudgets, IngressClasses,
+storage.k8s.io StorageClasses, ResourceQuotas, Secrets (also read as ``PartialObjectMetadata``) and
+admissionregistration.k8s.io/v1 webhook configurations.
+It applies the writes of ``kubernetes_writes`` (PATCH of workloads and their ``scale``, DELETE
 of pods), so a test can read back what a write did.
 Pods and networking.k8s.io/v1 NetworkPolicies can be created (POST), pods patched and exec'd into,
 and created pods start or stay unschedulable as ``pods`` (``kubernetes_pods``) says; the networking
@@ -36,6 +39,7 @@ from aiohttp import web
 from incidentfox.emulators import kubernetes_writes as writes
 from incidentfox.emulators.kubernetes_objects import Cluster, Obj, build_cluster
 from incidentfox.emulators.kubernetes_pods import PodRuntime
+from incidentfox.emulators.kubernetes_policy_routes import POLICY_GROUPS, POLICY_RESOURCES, partial_metadata
 from incidentfox.emulators.kubernetes_writes import ResourceType, not_found, status_response
 from incidentfox.emulators.served import Emulator, ServedApp
 
@@ -45,7 +49,7 @@ DEFAULT_TOKEN = "k8s-emulator-token"
 _CORE, _APPS, _NETWORKING = "api/v1", "apis/apps/v1", "apis/networking.k8s.io/v1"
 _AUTOSCALING, _METRICS = "apis/autoscaling/v2", "apis/metrics.k8s.io/v1beta1"
 _BATCH = "apis/batch/v1"
-_GROUPS = (_CORE, _APPS, _NETWORKING, _AUTOSCALING, _METRICS, _BATCH)
+_GROUPS = (_CORE, _APPS, _NETWORKING, _AUTOSCALING, _METRICS, _BATCH, *POLICY_GROUPS)
 _PATCHABLE = frozenset({"PATCH"})
 _SCALABLE = frozenset({"scale"})
 _RESOURCES: dict[tuple[str, str], ResourceType] = {
@@ -102,6 +106,7 @@ _RESOURCES: dict[tuple[str, str], ResourceType] = {
     (_METRICS, "pods"): ResourceType(
         "PodMetrics", "metrics.k8s.io/v1beta1", True, "podmetrics", "pods", "metrics.k8s.io"
     ),
+    **POLICY_RESOURCES,
 }
 _VERBS = {"GET": "get", "PATCH": "patch", "DELETE": "delete", "POST": "create"}
 _VERSION = {
@@ -213,7 +218,8 @@ def _field_selector_matches(selector: str, obj: Obj) -> bool:
 def _log_source(pod: Obj, container: str, previous: bool) -> tuple[str | None, str]:
     """(error, log key) following kubelet: a waiting container that ran before serves its last run."""
     name = pod["metadata"]["name"]
-    status: Obj = next((s for s in pod["status"].get("containerStatuses", []) if s["name"] == container), {})
+    statuses = pod["status"].get("containerStatuses", []) + pod["status"].get("initContainerStatuses", [])
+    status: Obj = next((s for s in statuses if s["name"] == container), {})
     state, last = status.get("state", {}), status.get("lastState", {})
     if previous:
         if not last.get("terminated"):
@@ -452,6 +458,9 @@ class KubernetesEmulator(Emulator):
             return await writes.patch_object(self.cluster, res, found, request)
         if request.method == "DELETE":
             return writes.delete_object(self.cluster, res, found, request)
+        partial = partial_metadata(request.headers.get("Accept", ""), found)
+        if partial is not None:
+            return web.json_response(partial)
         return web.json_response({"kind": res.kind, "apiVersion": res.api_version, **found})
 
     def _list(self, request: web.Request, kind: str, api_version: str, objects: list[Obj]) -> web.Response:
@@ -481,7 +490,7 @@ class KubernetesEmulator(Emulator):
                     f"a container name must be specified for pod {name}, choose one of: [{choices}]",
                 )
             container = names[0]
-        if container not in names:
+        if container not in names + [c["name"] for c in pod["spec"].get("initContainers") or []]:
             return status_response(400, "BadRequest", f"container {container} is not valid for pod {name}")
         if not pod["spec"].get("nodeName"):
             return status_response(400, "BadRequest", f"pod {name} does not have a host assigned")

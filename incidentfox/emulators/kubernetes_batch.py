@@ -98,6 +98,11 @@ def build_job(spec: Mapping[str, Any], namespace: str, now: datetime) -> Obj:
                 _condition("Failed", finished, reason, message),
             ],
         )
+    elif spec.get("suspend"):
+        job_status.update(
+            active=0,
+            conditions=[_condition("Suspended", job_status["startTime"], "JobSuspended", "Job suspended")],
+        )
     else:
         job_status.update(active=1, ready=int(spec.get("ready", 1)))
     return {
@@ -109,7 +114,7 @@ def build_job(spec: Mapping[str, Any], namespace: str, now: datetime) -> Obj:
             "completions": 1,
             "backoffLimit": int(spec.get("backoff_limit", 6)),
             "completionMode": "NonIndexed",
-            "suspend": False,
+            "suspend": bool(spec.get("suspend", False)),
             "selector": {"matchLabels": {"batch.kubernetes.io/controller-uid": job_uid}},
             "template": _pod_template(name, spec, labels),
         },
@@ -145,18 +150,21 @@ def build_cronjob(spec: Mapping[str, Any], namespace: str, jobs: list[Obj], now:
             for j in running
         ]
     job_labels = {"app": name}
+    cron_spec: Obj = {
+        "schedule": str(spec.get("schedule", "0 * * * *")),
+        "concurrencyPolicy": str(spec.get("concurrency", "Forbid")),
+        "suspend": bool(spec.get("suspend", False)),
+        "successfulJobsHistoryLimit": 3,
+        "failedJobsHistoryLimit": 1,
+        "jobTemplate": {
+            "metadata": {"labels": job_labels},
+            "spec": {"backoffLimit": 6, "template": _pod_template(name, spec, job_labels)},
+        },
+    }
+    if spec.get("starting_deadline") is not None:
+        cron_spec["startingDeadlineSeconds"] = int(spec["starting_deadline"])
     return {
         "metadata": object_meta("CronJob", name, namespace, now, spec.get("age", "30d"), generation=1),
-        "spec": {
-            "schedule": str(spec.get("schedule", "0 * * * *")),
-            "concurrencyPolicy": str(spec.get("concurrency", "Forbid")),
-            "suspend": bool(spec.get("suspend", False)),
-            "successfulJobsHistoryLimit": 3,
-            "failedJobsHistoryLimit": 1,
-            "jobTemplate": {
-                "metadata": {"labels": job_labels},
-                "spec": {"backoffLimit": 6, "template": _pod_template(name, spec, job_labels)},
-            },
-        },
+        "spec": cron_spec,
         "status": status,
     }

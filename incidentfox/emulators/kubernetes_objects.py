@@ -29,6 +29,12 @@ from incidentfox.emulators.kubernetes_fields import (
 )
 from incidentfox.emulators.kubernetes_ingress_config import build_configmap, build_ingress
 from incidentfox.emulators.kubernetes_metrics import build_hpa, build_pod_metrics
+from incidentfox.emulators.kubernetes_pod_status import (
+    add_init_containers,
+    add_node_conditions,
+    add_pod_status,
+)
+from incidentfox.emulators.kubernetes_policy import build_policy_objects
 from incidentfox.emulators.kubernetes_workloads import build_daemonset, build_deployment, build_statefulset
 
 _EVENT_SOURCES = {
@@ -39,6 +45,10 @@ _EVENT_SOURCES = {
     "NodeNotReady": "node-controller",
     "ScalingReplicaSet": "deployment-controller",
     "SuccessfulCreate": "replicaset-controller",
+    "FailedCreate": "replicaset-controller",
+    "SyncLoadBalancerFailed": "service-controller",
+    "FailedGetResourceMetric": "horizontal-pod-autoscaler",
+    "FailedGetScale": "horizontal-pod-autoscaler",
 }
 
 
@@ -63,6 +73,14 @@ class Cluster:
     cronjobs: list[Obj] = field(default_factory=list)
     ingresses: list[Obj] = field(default_factory=list)
     configmaps: list[Obj] = field(default_factory=list)
+    poddisruptionbudgets: list[Obj] = field(default_factory=list)
+    ingressclasses: list[Obj] = field(default_factory=list)
+    storageclasses: list[Obj] = field(default_factory=list)
+    resourcequotas: list[Obj] = field(default_factory=list)
+    secrets: list[Obj] = field(default_factory=list)
+    validatingwebhookconfigurations: list[Obj] = field(default_factory=list)
+    mutatingwebhookconfigurations: list[Obj] = field(default_factory=list)
+    """Policy, storage and admission kinds (``kubernetes_policy``)."""
     podmetrics: list[Obj] = field(default_factory=list)
     """metrics.k8s.io PodMetrics, from the ``usage`` of a scenario's containers."""
     logs: dict[tuple[str, str, str], str] = field(default_factory=dict)
@@ -118,6 +136,7 @@ class _Builder:
             self.cluster.ingresses.append(build_ingress(spec, self._ns(spec), self.now))
         for spec in self.doc.get("configmaps") or []:
             self.cluster.configmaps.append(build_configmap(spec, self._ns(spec), self.now))
+        build_policy_objects(self.doc, self.cluster, self.default_ns, self.now)
         for i, spec in enumerate(self.doc.get("events") or []):
             self.cluster.events.append(self._event(spec, i))
         self._namespaces()
@@ -170,6 +189,7 @@ class _Builder:
             reason = spec.get("reason", "NodeStatusUnknown" if status == "Unknown" else "KubeletNotReady")
             message = spec.get("message", "Kubelet stopped posting node status.")
             conditions.append(condition("Ready", status, self.now, reason, message))
+        add_node_conditions(conditions, spec, self.now)
         for cond in conditions:
             cond["lastHeartbeatTime"] = timestamp(self.now, spec.get("heartbeat_age", "20s"))
         roles = {f"node-role.kubernetes.io/{r}": "" for r in spec.get("roles") or []}
@@ -305,7 +325,10 @@ class _Builder:
         meta = object_meta(
             "Pod", name, ns, self.now, spec.get("age", "1h"), labels=labels, ownerReferences=owner_refs
         )
-        return {"metadata": meta, "spec": pod_spec, "status": status_obj}
+        pod = {"metadata": meta, "spec": pod_spec, "status": status_obj}
+        add_init_containers(pod, spec, self.now, self.cluster.logs)
+        add_pod_status(pod, spec, self.now)
+        return pod
 
     def _deployment(self, spec: Mapping[str, Any]) -> None:
         deployment, *replicasets = build_deployment(spec, self._ns(spec), self.cluster.pods, self.now)
@@ -329,13 +352,17 @@ class _Builder:
                 ),
                 "spec": {
                     "type": spec.get("type", "ClusterIP"),
-                    "clusterIP": f"10.96.0.{index + 10}",
-                    "clusterIPs": [f"10.96.0.{index + 10}"],
+                    "clusterIP": "None" if spec.get("headless") else f"10.96.0.{index + 10}",
+                    "clusterIPs": ["None" if spec.get("headless") else f"10.96.0.{index + 10}"],
                     "selector": selector,
                     "ports": ports,
                     "sessionAffinity": "None",
                 },
-                "status": {"loadBalancer": {}},
+                "status": {
+                    "loadBalancer": {"ingress": [{"ip": str(spec["lb_address"])}]}
+                    if spec.get("lb_address")
+                    else {}
+                },
             }
         )
         ready: list[Obj] = []
@@ -385,8 +412,9 @@ class _Builder:
             "volumeMode": "Filesystem",
         }
         status: Obj = {"phase": phase}
-        if phase == "Bound":
+        if phase in ("Bound", "Lost"):
             pvc_spec["volumeName"] = "pvc-" + uid("PersistentVolumeClaim", ns, name)
+        if phase == "Bound":
             status.update(accessModes=pvc_spec["accessModes"], capacity={"storage": request})
         meta = object_meta(
             "PersistentVolumeClaim",

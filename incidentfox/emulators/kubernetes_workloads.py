@@ -252,27 +252,42 @@ def build_statefulset(spec: Mapping[str, Any], namespace: str, pods: list[Obj], 
     ready = sum(1 for p in own if pod_ready(p))
     template = _workload_template(spec, name, own, selector)
     revision = f"{name}-{template_hash(template)}"
+    updated = int(spec.get("updated", len(own)))
+    set_spec: Obj = {
+        "replicas": int(spec.get("replicas", max(len(own), 1))),
+        "selector": {"matchLabels": selector},
+        "serviceName": str(spec.get("service", name)),
+        "template": template,
+        "podManagementPolicy": "OrderedReady",
+        "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"partition": 0}},
+        "revisionHistoryLimit": 10,
+    }
+    if spec.get("volume_claims"):
+        set_spec["volumeClaimTemplates"] = [
+            {
+                "metadata": {"name": str(c["name"])},
+                "spec": {
+                    "accessModes": ["ReadWriteOnce"],
+                    "storageClassName": str(c.get("storage_class", "standard")),
+                    "resources": {"requests": {"storage": str(c.get("request", "10Gi"))}},
+                    "volumeMode": "Filesystem",
+                },
+            }
+            for c in spec["volume_claims"]
+        ]
     return {
         "metadata": object_meta(
             "StatefulSet", name, namespace, now, spec.get("age", "30d"), labels={"app": name}, generation=1
         ),
-        "spec": {
-            "replicas": int(spec.get("replicas", max(len(own), 1))),
-            "selector": {"matchLabels": selector},
-            "serviceName": str(spec.get("service", name)),
-            "template": template,
-            "podManagementPolicy": "OrderedReady",
-            "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"partition": 0}},
-            "revisionHistoryLimit": 10,
-        },
+        "spec": set_spec,
         "status": {
             "observedGeneration": 1,
             "replicas": len(own),
             "readyReplicas": ready,
-            "currentReplicas": len(own),
-            "updatedReplicas": len(own),
+            "currentReplicas": len(own) - updated if updated < len(own) else len(own),
+            "updatedReplicas": updated,
             "availableReplicas": ready,
-            "currentRevision": revision,
+            "currentRevision": str(spec.get("current_revision", revision)),
             "updateRevision": revision,
             "collisionCount": 0,
         },
@@ -297,13 +312,16 @@ def build_daemonset(
     }
     if nodes - ready > 0:
         status["numberUnavailable"] = nodes - ready
+    template = _workload_template(spec, name, own, selector)
+    if spec.get("image_pull_secrets"):
+        template["spec"]["imagePullSecrets"] = [{"name": str(s)} for s in spec["image_pull_secrets"]]
     return {
         "metadata": object_meta(
             "DaemonSet", name, namespace, now, spec.get("age", "30d"), labels={"app": name}, generation=1
         ),
         "spec": {
             "selector": {"matchLabels": selector},
-            "template": _workload_template(spec, name, own, selector),
+            "template": template,
             "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1}},
             "revisionHistoryLimit": 10,
         },

@@ -25,6 +25,9 @@ Row = Mapping[str, Any]
 LOG_SOURCE_SUFFIX = "(logs)"
 """The end of an evidence source that quotes a pod's own log line (``pod shop/checkout-7d9 (logs)``)."""
 
+LINKED_KINDS = frozenset({"probe_failure", "init_container", "log_errors"})
+"""Findings whose quoted log line may name a dependency: a failing probe, an init container waiting
+on a service, a healthy-looking pod logging errors about one."""
 _HOST = re.compile(r"[a-z0-9][-a-z0-9.]*[a-z0-9](?::\d{1,5})?")
 _CLUSTER_SUFFIXES = ((), ("svc",), ("svc", "cluster", "local"))
 
@@ -60,7 +63,7 @@ def _pods_behind(service: Row) -> tuple[str, ...]:
 
 
 def _dependencies(finding: Finding, services: Sequence[Row]) -> tuple[str, ...]:
-    if finding.kind != "probe_failure" or not finding.namespace:
+    if finding.kind not in LINKED_KINDS or not finding.namespace:
         return ()
     keys: list[str] = []
     for evidence in finding.evidence:
@@ -75,8 +78,8 @@ def _dependencies(finding: Finding, services: Sequence[Row]) -> tuple[str, ...]:
 
 
 def link_dependencies(findings: list[Finding], services: Sequence[Row]) -> list[Finding]:
-    """``findings`` with ``depends_on`` filled in for the probe failures whose log line names a
-    service other than the pod's own."""
+    """``findings`` with ``depends_on`` filled in for the probe failures (and ``LINKED_KINDS``) whose
+    log line names a service other than the pod's own."""
     linked = []
     for finding in findings:
         depends_on = _dependencies(finding, services)

@@ -20,6 +20,28 @@ FindingKind = Literal[
     "unschedulable",
     "probe_failure",
     "no_endpoints",
+    "webhook_unavailable",
+    "quota_exceeded",
+    "missing_reference",
+    "load_balancer_failed",
+    "job_failed",
+    "job_misconfigured",
+    "scaling_limited",
+    "rollout_stuck",
+    "disruption_blocked",
+    "selects_nothing",
+    "node_pressure",
+    "node_cordoned",
+    "pvc_lost",
+    "init_container",
+    "container_config",
+    "container_start",
+    "container_exit",
+    "sandbox_failure",
+    "mount_failure",
+    "evicted",
+    "scheduling_gated",
+    "log_errors",
     "healthy",
 ]
 Severity = Literal["critical", "warning", "info"]
@@ -34,10 +56,34 @@ KIND_RANK: dict[str, int] = {
     "unschedulable": 6,
     "probe_failure": 7,
     "no_endpoints": 8,
+    "webhook_unavailable": 1,
+    "quota_exceeded": 2,
+    "missing_reference": 2,
+    "load_balancer_failed": 3,
+    "job_failed": 4,
+    "job_misconfigured": 6,
+    "scaling_limited": 7,
+    "rollout_stuck": 8,
+    "disruption_blocked": 8,
+    "selects_nothing": 8,
+    "node_pressure": 1,
+    "pvc_lost": 2,
+    "init_container": 4,
+    "container_config": 4,
+    "container_start": 4,
+    "container_exit": 4,
+    "sandbox_failure": 5,
+    "mount_failure": 5,
+    "evicted": 6,
+    "scheduling_gated": 6,
+    "log_errors": 7,
+    "node_cordoned": 8,
     "healthy": 9,
 }
 """Causes before symptoms: a NotReady node or an unbound claim explains Pending pods; a crashing or
-failing-probe pod explains a service without endpoints. Lower ranks first."""
+failing-probe pod explains a service without endpoints. Lower ranks first. An admission webhook that
+cannot answer, an exhausted quota or a missing referenced object (storage class, service, secret)
+explains a workload short of replicas (``rollout_stuck``), which ranks with the other symptoms."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +167,7 @@ def relevant_to(question: str, findings: Iterable[Finding]) -> set[str]:
         if (
             f.key not in keys
             and any(k in keys for k in f.related)
-            and f.kind in ("node_not_ready", "pending_pvc")
+            and f.kind in ("node_not_ready", "node_pressure", "pending_pvc", "pvc_lost")
         ):
             keys.add(f.key)
     return keys

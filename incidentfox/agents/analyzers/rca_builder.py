@@ -55,11 +55,9 @@ def _confidence(primary: Finding, question: str, matched: bool) -> Confidence:
             "No finding names what the question asks about; "
             f"the strongest problem found is {primary.resource}.",
         )
-    if primary.decisive:
-        quote = primary.evidence[0].quote if primary.evidence else primary.summary
-        return Confidence(
-            "high", f'The decisive evidence was found: "{quote}" ({primary.evidence[0].source}).'
-        )
+    if primary.decisive and primary.evidence:
+        first = primary.evidence[0]
+        return Confidence("high", f'The decisive evidence was found: "{first.quote}" ({first.source}).')
     return Confidence(
         "medium", f"The symptom is clear ({primary.summary}) but no line states its cause outright."
     )

@@ -48,6 +48,12 @@ def pod_status(pod: k8s.V1Pod) -> str:
     """The STATUS column of ``kubectl get pods`` (CrashLoopBackOff, OOMKilled, Pending, Running...)."""
     status = pod.status
     reason = (status.reason if status else None) or (status.phase if status else None) or "Unknown"
+    initializing = _init_status(pod)
+    if initializing:
+        return "Terminating" if meta(pod).deletion_timestamp else initializing
+    gated = pod.spec.scheduling_gates if pod.spec else None
+    if gated and reason == "Pending":
+        reason = "SchedulingGated"
     for cs in (status.container_statuses if status else None) or []:
         state = cs.state
         if state and state.waiting and state.waiting.reason:
@@ -57,6 +63,24 @@ def pod_status(pod: k8s.V1Pod) -> str:
     if meta(pod).deletion_timestamp:
         reason = "Terminating"
     return str(reason)
+
+
+def _init_status(pod: k8s.V1Pod) -> str | None:
+    """kubectl's ``Init:CrashLoopBackOff`` / ``Init:Error`` / ``Init:1/2`` while an init container
+    (not a native sidecar, which keeps running) has not completed; ``None`` once they all have."""
+    specs = {c.name: c for c in (pod.spec.init_containers if pod.spec else None) or []}
+    statuses = (pod.status.init_container_statuses if pod.status else None) or []
+    regular = [cs for cs in statuses if getattr(specs.get(cs.name), "restart_policy", None) != "Always"]
+    for index, cs in enumerate(regular):
+        state = cs.state
+        if state and state.terminated and state.terminated.exit_code == 0:
+            continue
+        if state and state.terminated:
+            return "Init:" + (state.terminated.reason or f"ExitCode:{state.terminated.exit_code}")
+        if state and state.waiting and state.waiting.reason not in (None, "PodInitializing"):
+            return f"Init:{state.waiting.reason}"
+        return f"Init:{index}/{len(regular)}"
+    return None
 
 
 def _state(state: k8s.V1ContainerState | None) -> Row:
@@ -101,8 +125,16 @@ def probe_text(probe: k8s.V1Probe | None) -> str | None:
 
 
 def pod_row(pod: k8s.V1Pod) -> Row:
-    statuses = (pod.status.container_statuses if pod.status else None) or []
-    containers = pod.spec.containers if pod.spec else []
+    """One line of ``kubectl get pods``; READY and RESTARTS count native sidecars, as kubectl does."""
+    sidecars = {
+        c.name for c in (pod.spec.init_containers if pod.spec else None) or [] if c.restart_policy == "Always"
+    }
+    init_statuses = (pod.status.init_container_statuses if pod.status else None) or []
+    statuses = [
+        *(cs for cs in init_statuses if cs.name in sidecars),
+        *((pod.status.container_statuses if pod.status else None) or []),
+    ]
+    containers = [*sidecars, *(pod.spec.containers if pod.spec else [])]
     ready = sum(1 for cs in statuses if cs.ready)
     return _clean(
         {
@@ -119,32 +151,34 @@ def pod_row(pod: k8s.V1Pod) -> Row:
     )
 
 
+def _container_row(c: k8s.V1Container, cs: k8s.V1ContainerStatus | None) -> Row:
+    resources = c.resources
+    return _clean(
+        {
+            "name": c.name,
+            "image": c.image,
+            "ready": cs.ready if cs else False,
+            "restarts": cs.restart_count if cs else 0,
+            "state": _clean(_state(cs.state)) if cs else {"state": "waiting", "reason": "not started"},
+            "last_state": _clean(_state(cs.last_state)) if cs else None,
+            "requests": dict(resources.requests or {}) if resources else None,
+            "limits": dict(resources.limits or {}) if resources else None,
+            "readiness_probe": probe_text(c.readiness_probe),
+            "liveness_probe": probe_text(c.liveness_probe),
+            "startup_probe": probe_text(c.startup_probe),
+        }
+    )
+
+
 def pod_detail(pod: k8s.V1Pod) -> Row:
     """What ``kubectl describe pod`` shows, minus the noise."""
     statuses = {cs.name: cs for cs in (pod.status.container_statuses if pod.status else None) or []}
-    containers = []
-    for c in pod.spec.containers if pod.spec else []:
-        cs = statuses.get(c.name)
-        resources = c.resources
-        containers.append(
-            _clean(
-                {
-                    "name": c.name,
-                    "image": c.image,
-                    "ready": cs.ready if cs else False,
-                    "restarts": cs.restart_count if cs else 0,
-                    "state": _clean(_state(cs.state))
-                    if cs
-                    else {"state": "waiting", "reason": "not started"},
-                    "last_state": _clean(_state(cs.last_state)) if cs else None,
-                    "requests": dict(resources.requests or {}) if resources else None,
-                    "limits": dict(resources.limits or {}) if resources else None,
-                    "readiness_probe": probe_text(c.readiness_probe),
-                    "liveness_probe": probe_text(c.liveness_probe),
-                    "startup_probe": probe_text(c.startup_probe),
-                }
-            )
-        )
+    containers = [_container_row(c, statuses.get(c.name)) for c in (pod.spec.containers if pod.spec else [])]
+    init_statuses = {cs.name: cs for cs in (pod.status.init_container_statuses if pod.status else None) or []}
+    init_containers = [
+        {**_container_row(c, init_statuses.get(c.name)), "sidecar": c.restart_policy == "Always"}
+        for c in (pod.spec.init_containers if pod.spec else None) or []
+    ]
     conditions = [
         _clean({"type": c.type, "status": c.status, "reason": c.reason, "message": c.message})
         for c in (pod.status.conditions if pod.status else None) or []
@@ -163,6 +197,8 @@ def pod_detail(pod: k8s.V1Pod) -> Row:
             "message": pod.status.message if pod.status else None,
             "conditions": conditions,
             "containers": containers,
+            "init_containers": init_containers,
+            "scheduling_gates": [g.name for g in (pod.spec.scheduling_gates if pod.spec else None) or []],
             "persistent_volume_claims": claims,
         }
     )
@@ -299,6 +335,11 @@ def node_row(node: k8s.V1Node) -> Row:
             if ready and ready.last_heartbeat_time
             else None,
             "pressure": [t for t, c in conditions.items() if t != "Ready" and c.status == "True"],
+            "condition_messages": {
+                t: c.message
+                for t, c in conditions.items()
+                if t != "Ready" and c.status == "True" and c.message
+            },
             "taints": [f"{t.key}{'=' + t.value if t.value else ''}:{t.effect}" for t in spec.taints or []],
             "roles": sorted(k.split("/", 1)[1] for k in labels if k.startswith("node-role.kubernetes.io/")),
             "version": info.kubelet_version if info else None,
