@@ -1,4 +1,4 @@
-"""The ``incidentfox`` command: ``serve``, ``migrate`` and ``tools``."""
+"""The ``incidentfox`` command: ``serve``, ``migrate``, ``tools`` and ``eval``."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from incidentfox.bot.settings import Settings, redacted_url
 from incidentfox.config.secrets import SecretsUnreadable
 from incidentfox.db.engine import create_engine
 from incidentfox.db.migrate import current_revision, upgrade_to_head
+from incidentfox.evals import command as evals
 
 log = logging.getLogger("incidentfox")
 MAX_DEFAULT_WORKERS = 8
@@ -49,10 +50,13 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("migrate", help="apply database migrations")
     tools = commands.add_parser("tools", help="list every tool of every toolset")
     tools.add_argument("--json", action="store_true", help="machine-readable output")
+    evals.add_arguments(commands.add_parser("eval", help="run eval scenarios and score the RCAs"))
     args = parser.parse_args(argv)
     if args.command == "tools":
         print(tools_listing(as_json=args.json))
         return 0
+    if args.command == "eval":
+        return evals.main(args)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s level=%(levelname)s logger=%(name)s %(message)s"
     )
