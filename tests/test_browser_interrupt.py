@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.remote.webelement import WebElement
 
 from incidentfox.emulators.openai_api import OpenAIEmulator, RoutedScript, ScriptStep
 from tests.browser_page import (
@@ -35,6 +36,16 @@ def slow_model() -> Iterator[OpenAIEmulator]:
         yield served_model
 
 
+def _clicked(pane: WebElement, action_id: str) -> bool:
+    """Click the button now in the pane: the live message is re-rendered as the run moves on, so a
+    button found earlier may be gone (``wait_for`` retries a stale one)."""
+    buttons = by_testid(pane, "bk-button", action_id=action_id)
+    if not buttons:
+        return False
+    buttons[0].click()
+    return True
+
+
 def test_interrupt_then_resume_from_the_progress_message(slow_model: OpenAIEmulator, tmp_path: Path) -> None:
     env = {
         "OPENAI_API_KEY": slow_model.api_key,
@@ -48,21 +59,15 @@ def test_interrupt_then_resume_from_the_progress_message(slow_model: OpenAIEmula
         composer.send_keys("@IncidentFox why is checkout failing?" + Keys.ENTER)
         wait_for(browser, lambda: by_testid(browser, "thread-summary"), "the thread", 30)[-1].click()
         pane = wait_for(browser, lambda: by_testid(browser, "thread-pane"), "the thread pane")[0]
-        interrupt = wait_for(
-            browser,
-            lambda: by_testid(pane, "bk-button", action_id="run_interrupt"),
-            "the Interrupt button",
-            30,
-        )
         wait_for(browser, lambda: slow_model.requests, "the model to be asked", 30)
-        interrupt[0].click()
-        resume = wait_for(
+        wait_for(browser, lambda: _clicked(pane, "run_interrupt"), "the Interrupt button", 30)
+        wait_for(
             browser, lambda: by_testid(pane, "bk-button", action_id="run_resume"), "the Resume button", 30
         )
         assert "Interrupted" in pane.text
         screenshot(browser, "interrupted")
         asked_before = len(slow_model.requests)
-        resume[0].click()
+        wait_for(browser, lambda: _clicked(pane, "run_resume"), "the Resume button", 30)
         wait_for(
             browser,
             lambda: by_testid(bot_messages(pane)[-1], "bk-button", action_id="run_interrupt"),

@@ -79,6 +79,7 @@ async def test_planner_delegates_and_the_thread_shows_ordered_progress_then_the_
             "the analyzers' findings, as the kubernetes checks"
         )
         assert kinds[analyzers_done + 1 :] == [
+            "first_finding",
             "thought",
             "subagent_start",
             "tool_start",

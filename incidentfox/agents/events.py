@@ -20,6 +20,7 @@ EventKind = Literal[
     "tool_end",
     "subagent_start",
     "subagent_end",
+    "first_finding",
     "question",
     "approval_request",
     "approval_decided",
@@ -95,6 +96,33 @@ class SubagentEnd:
     agent: str
     summary: str = ""
     kind: Literal["subagent_end"] = "subagent_end"
+    at: float = field(default_factory=_now)
+
+
+@dataclass(frozen=True, slots=True)
+class FirstFinding:
+    """The deterministic checks' top finding, shown at the top of the live message while the model
+    works: the affected ``resource``, its ``symptom``, and the decisive ``evidence`` line with its
+    ``source`` (and ``url`` when the source has one). ``agent`` names the checks that found it."""
+
+    resource: str
+    symptom: str
+    evidence: str = ""
+    source: str = ""
+    url: str | None = None
+    agent: str = "kubernetes"
+    kind: Literal["first_finding"] = "first_finding"
+    at: float = field(default_factory=_now)
+
+
+@dataclass(frozen=True, slots=True)
+class SimilarIncidents:
+    """The team's past incidents closest to this run's question, found in its knowledge base when the
+    run starts: ``text`` is the Slack mrkdwn line ("Similar: <link|title> (👍 2 👎 0), …"), already
+    escaped by ``knowledge.similar.similar_line``."""
+
+    text: str
+    kind: Literal["similar_incidents"] = "similar_incidents"
     at: float = field(default_factory=_now)
 
 
@@ -188,6 +216,8 @@ ProgressEvent = (
     | ToolEnd
     | SubagentStart
     | SubagentEnd
+    | FirstFinding
+    | SimilarIncidents
     | Question
     | ApprovalRequest
     | ApprovalDecided
@@ -205,6 +235,8 @@ _BY_KIND: dict[str, type[Any]] = {
     "tool_end": ToolEnd,
     "subagent_start": SubagentStart,
     "subagent_end": SubagentEnd,
+    "first_finding": FirstFinding,
+    "similar_incidents": SimilarIncidents,
     "question": Question,
     "approval_request": ApprovalRequest,
     "approval_decided": ApprovalDecided,

@@ -19,6 +19,7 @@ from typing import Any
 
 from incidentfox.agents.analyzers.ci_failure import CiTarget, ci_triage
 from incidentfox.agents.analyzers.findings import Finding
+from incidentfox.agents.analyzers.first_finding import instant_triage
 from incidentfox.agents.analyzers.rca_builder import build_rca
 from incidentfox.agents.analyzers.scoped_scan import ClusterReport, ScopedScanner
 from incidentfox.agents.analyzers.shared_scan import SharedScans
@@ -39,6 +40,8 @@ from incidentfox.agents.toolsets.github_api import github_configured
 from incidentfox.agents.toolsets.health import IntegrationHealth
 from incidentfox.agents.toolsets.kubernetes import KUBERNETES
 from incidentfox.agents.toolsets.kubernetes_api import kubernetes_configured, kubernetes_settings
+from incidentfox.knowledge.run_start import run_knowledge
+from incidentfox.knowledge.store import KnowledgeBase
 
 log = logging.getLogger(__name__)
 HEALTH_TIMEOUT_S = 5.0
@@ -129,6 +132,7 @@ async def kubernetes_triage(context: InvestigationContext, question: str, scans:
     return Triage(
         rca=build_rca(report.findings, question=question, notes=report.notes, unchecked=report.unchecked),
         grounding=findings_as_grounding(report.findings, (*report.notes, *report.unchecked)),
+        findings=tuple(report.findings),
     )
 
 
@@ -185,8 +189,10 @@ class PlannerInvestigator:
         provider: TeamModelProvider,
         scans: SharedScans | None = None,
         health: IntegrationHealth | None = None,
+        knowledge: KnowledgeBase | None = None,
     ) -> None:
         self._provider = provider
+        self._knowledge = knowledge
         self._scans = scans or SharedScans()
         self._health = health or IntegrationHealth(all_toolsets(), timeout_s=HEALTH_TIMEOUT_S)
 
@@ -202,13 +208,15 @@ class PlannerInvestigator:
         if model is None:
             return await AnalyzerInvestigator(self._scans).investigate(context, question, history)
         context.emit(Started(summary=question))
-        found, failing = await asyncio.gather(
-            triage(context, question, self._scans, answer_required=False), self._failing(context)
+        checks = triage(context, question, self._scans, answer_required=False)
+        instant, failing, known = await asyncio.gather(
+            instant_triage(context, question, checks),
+            self._failing(context),
+            run_knowledge(self._knowledge, context, question),
         )
         for name, reason in failing.items():
             context.emit(Thought(text=f"Not using {name}: its health check failed ({reason})."))
-        grounding = found.grounding if isinstance(found, Triage) else found or ""
-        grounding = scrub_text(grounding, secret_values(context.config))
+        grounding = scrub_text(instant.grounding(), secret_values(context.config))
         budgets = RunBudgets.from_config(context.config)
         context.scratch.max_calls = budgets.max_tool_calls
         async with attached_mcp(context) as mcp:
@@ -217,9 +225,10 @@ class PlannerInvestigator:
                 model=model,
                 subagents=subagents,
                 grounding=grounding,
+                first_finding=instant.first_finding_text(),
                 model_settings=budgets.model_settings(),
-                extra_instructions=_left_out(failing) + mcp.planner_note(),
-                planner_tools=mcp.planner_tools(subagents),
+                extra_instructions=_left_out(failing) + known.instructions + mcp.planner_note(),
+                planner_tools=[*known.tools, *mcp.planner_tools(subagents)],
             )
             outcome = await run_investigation(
                 planner=planner,
@@ -231,7 +240,7 @@ class PlannerInvestigator:
                 announce=False,
             )
         return InvestigationOutcome(
-            rca=outcome.rca,
+            rca=instant.with_verdict(outcome.rca),
             error=outcome.error,
             history=conversation_only([dict(i) for i in outcome.history]),
         )

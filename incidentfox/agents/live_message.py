@@ -12,7 +12,7 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from incidentfox.agents.events import ProgressEvent, Started
+from incidentfox.agents.events import FirstFinding, ProgressEvent, Started
 from incidentfox.agents.investigator import InvestigationOutcome
 from incidentfox.agents.pending_finals import final_message
 from incidentfox.agents.progress_marker import LookupUnavailable, find_progress_message, run_metadata
@@ -27,8 +27,13 @@ from incidentfox.agents.slack_updater import (
 from incidentfox.blocks.progress import progress_text, render_progress
 from incidentfox.blocks.rca import answer_text, error_text, rca_text, render_answer, render_error, render_rca
 from incidentfox.blocks.timeline import RunState
+from incidentfox.sandboxes.investigator import DEBUG_KIND
 
 log = logging.getLogger(__name__)
+FIRST_EDIT_HOLD_S = 1.5
+"""How long a run's first edit waits for its first finding (see ``LiveMessage._hold_first_edit``): long
+enough for the checks of a real cluster and the alert reads (``alert_checks.CHECK_TIMEOUT_S``), short
+enough that a run without a finding still shows its steps soon after "Investigating…"."""
 INTERNAL_ERROR = "Something went wrong inside IncidentFox while investigating; the details are in its logs."
 
 
@@ -54,8 +59,13 @@ class LiveMessage:
     and closes the updater exactly once.
     """
 
-    def __init__(self, updater: SlackProgressUpdater, run_id: str, title: str, *, ts: str) -> None:
+    def __init__(
+        self, updater: SlackProgressUpdater, run_id: str, title: str, *, ts: str, hold_first_edit: bool = True
+    ) -> None:
+        """``hold_first_edit`` is for runs that may show a first finding (not the SRE agent's sessions,
+        whose first steps should show at once)."""
         self.events: list[ProgressEvent] = []
+        self._holds = hold_first_edit
         self.ts = ts
         self.finished = False
         self._updater = updater
@@ -69,10 +79,29 @@ class LiveMessage:
         self._dirty.set()
 
     async def _render_loop(self) -> None:
+        if self._holds:
+            await self._hold_first_edit()
         while True:
             await self._dirty.wait()
             self._dirty.clear()
             await self._send("running", final=False)
+
+    async def _hold_first_edit(self) -> None:
+        """Keep the first edit for instant triage's first finding, for at most ``FIRST_EDIT_HOLD_S``.
+
+        At most one edit a second goes out: spent on "checking pods…" a few milliseconds before the
+        finding arrives, it would keep the finding off the screen for that second."""
+        deadline = asyncio.get_running_loop().time() + FIRST_EDIT_HOLD_S
+        while not any(isinstance(e, FirstFinding) for e in self.events):
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                break
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(remaining):  # unlike wait_for, never swallows a cancel
+                    await self._dirty.wait()
+            self._dirty.clear()
+        if any(not isinstance(e, Started) for e in self.events):
+            self._dirty.set()
 
     async def _send(self, state: RunState, *, final: bool) -> None:
         blocks = render_progress(self.events, run_id=self._run_id, title=self._title, state=state)
@@ -191,4 +220,4 @@ async def open_live_message(
         max_final_wait=final_wait,
         log_context={"run_id": run.run_id, "team": run.team_node_id},
     )
-    return LiveMessage(updater, run.run_id, title, ts=ts)
+    return LiveMessage(updater, run.run_id, title, ts=ts, hold_first_edit=run.kind != DEBUG_KIND)

@@ -20,7 +20,7 @@ from agents.tool import ToolErrorFunction
 from pydantic import BaseModel, Field
 
 from incidentfox.agents.context import InvestigationContext
-from incidentfox.agents.rca import Confidence, Evidence, RootCauseAnalysis
+from incidentfox.agents.rca import Confidence, Evidence, FirstFindingCheck, RootCauseAnalysis
 from incidentfox.agents.toolsets.outputs import offers_output_tools, output_function_tools
 
 PLANNER_NAME = "planner"
@@ -70,6 +70,13 @@ Findings from IncidentFox's deterministic checks, already verified against the t
 Treat them as evidence you may quote (with their sources); confirm or extend them with the specialists:
 """
 
+FIRST_FINDING_HEADER = """
+The on-call engineer was already shown this first finding from the deterministic checks. Test it with
+the specialists rather than repeating it; in `first_finding`, say whether your investigation
+confirmed it (it is the cause, or its direct symptom) or overturned it (the cause lies elsewhere),
+and why in one sentence:
+"""
+
 
 class EvidenceOutput(BaseModel):
     """One piece of evidence: a line quoted verbatim from a specialist's result."""
@@ -84,6 +91,11 @@ class ConfidenceOutput(BaseModel):
     why: str = Field(description="One sentence on why this confidence level.")
 
 
+class FirstFindingOutput(BaseModel):
+    verdict: Literal["confirmed", "overturned"]
+    why: str = Field(description="One sentence: the evidence that confirms or overturns the first finding.")
+
+
 class RcaOutput(BaseModel):
     """The planner's structured answer; mirrors ``rca.RootCauseAnalysis``."""
 
@@ -96,6 +108,11 @@ class RcaOutput(BaseModel):
     caveats: list[str] = Field(
         default_factory=list, description="What could not be checked, or is uncertain."
     )
+    first_finding: FirstFindingOutput | None = Field(
+        default=None,
+        description="Whether the investigation confirmed or overturned the first finding shown to the "
+        "engineer; null when none was shown.",
+    )
 
     def to_rca(self) -> RootCauseAnalysis:
         return RootCauseAnalysis(
@@ -106,6 +123,9 @@ class RcaOutput(BaseModel):
             immediate_actions=tuple(self.immediate_actions),
             follow_up_actions=tuple(self.follow_up_actions),
             caveats=tuple(self.caveats),
+            first_finding=None
+            if self.first_finding is None
+            else FirstFindingCheck(verdict=self.first_finding.verdict, why=self.first_finding.why),
         )
 
 
@@ -152,6 +172,7 @@ def build_planner(
     model: Model,
     subagents: Sequence[SubagentSpec],
     grounding: str | None = None,
+    first_finding: str = "",
     extra_instructions: str = "",
     subagent_max_turns: int = 8,
     model_settings: ModelSettings | None = None,
@@ -159,7 +180,8 @@ def build_planner(
 ) -> Agent[InvestigationContext]:
     """The planner agent for one run.
 
-    ``grounding`` is the no-LLM analyzers' findings as text; ``extra_instructions`` is team-specific
+    ``grounding`` is the no-LLM analyzers' findings as text; ``first_finding`` the top one as shown in
+    the live message, which the planner must confirm or overturn; ``extra_instructions`` is team-specific
     guidance from config (runbook hints); ``model_settings`` (retries of transient model failures, see
     ``run_budgets``) apply to the planner and every sub-agent. Sub-agents get ``subagent_max_turns``
     turns each; a failing sub-agent becomes a tool result the planner can reason about, not a failed
@@ -188,6 +210,8 @@ def build_planner(
         instructions += "\nTeam guidance:\n" + extra_instructions.strip() + "\n"
     if grounding and grounding.strip():
         instructions += GROUNDING_HEADER + grounding.strip() + "\n"
+    if first_finding.strip():
+        instructions += FIRST_FINDING_HEADER + first_finding.strip() + "\n"
     return Agent[InvestigationContext](
         name=PLANNER_NAME,
         instructions=instructions,

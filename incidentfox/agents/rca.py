@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 ConfidenceLevel = Literal["high", "medium", "low"]
+FirstFindingVerdict = Literal["confirmed", "overturned"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +26,16 @@ class Confidence:
 
 
 @dataclass(frozen=True, slots=True)
+class FirstFindingCheck:
+    """Whether the investigation confirmed or overturned the first finding shown in the live message
+    (``finding``, as shown), and ``why`` in one sentence."""
+
+    verdict: FirstFindingVerdict
+    why: str
+    finding: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class RootCauseAnalysis:
     """Summary, root cause, evidence, confidence, recommended actions and caveats."""
 
@@ -35,9 +46,14 @@ class RootCauseAnalysis:
     immediate_actions: tuple[str, ...] = ()
     follow_up_actions: tuple[str, ...] = ()
     caveats: tuple[str, ...] = ()
+    first_finding: FirstFindingCheck | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """JSON-safe; ``first_finding`` only when the run had one, so older readers see no change."""
+        data = dataclasses.asdict(self)
+        if self.first_finding is None:
+            del data["first_finding"]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RootCauseAnalysis:
@@ -53,4 +69,13 @@ class RootCauseAnalysis:
             immediate_actions=tuple(str(a) for a in data.get("immediate_actions", ())),
             follow_up_actions=tuple(str(a) for a in data.get("follow_up_actions", ())),
             caveats=tuple(str(c) for c in data.get("caveats", ())),
+            first_finding=_first_finding(data.get("first_finding")),
         )
+
+
+def _first_finding(data: Any) -> FirstFindingCheck | None:
+    if not isinstance(data, dict) or data.get("verdict") not in ("confirmed", "overturned"):
+        return None
+    return FirstFindingCheck(
+        verdict=data["verdict"], why=str(data.get("why", "")), finding=str(data.get("finding", ""))
+    )

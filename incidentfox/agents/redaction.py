@@ -278,4 +278,9 @@ def scrub_rca(rca: RootCauseAnalysis, known_values: Iterable[str] = ()) -> RootC
         immediate_actions=tuple(scrub(a) for a in rca.immediate_actions),
         follow_up_actions=tuple(scrub(a) for a in rca.follow_up_actions),
         caveats=tuple(scrub(c) for c in rca.caveats),
+        first_finding=None
+        if rca.first_finding is None
+        else dataclasses.replace(
+            rca.first_finding, why=scrub(rca.first_finding.why), finding=scrub(rca.first_finding.finding)
+        ),
     )

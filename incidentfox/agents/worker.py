@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 
 from slack_sdk.web.async_client import AsyncWebClient
 
+from incidentfox.agents.analyzers.first_finding import load_client_modules
 from incidentfox.agents.approvals.gate import ApprovalsUnavailable, SlackApprovalGate
 from incidentfox.agents.approvals.service import ApprovalService
 from incidentfox.agents.context import InvestigationContext
@@ -144,6 +145,7 @@ class Worker:
         return self._slack
 
     async def run_forever(self) -> None:
+        await asyncio.to_thread(load_client_modules)
         helpers = [asyncio.create_task(self._journal.run_forever())]
         if self._claims is not None:
             helpers.append(asyncio.create_task(renew_leases_forever(self._claims, self.lease_s)))

@@ -26,6 +26,7 @@ from incidentfox.blocks.components import (
     section,
 )
 from incidentfox.blocks.limits import FALLBACK_TEXT_MAX, fit_message, mrkdwn, one_line, truncate
+from incidentfox.blocks.schedules import ScheduleLine, schedule_blocks
 
 NodeKind = Literal["org", "unit", "team"]
 EDIT_ACTION_PREFIX = "team_edit_"
@@ -40,8 +41,8 @@ EDIT_SECTIONS: tuple[tuple[str, str], ...] = (
     ("members", "Members"),
 )
 """The Edit buttons, in order: ``config_forms.SECTIONS`` with their labels."""
-HIDDEN_PREFIXES: tuple[tuple[str, ...], ...] = (("routing",),)
-"""Config shown elsewhere in the summary (claims have their own line)."""
+HIDDEN_PREFIXES: tuple[tuple[str, ...], ...] = (("routing",), ("schedules",))
+"""Config shown elsewhere in the summary (claims have their own line, schedules their own part)."""
 
 VALUE_MAX = 200
 LIST_ITEMS_MAX = 10
@@ -95,6 +96,7 @@ class TeamOverview:
     health: tuple[HealthLine, ...] = ()
     recent_runs: tuple[RunLine, ...] = ()
     in_progress: int = 0
+    schedules: tuple[ScheduleLine, ...] = ()
     problem: str | None = None
     member: bool = True
     editable: bool = False
@@ -212,6 +214,7 @@ def team_blocks(team: TeamOverview, *, config_lines_max: int | None = None) -> l
     blocks.extend(packed_sections(["*Effective config* (secrets redacted)", *config_text]))
     health = [health_line(line) for line in team.health] or ["No integrations configured yet."]
     blocks.extend(packed_sections(["*Integration health*", *health]))
+    blocks.extend(schedule_blocks(team.schedules))
     runs = [run_line(run) for run in team.recent_runs] or ["No investigations yet."]
     blocks.extend(packed_sections(["*Recent runs*", *runs]))
     if team.editable:

@@ -1,7 +1,8 @@
 """The live progress message: one Block Kit message, re-rendered from a run's events on every update.
 
-Layout: status line (what is happening, elapsed time), a compact timeline of the latest steps, any
-question or approval waiting on a human, then the run controls (Interrupt/Resume, View session).
+Layout: status line (what is happening, elapsed time), the first finding of instant triage, a compact
+timeline of the latest steps, any question or approval waiting on a human, then the run controls
+(Interrupt/Resume, View session).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from incidentfox.blocks.components import (
     elapsed,
     section,
 )
+from incidentfox.blocks.first_finding import first_finding_blocks, similar_blocks
 from incidentfox.blocks.limits import (
     FALLBACK_TEXT_MAX,
     VIEW_SESSION_LABEL,
@@ -131,6 +133,8 @@ def render_progress(
     only while the run is running: an interrupted or finished run is not waiting on them.
     """
     blocks = _status_blocks(events, run_id=run_id, title=title, state=state, now=now)
+    blocks.extend(first_finding_blocks(events))
+    blocks.extend(similar_blocks(events))
     blocks.append(_timeline_block(events))
     if state == "running":
         question = pending_question(events)

@@ -11,7 +11,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from incidentfox.agents.rca import Evidence, RootCauseAnalysis
+from incidentfox.agents.rca import Evidence, FirstFindingCheck, RootCauseAnalysis
 from incidentfox.blocks.components import Block, actions, button, context, header, section
 from incidentfox.blocks.limits import (
     FALLBACK_TEXT_MAX,
@@ -38,6 +38,11 @@ CONFIDENCE: dict[str, tuple[str, str]] = {
     "high": ("🟢", "High"),
     "medium": ("🟡", "Medium"),
     "low": ("🔴", "Low"),
+}
+
+FIRST_FINDING_VERDICTS: dict[str, tuple[str, str]] = {
+    "confirmed": ("✅", "First finding confirmed"),
+    "overturned": ("🔄", "First finding overturned"),
 }
 
 _SAFE_URL = re.compile(r"https?://[^\s<>|\"]{1,1000}")
@@ -146,6 +151,19 @@ def _actions_section(rca: RootCauseAnalysis, budget: RcaBudget) -> list[Block]:
     return [section(chunk) for chunk in _pack(lines, "\n")]
 
 
+def _first_finding_verdict(check: FirstFindingCheck | None, budget: RcaBudget) -> list[Block]:
+    """Whether the investigation confirmed or overturned the first finding the live message showed."""
+    if check is None:
+        return []
+    icon, label = FIRST_FINDING_VERDICTS.get(str(check.verdict), ("🩺", "First finding"))
+    text = f"*{icon} {label}*"
+    if check.finding.strip():
+        text += f" ({mrkdwn(one_line(check.finding), budget.action_item)})"
+    if check.why.strip():
+        text += ": " + mrkdwn(check.why, budget.why)
+    return [section(text)]
+
+
 def rca_blocks(rca: RootCauseAnalysis, budget: RcaBudget = MESSAGE) -> list[Block]:
     """The RCA's parts as blocks, without header or buttons (shared with the session modal)."""
     blocks = [section("*Summary*\n" + mrkdwn(rca.summary, budget.summary))]
@@ -159,6 +177,7 @@ def rca_blocks(rca: RootCauseAnalysis, budget: RcaBudget = MESSAGE) -> list[Bloc
     if rca.confidence.why.strip():
         confidence += " — " + mrkdwn(rca.confidence.why, budget.why)
     blocks.append(section(confidence))
+    blocks.extend(_first_finding_verdict(rca.first_finding, budget))
     blocks.extend(_actions_section(rca, budget))
     if rca.caveats:
         caveats = ["*Caveats*", *_items(rca.caveats[: budget.caveat_items], budget, numbered=False)]

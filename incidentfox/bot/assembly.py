@@ -47,6 +47,8 @@ from incidentfox.sandboxes.kubernetes_setup import kubernetes_sandboxes
 from incidentfox.sandboxes.service import SreAgent
 from incidentfox.sandboxes.store import SandboxStore
 from incidentfox.sandboxes.thread_listening import SreThreadListener
+from incidentfox.schedules.flows import Scheduler
+from incidentfox.schedules.service import SlotStore
 from incidentfox.web.embedded import wants_local_workspace
 from incidentfox.web.local_workspace import LocalWorkspace
 
@@ -107,6 +109,7 @@ class IncidentFox:
         self.resilience = Resilience(lease_s=settings.run_lease_s)
         self.finals: PendingFinals | None = None
         self.incident_notifier: IncidentNotifier | None = None
+        self.scheduler: Scheduler | None = None
         self.runtime: Runtime | None = None
         self.slack: SlackSurface | None = None
         self.worker: Worker | None = None
@@ -207,6 +210,15 @@ class IncidentFox:
                 self._background.append(asyncio.create_task(self.incident_notifier.run_forever()))
         if self.takes_triggers:
             self._background.append(asyncio.create_task(prune_forever(runtime.sessions)))
+            if client is not None:
+                self.scheduler = Scheduler(
+                    config=runtime.config,
+                    slots=SlotStore(runtime.sessions),
+                    pipeline=runtime.pipeline,
+                    incidents=runtime.incidents,
+                    worker_id=self.worker_id,
+                )
+                self._background.append(asyncio.create_task(self.scheduler.run_forever()))
         webhooks = self._webhooks(runtime) if self.slack is not None else None
         app = create_app(runtime, self.slack, webhooks, settings=settings, local=self.local)
         self._runner = web.AppRunner(app, access_log=None)
@@ -299,7 +311,7 @@ class IncidentFox:
             slack=client,
             poster=poster,
             investigator=DispatchingInvestigator(
-                PlannerInvestigator(self._models),
+                PlannerInvestigator(self._models, knowledge=runtime.knowledge),
                 self.sre_agent.investigator if self.sre_agent is not None else None,
                 self.sre_agent.sessions if self.sre_agent is not None else None,
             ),

@@ -30,6 +30,7 @@ from incidentfox.db.engine import SessionFactory, create_engine, create_session_
 from incidentfox.db.migrate import upgrade_to_head
 from incidentfox.egress import EgressPolicy, install_policy
 from incidentfox.handlers.pipeline import TriggerPipeline
+from incidentfox.knowledge.store import KnowledgeBase
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,7 @@ class Runtime:
     queue: InProcessRunQueue | StreamRunQueue
     pipeline: TriggerPipeline
     incidents: IncidentStore
+    knowledge: KnowledgeBase
     config_changes: RedisConfigChanges | None = None
     team_slots: TeamSlots = field(default_factory=LocalTeamSlots)
 
@@ -126,6 +128,7 @@ async def build_runtime(
         runs=runs,
         queue=queue,
         incidents=IncidentStore(sessions),
+        knowledge=KnowledgeBase(sessions),
         config_changes=config_changes,
         team_slots=team_slots,
         pipeline=TriggerPipeline(

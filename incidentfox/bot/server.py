@@ -23,6 +23,7 @@ from incidentfox.config import views as config_views
 from incidentfox.errors import PayloadTooLarge, UserFacingError
 from incidentfox.handlers.webhooks.routes import WebhookReceivers
 from incidentfox.handlers.webhooks.routes import add_routes as add_webhook_routes
+from incidentfox.knowledge import views as knowledge_views
 from incidentfox.observability.metrics import PROCESS_METRICS
 from incidentfox.web.local_workspace import LocalWorkspace
 from incidentfox.web.pages import PageAccess, add_page_routes, console_bootstrap
@@ -137,6 +138,7 @@ def create_app(
     app.router.add_get("/metrics", metrics.handler)
     config_views.add_routes(app)
     run_views.add_routes(app)
+    knowledge_views.add_routes(app, runtime.knowledge)
     if slack is not None:
         app[SLACK] = slack
         app.router.add_post("/slack/events", slack_events)

@@ -4,56 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-_ERROR = {"$ref": "#/components/schemas/Error"}
+from incidentfox.config.openapi_parts import ID as _ID
+from incidentfox.config.openapi_parts import NODE as _NODE
+from incidentfox.config.openapi_parts import ORG as _ORG
+from incidentfox.config.openapi_parts import op as _op
+from incidentfox.knowledge.openapi import KNOWLEDGE_PATHS
 
-
-def _op(
-    summary: str,
-    *,
-    body: dict[str, Any] | None = None,
-    ok: int = 200,
-    auth: str = "",
-    schema: dict[str, Any] | None = None,
-    params: list[dict[str, Any]] | None = None,
-    notes: str = "",
-) -> dict[str, Any]:
-    op: dict[str, Any] = {
-        "summary": summary,
-        "description": f"{auth}. {notes}" if auth and notes else auth or notes,
-        "responses": {
-            str(ok): {
-                "description": "success",
-                "content": {"application/json": {"schema": schema or {"type": "object"}}},
-            },
-            "400": {"description": "bad input", "content": {"application/json": {"schema": _ERROR}}},
-            "401": {
-                "description": "missing, invalid, revoked or expired token",
-                "content": {"application/json": {"schema": _ERROR}},
-            },
-            "403": {
-                "description": "the token does not allow this",
-                "content": {"application/json": {"schema": _ERROR}},
-            },
-            "404": {
-                "description": "no such org, node or token",
-                "content": {"application/json": {"schema": _ERROR}},
-            },
-        },
-    }
-    if params:
-        op["parameters"] = params
-    if body is not None:
-        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
-        op["responses"]["413"] = {
-            "description": "body over 1 MiB",
-            "content": {"application/json": {"schema": _ERROR}},
-        }
-    return op
-
-
-_ID = {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"}
-_ORG = {"name": "org", "in": "path", "required": True, "schema": _ID}
-_NODE = {"name": "node", "in": "path", "required": True, "schema": _ID}
 _CONFIG_BODY = {"type": "object", "description": "a config document; null deletes an inherited key (PUT)"}
 _TEXT = {"type": "string"}
 _NULLABLE_TEXT = {"type": ["string", "null"]}
@@ -171,6 +127,8 @@ _SCHEMAS: dict[str, Any] = {
                     "tool_end",
                     "subagent_start",
                     "subagent_end",
+                    "first_finding",
+                    "similar_incidents",
                     "question",
                     "approval_request",
                     "approval_decided",
@@ -361,5 +319,6 @@ OPENAPI_DOCUMENT: dict[str, Any] = {
                 ),
             ),
         },
+        **KNOWLEDGE_PATHS,
     },
 }

@@ -33,6 +33,7 @@ from incidentfox.config.secrets import SecretBox
 from incidentfox.config.slack_claims import SlackClaimPolicy, require_may_claim_workspaces
 from incidentfox.db.base import utcnow
 from incidentfox.errors import BadRequest, Conflict, NotFound, PreconditionFailed
+from incidentfox.schedules.spec import require_valid_schedules
 
 NodeKind = Literal["org", "unit", "team"]
 WriteOperation = Literal["put", "patch"]
@@ -299,6 +300,7 @@ class ConfigService:
             )
         proposed = merge_patch(row.document, body) if operation == "patch" else body
         require_file_paths_allowed(principal, proposed, row.document, self.files_dir)
+        require_valid_schedules(proposed, row.document)
         document = self._box.seal(proposed, row.document)
         changed_claims = await self._sync_claims(session, principal, node, claims_in(document))
         diff = [self._redact_op(op) for op in jsonpatch.make_patch(row.document, document).patch]

@@ -7,8 +7,19 @@ from incidentfox.agents.incidents import models as incident_models
 from incidentfox.agents.runs import models as run_models
 from incidentfox.config import models as config_models
 from incidentfox.db.base import Base
+from incidentfox.knowledge import models as knowledge_models
 from incidentfox.sandboxes import models as sandbox_models
+from incidentfox.schedules import models as schedule_models
 
 metadata = Base.metadata
 
-__all__ = ["approval_models", "config_models", "incident_models", "metadata", "run_models", "sandbox_models"]
+__all__ = [
+    "approval_models",
+    "config_models",
+    "incident_models",
+    "knowledge_models",
+    "metadata",
+    "run_models",
+    "sandbox_models",
+    "schedule_models",
+]

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-TriggerSource = Literal["slack", "github", "pagerduty", "incidentio"]
+TriggerSource = Literal["slack", "github", "pagerduty", "incidentio", "schedule"]
 
 
 @dataclass(frozen=True, slots=True)

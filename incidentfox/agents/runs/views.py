@@ -30,11 +30,13 @@ from incidentfox.agents.events import (
     ApprovalDecided,
     ApprovalRequest,
     Error,
+    FirstFinding,
     Interrupted,
     ProgressEvent,
     Question,
     Result,
     Resumed,
+    SimilarIncidents,
     Started,
     SubagentEnd,
     SubagentStart,
@@ -209,6 +211,12 @@ def _event_text(event: ProgressEvent, approvals: Mapping[str, str]) -> str:
             return f"Answered: {text}"
         case Error(message=message):
             return f"Failed: {message}"
+        case SimilarIncidents(text=text):
+            return text
+        case FirstFinding(resource=resource, symptom=symptom, evidence=evidence, source=source):
+            return f"First finding: {resource}: {symptom}" + (
+                f' ("{evidence}", {source})' if evidence else ""
+            )
 
 
 def _by(agent: str) -> str:

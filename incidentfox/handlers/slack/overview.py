@@ -10,6 +10,7 @@ takes a whole Home tab down.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
@@ -31,10 +32,13 @@ from incidentfox.blocks.config_summary import (
     config_summary_text,
     render_config_summary,
 )
+from incidentfox.blocks.schedules import ScheduleLine
 from incidentfox.config.merge import effective_config, value_sources
 from incidentfox.config.permissions import Principal
 from incidentfox.config.service import ConfigService
 from incidentfox.errors import UserFacingError
+from incidentfox.schedules.board import ScheduleBoard
+from incidentfox.schedules.service import SlotStore
 
 log = logging.getLogger(__name__)
 _ADMIN = Principal(kind="admin")
@@ -105,8 +109,10 @@ class TeamOverviews:
         client: AsyncWebClient,
         recent_runs: int = RECENT_RUNS,
         mcp_health: McpHealth | None = None,
+        schedules: ScheduleBoard | None = None,
     ) -> None:
         self._config = config
+        self._schedules = schedules or ScheduleBoard(config, SlotStore(config.sessions))
         self._runs = runs
         self._health = health
         self._mcp_health = mcp_health or McpHealth()
@@ -127,8 +133,10 @@ class TeamOverviews:
         if node is None or node.get("kind") != "team":
             return TeamOverview(org_id, team_id, team_id, problem=f"Team {team_id} no longer exists.")
         name, path = str(node.get("name") or team_id), tuple(node.get("path") or (org_id, team_id))
-        config_part, runs_part = await asyncio.gather(
-            self._config_part(org_id, team_id, path, tree), self._runs_part(org_id, team_id)
+        config_part, runs_part, schedules = await asyncio.gather(
+            self._config_part(org_id, team_id, path, tree),
+            self._runs_part(org_id, team_id),
+            self._schedules_part(org_id, team_id),
         )
         if isinstance(config_part, str):
             return TeamOverview(org_id, team_id, name, path=path, problem=config_part)
@@ -144,6 +152,7 @@ class TeamOverviews:
             health=tuple(health),
             recent_runs=recent,
             in_progress=in_progress,
+            schedules=schedules,
         )
 
     async def config_summary(self, org_id: str, team_id: str) -> tuple[list[Block], str]:
@@ -198,6 +207,21 @@ class TeamOverviews:
         )
         return lines, len(running)
 
+    async def _schedules_part(self, org_id: str, team_id: str) -> tuple[ScheduleLine, ...]:
+        """The team's schedules with links to their last reports; none when they cannot be read."""
+        try:
+            entries = await self._schedules.for_team(org_id, team_id)
+        except Exception as exc:
+            log.warning("schedules not shown org=%s team=%s error=%s", org_id, team_id, type(exc).__name__)
+            return ()
+        links = await asyncio.gather(
+            *(self._permalink(e.last_run) if e.last_run else _no_link() for e in entries)
+        )
+        return tuple(
+            dataclasses.replace(entry.line, permalink=link)
+            for entry, link in zip(entries, links, strict=True)
+        )
+
     async def _permalink(self, run: RunSummary) -> str | None:
         """A link to the run's message (or its thread); ``None`` when Slack cannot give one."""
         ts = run.message_ts or run.thread_ts
@@ -228,3 +252,7 @@ class TeamOverviews:
         if len(self._permalinks) > _PERMALINKS_CACHED:
             self._permalinks.popitem(last=False)
         return link
+
+
+async def _no_link() -> str | None:
+    return None
