@@ -104,9 +104,9 @@ export async function fileText(file) {
   return response.text();
 }
 
-/** A client for the config API with a bearer token. */
+/** A client for the config API with a bearer token; `raw` sends a string or Blob as-is (with `headers`). */
 export function configApi(getToken) {
-  return async function call(method, path, { body, headers = {}, query } = {}) {
+  return async function call(method, path, { body, raw, headers = {}, query } = {}) {
     const url = new URL(`/api/v1${path}`, window.location.origin);
     for (const [key, value] of Object.entries(query || {})) {
       if (value !== undefined && value !== null && value !== '') url.searchParams.set(key, value);
@@ -117,7 +117,8 @@ export function configApi(getToken) {
     if (body !== undefined) allHeaders['Content-Type'] = 'application/json';
     let response;
     try {
-      response = await fetch(url, { method, headers: allHeaders, body: body === undefined ? undefined : JSON.stringify(body) });
+      const payload = raw !== undefined ? raw : body === undefined ? undefined : JSON.stringify(body);
+      response = await fetch(url, { method, headers: allHeaders, body: payload });
     } catch {
       throw new ApiError(UNREACHABLE);
     }

@@ -5,6 +5,7 @@ import { configApi, TOKEN_KEY } from './api.js';
 import { ConfigTab, RoutingTab } from './console_config.js';
 import { TokensTab, AuditTab, OneTimeSecret } from './console_admin.js';
 import { RunsTab } from './console_runs.js';
+import { KnowledgeTab } from './console_knowledge.js';
 
 const KIND_ICONS = { org: '🏢', unit: '📁', team: '👥' };
 const TABS = [
@@ -13,6 +14,7 @@ const TABS = [
   { id: 'tokens', label: 'Tokens', kinds: ['org', 'team'], admin: true, make: (ctx) => new TokensTab(ctx) },
   { id: 'audit', label: 'Audit', kinds: ['org', 'unit', 'team'], admin: true, make: (ctx) => new AuditTab(ctx) },
   { id: 'runs', label: 'Runs', kinds: ['org', 'team'], make: (ctx) => new RunsTab(ctx) },
+  { id: 'knowledge', label: 'Knowledge', kinds: ['team'], make: (ctx) => new KnowledgeTab(ctx) },
 ];
 
 export function describeWho(who) {
