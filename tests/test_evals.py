@@ -5,6 +5,7 @@ through the real pipeline (Slack mention, PagerDuty page, GitHub CI run) with an
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import time
 from collections.abc import AsyncIterator
@@ -18,7 +19,7 @@ from openai import AsyncOpenAI
 from incidentfox.agents.rca import Confidence, Evidence, RootCauseAnalysis
 from incidentfox.bot.cli import main as cli_main
 from incidentfox.emulators.openai_api import OpenAIEmulator, RoutedScript, ScriptStep
-from incidentfox.evals.command import run_suite
+from incidentfox.evals.command import run_scripted, run_suite
 from incidentfox.evals.files import ScenarioError
 from incidentfox.evals.harness import ModelConfig
 from incidentfox.evals.holmes import load_holmes_case
@@ -26,6 +27,7 @@ from incidentfox.evals.holmes_tools import build_server, tool_names
 from incidentfox.evals.report import json_report, pass_rate_table
 from incidentfox.evals.scenario import load_scenario
 from incidentfox.evals.scoring import Judge, Score, fact_checks, parse_verdict
+from incidentfox.evals.scripted_model import SCRIPTED_MODE, arguments_for, metric_of_monitor
 from incidentfox.evals.suite import load_suite
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,8 +36,11 @@ HOLMES = Path(__file__).parent / "eval_fixtures" / "holmes"
 CRASHLOOP = SCENARIOS / "kubernetes" / "checkout-restarts-after-release"
 PAGE = SCENARIOS / "pages" / "checkout-5xx-payments-down"
 CI_RUN = SCENARIOS / "ci" / "cart-test-assertion"
+POISON = SCENARIOS / "logs" / "fulfilment-poison-message"
 NO_LLM_FLOOR = 32
 """Scenarios of ``scenarios/`` the no-LLM analyzers passed when this floor was set (of 50)."""
+SCRIPTED_FLOOR = 36
+"""Scenarios of ``scenarios/`` the scripted investigator passed when this floor was set (of 50)."""
 
 GOOD = RootCauseAnalysis(
     summary="checkout 3.8.0 crash-loops at start-up: PAYMENT_GATEWAY_URL is not set.",
@@ -410,6 +415,91 @@ async def test_the_no_llm_pass_count_of_the_shipped_suite_does_not_regress(tmp_p
     assert unfinished == []
     assert len(passed) >= NO_LLM_FLOOR, f"{len(passed)} passed: {passed}"
     assert time.monotonic() - started < 60
+
+
+async def test_the_scripted_model_pass_count_of_the_shipped_suite_does_not_regress(tmp_path: Path) -> None:
+    started = time.monotonic()
+    async with OpenAIEmulator() as emulator:
+        results = await run_scripted(load_suite(SCENARIOS), emulator, tmp_path, concurrency=12, timeout_s=60)
+    passed = sorted(r.scenario.name for r in results if r.score.status == "pass")
+    assert {r.mode for r in results} == {SCRIPTED_MODE}
+    unfinished = [r.scenario.name for r in results if r.error and "did not finish" in r.error]
+    assert unfinished == []
+    assert emulator.failures == []
+    assert len(passed) >= SCRIPTED_FLOOR, f"{len(passed)} passed: {passed}"
+    assert time.monotonic() - started < 60
+
+
+def test_the_scripted_investigator_fills_a_strict_schema_or_does_not_call() -> None:
+    schema = {
+        "properties": {
+            "name": {"type": "string"},
+            "namespace": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+            "previous": {"type": "boolean", "default": False},
+        }
+    }
+    assert arguments_for(schema, {"name": "web-1"}) == {"name": "web-1", "namespace": None, "previous": False}
+    assert arguments_for(schema, {}) is None, "a required name it does not know is not made up"
+    monitor = "avg(last_10m):avg:redis.keys.evicted{service:cart} by {host} >= 100"
+    assert metric_of_monitor(monitor) == "avg:redis.keys.evicted{service:cart} by {host}"
+
+
+async def test_the_scripted_model_investigates_through_the_planner_and_its_specialists(
+    tmp_path: Path,
+) -> None:
+    root = _suite(tmp_path, CRASHLOOP, POISON)
+    async with OpenAIEmulator() as emulator:
+        results = await run_suite(root, model=None, timeout_s=60, scripted=emulator)
+    by_mode = {(r.mode, r.scenario.name): r for r in results}
+    assert {mode for mode, _ in by_mode} == {"no-llm", SCRIPTED_MODE}
+    assert emulator.failures == []
+    planner = [r for r in emulator.requests if "ask_kubernetes" in r.tool_names]
+    assert planner and all(r.system_prompt.startswith("You are IncidentFox") for r in planner)
+    assert any("ask_logs" in r.tool_names for r in planner)
+    asked = [
+        r for r in emulator.requests if "list_pods" in r.tool_names and "ask_kubernetes" not in r.tool_names
+    ]
+    assert any("role" in m and m["role"] == "tool" for r in asked for m in r.messages), "the pods were listed"
+    assert any("fetch_logs" in r.tool_names for r in emulator.requests)
+    crash = by_mode[(SCRIPTED_MODE, CRASHLOOP.name)]
+    assert crash.score.status == "pass", crash.score.to_dict()
+    # The answer is only in the logs: the no-LLM analyzers miss it, the scripted investigator finds it
+    # by asking the logs specialist, which looks further back when the last hour shows no error.
+    poison = by_mode[(SCRIPTED_MODE, POISON.name)]
+    assert by_mode[("no-llm", POISON.name)].score.status == "fail"
+    assert poison.score.status == "pass", poison.score.to_dict()
+    assert poison.rca is not None and "fulfilment-worker" in poison.rca.root_cause
+    seen = "\n".join(r.text() for r in emulator.requests if "fetch_logs" in r.tool_names)
+    for evidence in poison.rca.evidence:
+        assert json.dumps(evidence.quote)[1:-1] in seen, f"{evidence.quote!r} was not in a tool output"
+        assert evidence.source.startswith("logs fetch_logs: loki: LogQL")
+    table = pass_rate_table(results)
+    assert table.splitlines()[0].split() == ["category", "scenarios", "no-llm", SCRIPTED_MODE]
+    assert "logs        1          0/1 (0%)    1/1 (100%)" in table
+    report = json_report(results, duration_s=1.0)
+    assert report["summary"][SCRIPTED_MODE]["all"] == {"passed": 2, "failed": 0, "unscored": 0}
+
+
+def test_the_cli_runs_the_scripted_column_and_leaves_judge_only_cases_unscored(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = _suite(tmp_path, CRASHLOOP)
+    shutil.copytree(HOLMES / "02_pending_quota", root / "holmes" / "02_pending_quota")
+    out = tmp_path / "out.json"
+    assert cli_main(["eval", str(root), "--json", str(out), "--no-llm-only", "--scripted"]) == 0
+    captured = capsys.readouterr()
+    assert f"[{SCRIPTED_MODE}] pass     {CRASHLOOP.name} (" in captured.err
+    rows = {row[0]: row[1:] for row in (re.split(r"\s{2,}", line) for line in captured.out.splitlines())}
+    assert rows["category"] == ["scenarios", "no-llm", SCRIPTED_MODE]
+    assert rows["holmes"] == ["1", "- +1 unscored", "- +1 unscored"]
+    assert rows["kubernetes"] == ["1", "1/1 (100%)", "1/1 (100%)"]
+    report = json.loads(out.read_text())
+    assert {(r["mode"], r["scenario"]): r["status"] for r in report["results"]} == {
+        ("no-llm", CRASHLOOP.name): "pass",
+        ("no-llm", "holmes/02_pending_quota"): "unscored",
+        (SCRIPTED_MODE, CRASHLOOP.name): "pass",
+        (SCRIPTED_MODE, "holmes/02_pending_quota"): "unscored",
+    }
 
 
 async def test_the_cli_takes_the_model_from_the_environment_and_refuses_a_model_without_a_key(

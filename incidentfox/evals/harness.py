@@ -97,15 +97,18 @@ class EvalHarness:
         concurrency: int = 8,
         timeout_s: float = DEFAULT_TIMEOUT_S,
         on_result: Callable[[CaseResult], None] | None = None,
+        mode: str | None = None,
     ) -> None:
-        """``on_result`` is called as each scenario finishes (progress for a long run)."""
+        """``on_result`` is called as each scenario finishes (progress for a long run); ``mode`` names
+        the results' column (``no-llm`` or ``model`` by default, ``scripted-model`` for the scripted
+        responder)."""
         self.workdir = workdir
         self.on_result = on_result
         self.model = model
         self.judge = judge
         self.concurrency = concurrency
         self.timeout_s = timeout_s
-        self.mode = "model" if model else "no-llm"
+        self.mode = mode or ("model" if model else "no-llm")
         self._config_lock = asyncio.Lock()
 
     async def run(self, scenarios: Sequence[Scenario]) -> list[CaseResult]:
