@@ -145,3 +145,16 @@ def test_the_first_finding_and_the_verdict_survive_the_run_store() -> None:
     plain = dataclasses.replace(RCA, first_finding=None).to_dict()
     assert "first_finding" not in plain, "older readers see the RCA they know"
     assert RootCauseAnalysis.from_dict({**plain, "first_finding": {"verdict": "maybe"}}).first_finding is None
+
+
+def test_an_interrupted_run_no_longer_says_it_is_checking_the_first_finding() -> None:
+    events: list[ProgressEvent] = [
+        Started(summary="why is checkout failing?"),
+        FirstFinding(
+            resource="pod shop/checkout-1", symptom="CrashLoopBackOff", evidence="panic", source="logs"
+        ),
+    ]
+    running = json.dumps(render_progress(events, run_id="r1", title="checkout", state="running"))
+    stopped = json.dumps(render_progress(events, run_id="r1", title="checkout", state="interrupted"))
+    assert "checking it now" in running
+    assert "checking it now" not in stopped and "pod shop/checkout-1" in stopped

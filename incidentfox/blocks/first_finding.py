@@ -25,8 +25,9 @@ def first_finding(events: Sequence[ProgressEvent]) -> FirstFinding | None:
     return next((e for e in reversed(events) if isinstance(e, FirstFinding)), None)
 
 
-def first_finding_blocks(events: Sequence[ProgressEvent]) -> list[Block]:
-    """One section: the resource, its symptom, and the decisive evidence line with its source."""
+def first_finding_blocks(events: Sequence[ProgressEvent], *, checking: bool = True) -> list[Block]:
+    """One section: the resource, its symptom, and the decisive evidence line with its source;
+    ``checking`` while the run still works on it (not once it was interrupted or ended)."""
     found = first_finding(events)
     if found is None:
         return []
@@ -37,7 +38,8 @@ def first_finding_blocks(events: Sequence[ProgressEvent]) -> list[Block]:
     if found.evidence.strip():
         evidence = Evidence(quote=found.evidence, source=found.source or found.agent, url=found.url)
         text += "\n" + evidence_line(evidence, quote_limit=EVIDENCE_MAX)
-    text += "\n_The investigation is checking it now._"
+    if checking:
+        text += "\n_The investigation is checking it now._"
     return [section(text)]
 
 

@@ -133,7 +133,7 @@ def render_progress(
     only while the run is running: an interrupted or finished run is not waiting on them.
     """
     blocks = _status_blocks(events, run_id=run_id, title=title, state=state, now=now)
-    blocks.extend(first_finding_blocks(events))
+    blocks.extend(first_finding_blocks(events, checking=state == "running"))
     blocks.extend(similar_blocks(events))
     blocks.append(_timeline_block(events))
     if state == "running":
