@@ -42,10 +42,11 @@ from pathlib import Path
 import aiohttp
 
 from bench.harness import ServerProcess, incidentfox_server
+from bench.slack_threads import ThreadWatch
 from bench.worker import LOG_LINE, POD, RCA_MARKER, Client, Mention, ScriptedModel
 from incidentfox.emulators.kubernetes import KubernetesEmulator
 from incidentfox.emulators.openai_api import DEFAULT_MODEL, OpenAIEmulator
-from incidentfox.emulators.slack import SlackEmulator
+from incidentfox.emulators.slack import RecordedCall, SlackEmulator
 
 GOAL_P95_S = 2.0
 WARMUP_MENTIONS = 2
@@ -86,40 +87,29 @@ class Phase:
     notes: list[str] = field(default_factory=list)
 
 
-class Watcher:
-    """Matches the Slack emulator's recorded calls to mentions (incrementally: the log only grows)."""
+class Watcher(ThreadWatch[Mention, Thread]):
+    """Each mention's progress post, when its first finding showed (with the pod and log line) and
+    when its RCA landed."""
 
     def __init__(self, slack: SlackEmulator) -> None:
-        self._slack = slack
-        self._seen = 0
-        self._by_thread: dict[str, Thread] = {}
-        self._by_message: dict[str, Thread] = {}
+        super().__init__(slack, Thread)
 
-    def watch(self, mentions: Sequence[Mention]) -> list[Thread]:
-        threads = [Thread(m) for m in mentions]
-        self._by_thread.update({t.mention.thread_ts: t for t in threads})
-        return threads
+    def posted(self, watched: Thread, call: RecordedCall) -> bool:
+        if watched.message_ts is not None:
+            return False
+        watched.message_ts = str(call.response.get("ts"))
+        watched.posted_at = call.at
+        return True
 
-    def refresh(self) -> None:
-        calls = self._slack.calls()
-        for call in calls[self._seen :]:
-            if call.method == "chat.postMessage" and call.ok:
-                thread = self._by_thread.get(str(call.args.get("thread_ts")))
-                if thread is not None and thread.message_ts is None:
-                    thread.message_ts = str(call.response.get("ts"))
-                    thread.posted_at = call.at
-                    self._by_message[thread.message_ts] = thread
-            elif call.method == "chat.update" and call.ok:
-                thread = self._by_message.get(str(call.args.get("ts")))
-                if thread is None:
-                    continue
-                blocks = json.dumps(call.args.get("blocks"))
-                if thread.first_finding_at is None and FIRST_FINDING in blocks:
-                    thread.first_finding_at = call.at
-                    thread.shows_evidence = POD in blocks and LOG_LINE in blocks
-                if thread.final_at is None and RCA_MARKER in str(call.args.get("text")):
-                    thread.final_at = call.at
-        self._seen = len(calls)
+    def edited(self, watched: Thread, call: RecordedCall) -> None:
+        if not call.ok:
+            return
+        blocks = json.dumps(call.args.get("blocks"))
+        if watched.first_finding_at is None and FIRST_FINDING in blocks:
+            watched.first_finding_at = call.at
+            watched.shows_evidence = POD in blocks and LOG_LINE in blocks
+        if watched.final_at is None and RCA_MARKER in str(call.args.get("text")):
+            watched.final_at = call.at
 
     async def until_final(self, threads: Sequence[Thread], timeout: float) -> None:
         deadline = time.monotonic() + timeout

@@ -50,6 +50,7 @@ import aiohttp
 from bench.harness import CHANNEL, USER, ServerProcess, incidentfox_server, signed_headers
 from bench.scratch_stores import redis_server_url, scratch_database
 from bench.serve_process import child_pids
+from bench.slack_threads import ThreadWatch
 from bench.worker_report import log_notes, report
 from incidentfox.emulators.kubernetes import KubernetesEmulator
 from incidentfox.emulators.openai_api import (
@@ -185,36 +186,22 @@ class Outcome:
     edits: list[float] = field(default_factory=list)
 
 
-class SlackView:
-    """Matches the emulator's recorded calls to mentions (incrementally: the log only grows)."""
+class SlackView(ThreadWatch[Mention, Outcome]):
+    """Each run's progress post, the times of its edits and its final RCA edit."""
 
     def __init__(self, slack: SlackEmulator) -> None:
-        self._slack = slack
-        self._seen = 0
-        self._by_thread: dict[str, Outcome] = {}
-        self._by_message: dict[str, Outcome] = {}
+        super().__init__(slack, Outcome)
 
-    def watch(self, mentions: Sequence[Mention]) -> list[Outcome]:
-        outcomes = [Outcome(m) for m in mentions]
-        self._by_thread.update({o.mention.thread_ts: o for o in outcomes})
-        return outcomes
+    def posted(self, watched: Outcome, call: RecordedCall) -> bool:
+        if watched.posted is not None:
+            return False
+        watched.posted = call
+        return True
 
-    def refresh(self) -> None:
-        calls = self._slack.calls()
-        for call in calls[self._seen :]:
-            if call.method == "chat.postMessage" and call.ok:
-                outcome = self._by_thread.get(str(call.args.get("thread_ts")))
-                if outcome is not None and outcome.posted is None:
-                    outcome.posted = call
-                    self._by_message[str(call.response.get("ts"))] = outcome
-            elif call.method == "chat.update":
-                outcome = self._by_message.get(str(call.args.get("ts")))
-                if outcome is None:
-                    continue
-                outcome.edits.append(call.at)
-                if outcome.final is None and call.ok and RCA_MARKER in str(call.args.get("text")):
-                    outcome.final = call
-        self._seen = len(calls)
+    def edited(self, watched: Outcome, call: RecordedCall) -> None:
+        watched.edits.append(call.at)
+        if watched.final is None and call.ok and RCA_MARKER in str(call.args.get("text")):
+            watched.final = call
 
 
 def proc_status_kb(pid: int) -> dict[str, int]:
@@ -284,6 +271,20 @@ async def settled_runs(fox: ServerProcess, expected_finished: int, timeout: floa
     return runs
 
 
+FINAL_EDIT_GRACE_S = 3.0
+"""A run's row is final before its last ``chat.update`` lands (that edit waits for the message's
+one-a-second window), so the bench looks this much longer for the finals once the rows are done."""
+
+
+async def _final_edits(view: SlackView, outcomes: Sequence[Outcome], until: float) -> None:
+    loop = asyncio.get_running_loop()
+    while loop.time() < until:
+        view.refresh()
+        if all(o.final is not None for o in outcomes):
+            return
+        await asyncio.sleep(POLL_EVERY_S)
+
+
 async def wait_for_outcomes(
     fox: ServerProcess, view: SlackView, outcomes: Sequence[Outcome], expected_finished: int, timeout: float
 ) -> dict[str, int]:
@@ -299,7 +300,7 @@ async def wait_for_outcomes(
             next_stats = loop.time() + STATS_EVERY_S
             finished, _ = await finished_runs(fox)
             if finished >= expected_finished:
-                view.refresh()
+                await _final_edits(view, outcomes, min(deadline, loop.time() + FINAL_EDIT_GRACE_S))
                 break
         await asyncio.sleep(POLL_EVERY_S)
     return (await finished_runs(fox))[1]
