@@ -30,6 +30,7 @@ from urllib.parse import quote
 
 from aiohttp import BodyPartReader, web
 
+from incidentfox.emulators.slack.requests import bearer_token
 from incidentfox.emulators.slack.store import FileShare, RecordedCall, StoredFile, StoredMessage
 from incidentfox.emulators.slack.validation import validate_message
 from incidentfox.emulators.slack.web_api import ApiError, Handler, WebApi
@@ -316,7 +317,7 @@ class FilesApi:
         return self._serve(request, attachment=True)
 
     def _serve(self, request: web.Request, *, attachment: bool) -> web.Response:
-        token = _bearer(request)
+        token = bearer_token(request)
         if not token:
             return web.Response(status=401, text="not_authed")
         if token != self.api.identity.bot_token:
@@ -399,8 +400,3 @@ async def _read_part(part: BodyPartReader, length: int) -> bytes | None:
             return None
         chunks.append(chunk)
     return b"".join(chunks)
-
-
-def _bearer(request: web.Request) -> str | None:
-    header = request.headers.get("Authorization", "")
-    return header[7:].strip() or None if header.lower().startswith("bearer ") else None

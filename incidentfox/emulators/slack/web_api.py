@@ -6,8 +6,6 @@ Every call is recorded in the ``CallLog`` with its HTTP status and response, wha
 
 from __future__ import annotations
 
-import contextlib
-import json
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -18,6 +16,7 @@ from aiohttp import web
 
 from incidentfox.emulators.slack.directory import default_channel, default_user
 from incidentfox.emulators.slack.limits import FaultInjector, RateLimiter, Rejection
+from incidentfox.emulators.slack.requests import bearer_token, parse_args
 from incidentfox.emulators.slack.search import (
     CALLER,
     Refused,
@@ -39,10 +38,9 @@ from incidentfox.emulators.slack.store import (
     TsClock,
     Workspace,
 )
-from incidentfox.emulators.slack.validation import Invalid, decode_json_field, validate_message, validate_view
+from incidentfox.emulators.slack.validation import Invalid, validate_message, validate_view
 
 TRIGGER_TTL_SECONDS = 3.0
-_JSON_FIELDS = ("blocks", "attachments", "view", "metadata")
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,12 +133,12 @@ class WebApi:
     async def handle(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
         at = time.monotonic()
-        token = _bearer(request)
+        token = bearer_token(request)
         status: int
         body: dict[str, Any]
         headers: dict[str, str]
         try:
-            args = await _parse_args(request)
+            args = await parse_args(request)
         except ValueError:
             args = {}
             status, body, headers = 200, {"ok": False, "error": "invalid_json"}, {}
@@ -156,7 +154,7 @@ class WebApi:
     async def handle_response_url(self, request: web.Request) -> web.Response:
         """``response_url`` webhooks (bolt's ``respond()``): recorded as method ``"response_url"``."""
         try:
-            args = await _parse_args(request)
+            args = await parse_args(request)
         except ValueError:
             return web.Response(status=400, text="invalid_payload")
         hook_id = request.match_info["hook_id"]
@@ -572,30 +570,3 @@ def _flag(value: Any) -> bool:
 
 def _view_hash() -> str:
     return f"{time.time():.6f}.{uuid.uuid4().hex[:8]}"
-
-
-def _bearer(request: web.Request) -> str | None:
-    header = request.headers.get("Authorization", "")
-    if header.lower().startswith("bearer "):
-        return header[7:].strip() or None
-    return None
-
-
-async def _parse_args(request: web.Request) -> dict[str, Any]:
-    """Merge query string and body (JSON or form); decode JSON-string fields. ``ValueError`` on bad JSON."""
-    args: dict[str, Any] = dict(request.query)
-    if request.can_read_body:
-        if request.content_type == "application/json":
-            body = json.loads(await request.text() or "{}")
-            if not isinstance(body, dict):
-                raise ValueError("JSON body must be an object")
-            args.update(body)
-        else:
-            form = await request.post()
-            args.update({k: v for k, v in form.items() if isinstance(v, str)})
-    for key in _JSON_FIELDS:
-        if key in args:
-            # An undecodable string stays as is; validation then answers invalid_blocks / invalid_arguments.
-            with contextlib.suppress(ValueError):
-                args[key] = decode_json_field(args[key])
-    return args
